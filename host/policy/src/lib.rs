@@ -1,1 +1,39 @@
-//! placeholder
+//! Cedar for Cordon: the schema every bundle is validated against, policy bundles, the typed
+//! requests the host makes, and authorization that names the deciding policies.
+//!
+//! This crate knows nothing of WebAssembly; the runtime builds a [`Request`] for each host call
+//! and asks a [`PolicyBundle`] for a [`Decision`].
+//!
+//! ```
+//! use cordon_policy::{Action, PolicyBundle, Principal, Request, Resource, RunContext};
+//!
+//! let bundle = PolicyBundle::from_sources([(
+//!     "readme.cedar",
+//!     r#"@id("read-docs")
+//!        permit(principal, action == Cordon::Action::"fs:read", resource in Cordon::Dir::"/docs");"#,
+//! )])?;
+//! let principal = Principal::unattended("acme", "c0ffee");
+//! let context = RunContext::new("support", "case-17");
+//! let session = bundle.session(&principal, &context)?;
+//!
+//! let allowed = session.authorize(&Request::new(Action::FsRead, Resource::file("/docs/a.md")?));
+//! assert!(allowed.is_allowed());
+//! assert_eq!(allowed.policy_ids, ["read-docs"]);
+//!
+//! let denied = session.authorize(&Request::new(Action::FsRead, Resource::file("/etc/passwd")?));
+//! assert!(!denied.is_allowed());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod bundle;
+mod entities;
+mod request;
+mod schema;
+mod session;
+
+pub use bundle::{BundleError, PolicyBundle};
+pub use entities::EntityError;
+pub use request::{Action, Human, PathError, Principal, Request, Resource, RunContext, UrlParts};
+pub use schema::{CordonSchema, SCHEMA_TEXT, SchemaError};
+pub use session::{Decision, Session};

@@ -1,0 +1,69 @@
+//! The Cordon Cedar schema, embedded from `policies/schema.cedarschema` and parsed once.
+
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use cedar_policy::{EntityTypeName, Schema};
+
+/// The schema text as shipped in `policies/schema.cedarschema`.
+pub const SCHEMA_TEXT: &str = include_str!("../../../policies/schema.cedarschema");
+
+/// The schema could not be parsed (a bug in the shipped schema, caught by the tests).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the cordon schema does not parse: {0}")]
+pub struct SchemaError(String);
+
+/// The parsed schema plus the entity type names the host uses on every call.
+#[derive(Debug)]
+pub struct CordonSchema {
+    pub(crate) schema: Schema,
+    pub(crate) agent: EntityTypeName,
+    pub(crate) human: EntityTypeName,
+    pub(crate) role: EntityTypeName,
+    pub(crate) tenant: EntityTypeName,
+    pub(crate) file: EntityTypeName,
+    pub(crate) dir: EntityTypeName,
+    pub(crate) url: EntityTypeName,
+    pub(crate) host: EntityTypeName,
+    pub(crate) action: EntityTypeName,
+}
+
+impl SchemaError {
+    pub(crate) fn from_message(message: String) -> Self {
+        SchemaError(message)
+    }
+}
+
+impl CordonSchema {
+    /// The shared, parsed schema.
+    pub fn get() -> Result<&'static CordonSchema, SchemaError> {
+        static SCHEMA: OnceLock<Result<CordonSchema, SchemaError>> = OnceLock::new();
+        SCHEMA
+            .get_or_init(Self::parse)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The Cedar schema itself.
+    pub fn cedar(&self) -> &Schema {
+        &self.schema
+    }
+
+    fn parse() -> Result<CordonSchema, SchemaError> {
+        let (schema, _warnings) =
+            Schema::from_cedarschema_str(SCHEMA_TEXT).map_err(|e| SchemaError(e.to_string()))?;
+        let name = |n: &str| EntityTypeName::from_str(n).map_err(|e| SchemaError(e.to_string()));
+        Ok(CordonSchema {
+            schema,
+            agent: name("Cordon::Agent")?,
+            human: name("Cordon::Human")?,
+            role: name("Cordon::Role")?,
+            tenant: name("Cordon::Tenant")?,
+            file: name("Cordon::File")?,
+            dir: name("Cordon::Dir")?,
+            url: name("Cordon::Url")?,
+            host: name("Cordon::Host")?,
+            action: name("Cordon::Action")?,
+        })
+    }
+}

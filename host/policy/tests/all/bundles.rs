@@ -1,0 +1,153 @@
+//! Loading bundles: validated at load, errors that name what is wrong.
+
+use cordon_policy::{BundleError, PolicyBundle};
+
+fn load(text: &str) -> Result<PolicyBundle, BundleError> {
+    PolicyBundle::from_sources([("test.cedar", text)])
+}
+
+#[test]
+fn rejects_a_misspelt_action_naming_it() {
+    let err =
+        load(r#"permit(principal, action == Cordon::Action::"fs:raed", resource);"#).unwrap_err();
+    assert!(matches!(err, BundleError::Invalid(_)), "{err:?}");
+    assert!(err.to_string().contains("fs:raed"), "{err}");
+}
+
+#[test]
+fn rejects_a_misspelt_attribute_naming_it() {
+    let err = load(
+        r#"permit(principal, action == Cordon::Action::"fs:read", resource) when { context.purpos == "x" };"#,
+    )
+    .unwrap_err();
+    assert!(matches!(err, BundleError::Invalid(_)), "{err:?}");
+    assert!(err.to_string().contains("purpos"), "{err}");
+}
+
+#[test]
+fn rejects_an_unknown_entity_type_naming_it() {
+    let err = load(r#"permit(principal, action, resource in Cordon::Folder::"/a");"#).unwrap_err();
+    assert!(err.to_string().contains("Folder"), "{err}");
+}
+
+#[test]
+fn rejects_an_action_on_a_resource_type_it_does_not_apply_to() {
+    let err = load(
+        r#"permit(principal, action == Cordon::Action::"fs:list", resource == Cordon::File::"/a");"#,
+    )
+    .unwrap_err();
+    assert!(matches!(err, BundleError::Invalid(_)), "{err:?}");
+}
+
+#[test]
+fn reports_a_syntax_error_with_file_line_and_column() {
+    let err = load("permit(principal, action, resource);\npermit(principal action, resource);")
+        .unwrap_err();
+    let BundleError::Parse { file, message } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(file, "test.cedar");
+    assert!(message.contains("line 2"), "{message}");
+}
+
+#[test]
+fn rejects_duplicate_policy_ids() {
+    let err = load(
+        r#"@id("a") permit(principal, action, resource);
+           @id("a") forbid(principal, action, resource);"#,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, BundleError::DuplicateId(id) if id == "a"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn rejects_an_empty_bundle() {
+    let err = load("// nothing here\n").unwrap_err();
+    assert!(matches!(err, BundleError::Empty(_)), "{err:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let err = PolicyBundle::load(dir.path()).unwrap_err();
+    assert!(matches!(err, BundleError::Empty(_)), "{err:?}");
+}
+
+#[test]
+fn rejects_templates() {
+    let err = load("permit(principal == ?principal, action, resource);").unwrap_err();
+    assert!(matches!(err, BundleError::Template { .. }), "{err:?}");
+}
+
+#[test]
+fn names_policies_by_annotation_or_by_file_and_position() {
+    let b = load(
+        r#"permit(principal, action, resource);
+           @id("named") forbid(principal, action, resource is Cordon::File) when { resource.name == "x" };
+           permit(principal, action == Cordon::Action::"fs:read", resource);"#,
+    )
+    .unwrap();
+    assert_eq!(
+        b.policy_ids(),
+        ["test.cedar/policy0", "named", "test.cedar/policy2"]
+    );
+}
+
+#[test]
+fn loads_every_cedar_file_of_a_directory_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("b.cedar"),
+        r#"@id("b") permit(principal, action, resource);"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("a.cedar"),
+        r#"@id("a") permit(principal, action, resource);"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not cedar").unwrap();
+    let b = PolicyBundle::load(dir.path()).unwrap();
+    assert_eq!(b.policy_ids(), ["a", "b"]);
+}
+
+#[test]
+fn a_missing_path_is_an_io_error_naming_it() {
+    let err = PolicyBundle::load("/no/such/policies".as_ref()).unwrap_err();
+    assert!(err.to_string().contains("/no/such/policies"), "{err}");
+}
+
+#[test]
+fn the_digest_depends_on_content_not_on_source_order() {
+    let a = r#"@id("a") permit(principal, action, resource);"#;
+    let b = r#"@id("b") permit(principal, action, resource);"#;
+    let one = PolicyBundle::from_sources([("a.cedar", a), ("b.cedar", b)]).unwrap();
+    let two = PolicyBundle::from_sources([("b.cedar", b), ("a.cedar", a)]).unwrap();
+    let b2 = b.replace("permit", "forbid");
+    let three = PolicyBundle::from_sources([("a.cedar", a), ("b.cedar", b2.as_str())]).unwrap();
+    assert_eq!(one.digest(), two.digest());
+    assert_ne!(one.digest(), three.digest());
+    assert_eq!(one.digest().len(), 64);
+}
+
+#[test]
+fn every_shipped_example_bundle_validates() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/examples");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "cedar") {
+            PolicyBundle::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "expected example bundles in {dir}");
+}
+
+#[test]
+fn rejects_a_policy_that_can_never_apply() {
+    let scope = load(
+        r#"permit(principal, action == Cordon::Action::"fs:list", resource is Cordon::File);"#,
+    )
+    .unwrap_err();
+    assert!(scope.to_string().contains("impossible"), "{scope}");
+}

@@ -1,0 +1,137 @@
+//! Decisions: hierarchy, forbids, principals, and the policy ids that decided.
+
+use cordon_policy::{
+    Action, Human, PolicyBundle, Principal, Request, Resource, RunContext, UrlParts,
+};
+
+fn bundle(text: &str) -> PolicyBundle {
+    PolicyBundle::from_sources([("t.cedar", text)]).unwrap()
+}
+
+fn ctx() -> RunContext {
+    RunContext::new("support", "case-1")
+}
+
+#[test]
+fn a_directory_policy_covers_files_at_any_depth_below_it() {
+    let b = bundle(
+        r#"@id("data") permit(principal, action == Cordon::Action::"fs:read", resource in Cordon::Dir::"/data");"#,
+    );
+    let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
+    let read = |p: &str| s.authorize(&Request::new(Action::FsRead, Resource::file(p).unwrap()));
+    assert!(read("/data/a.txt").allowed);
+    assert!(read("/data/x/y/z.txt").allowed);
+    assert_eq!(read("/data/x/y/z.txt").policy_ids, ["data"]);
+    assert!(!read("/database.txt").allowed);
+    assert!(!read("/other/data/a.txt").allowed);
+}
+
+#[test]
+fn a_forbid_wins_and_is_named_as_the_deciding_policy() {
+    let b = bundle(
+        r#"@id("all") permit(principal, action, resource);
+           @id("no-env") forbid(principal, action, resource is Cordon::File) when { resource.name == ".env" };"#,
+    );
+    let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
+    let d = s.authorize(&Request::new(
+        Action::FsRead,
+        Resource::file("/app/.env").unwrap(),
+    ));
+    assert!(!d.allowed);
+    assert_eq!(d.policy_ids, ["no-env"]);
+}
+
+#[test]
+fn a_denial_with_no_permit_names_no_policy() {
+    let b = bundle(r#"@id("x") permit(principal, action == Cordon::Action::"fs:stat", resource);"#);
+    let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
+    let d = s.authorize(&Request::new(Action::FsRead, Resource::file("/a").unwrap()));
+    assert!(!d.allowed);
+    assert!(d.policy_ids.is_empty());
+}
+
+#[test]
+fn action_groups_cover_their_members() {
+    let b = bundle(
+        r#"@id("ro") permit(principal, action in Cordon::Action::"fs:read-only", resource);"#,
+    );
+    let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
+    let file = || Resource::file("/a").unwrap();
+    assert!(s.authorize(&Request::new(Action::FsRead, file())).allowed);
+    assert!(s.authorize(&Request::new(Action::FsStat, file())).allowed);
+    assert!(
+        s.authorize(&Request::new(Action::FsList, Resource::dir("/").unwrap()))
+            .allowed
+    );
+    assert!(!s.authorize(&Request::new(Action::FsWrite, file())).allowed);
+    assert!(!s.authorize(&Request::new(Action::FsRemove, file())).allowed);
+}
+
+#[test]
+fn policies_see_the_human_the_roles_the_tenant_and_the_component() {
+    let b = bundle(
+        r#"@id("clin") permit(principal, action, resource)
+             when { principal has human && principal.human in Cordon::Role::"clinician"
+                    && principal.tenant == Cordon::Tenant::"clinic" && principal.digest == "abc" };"#,
+    );
+    let req = Request::new(Action::FsRead, Resource::file("/chart").unwrap());
+    let decide = |p: Principal| b.session(&p, &ctx()).unwrap().authorize(&req).allowed;
+    assert!(decide(Principal::for_human(
+        "clinic",
+        "abc",
+        Human::new("ann", ["clinician"])
+    )));
+    assert!(!decide(Principal::for_human(
+        "clinic",
+        "abc",
+        Human::new("bob", ["billing"])
+    )));
+    assert!(!decide(Principal::for_human(
+        "other",
+        "abc",
+        Human::new("ann", ["clinician"])
+    )));
+    assert!(!decide(Principal::for_human(
+        "clinic",
+        "zzz",
+        Human::new("ann", ["clinician"])
+    )));
+    assert!(!decide(Principal::unattended("clinic", "abc")));
+}
+
+#[test]
+fn policies_see_purpose_and_engagement() {
+    let b = bundle(
+        r#"@id("p") permit(principal, action, resource) when { context.purpose == "billing" && context.engagement like "INV-*" };"#,
+    );
+    let req = Request::new(Action::FsRead, Resource::file("/x").unwrap());
+    let p = Principal::unattended("t", "d");
+    let decide = |c: RunContext| b.session(&p, &c).unwrap().authorize(&req).allowed;
+    assert!(decide(RunContext::new("billing", "INV-7")));
+    assert!(!decide(RunContext::new("billing", "CASE-7")));
+    assert!(!decide(RunContext::new("marketing", "INV-7")));
+}
+
+#[test]
+fn http_requests_are_decided_on_host_port_and_method() {
+    let b = bundle(
+        r#"@id("api") permit(principal, action == Cordon::Action::"http:send", resource in Cordon::Host::"api.example.com")
+             when { resource.scheme == "https" && resource.port == 443 && context.method == "GET" };"#,
+    );
+    let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
+    let send = |host: &str, port: u16, method: &str| {
+        let url = UrlParts {
+            scheme: "https".into(),
+            host: host.into(),
+            port,
+            path: "/v1".into(),
+        };
+        let mut r = Request::new(Action::HttpSend, Resource::Url(url));
+        r.method = Some(method.into());
+        s.authorize(&r).allowed
+    };
+    assert!(send("api.example.com", 443, "GET"));
+    assert!(!send("api.example.com", 443, "POST"));
+    assert!(!send("api.example.com", 8443, "GET"));
+    assert!(!send("evil.example.com", 443, "GET"));
+}
