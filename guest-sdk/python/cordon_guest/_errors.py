@@ -38,7 +38,8 @@ class CordonError(Exception):
             "io": types.Error_Io,
             "unsupported": types.Error_Unsupported,
         }
-        return cases[self.kind](self.message)
+        # A bare CordonError raised by an agent reaches the host as `invalid`.
+        return cases.get(self.kind, types.Error_Invalid)(self.message)
 
 
 class AccessDenied(CordonError):
