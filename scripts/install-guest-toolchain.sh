@@ -12,6 +12,7 @@
 # fetched is committed. The Debian route installs system packages with apt-get (root or sudo).
 #
 # Usage: scripts/install-guest-toolchain.sh [--no-python] [--no-js]
+# (CORDON_RUSTUP_TIMEOUT, default 60: seconds to let `rustup target add` try before falling back)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,7 +30,7 @@ for arg in "$@"; do
     case $arg in
         --no-python) want_python=0 ;;
         --no-js) want_js=0 ;;
-        -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "install-guest-toolchain: unknown argument \`$arg\`" >&2; exit 2 ;;
     esac
 done
@@ -42,8 +43,10 @@ as_root() {
 }
 
 # --- Rust --------------------------------------------------------------------------------------
+RUSTUP_TIMEOUT=${CORDON_RUSTUP_TIMEOUT:-60}
 rustup_has_target() {
-    command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown
+    command -v rustup >/dev/null &&
+        timeout 20 rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown
 }
 debian_rust_ready() {
     local sysroot
@@ -57,9 +60,9 @@ if rustup_has_target; then
 elif debian_rust_ready; then
     log "rust: Debian rustc-web route already installed ($(/usr/bin/rustc --version))"
 else
-    log "rust: trying \`rustup target add\` (60 s timeout)"
+    log "rust: trying \`rustup target add\` (${RUSTUP_TIMEOUT} s timeout)"
     if command -v rustup >/dev/null &&
-        timeout 60 rustup target add wasm32-wasip2 wasm32-unknown-unknown >&2 && rustup_has_target; then
+        timeout "$RUSTUP_TIMEOUT" rustup target add wasm32-wasip2 wasm32-unknown-unknown >&2 && rustup_has_target; then
         log "rust: rustup targets installed"
     else
         log "rust: rustup cannot download targets here; installing Debian's rustc-web route"
