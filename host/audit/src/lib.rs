@@ -1,1 +1,181 @@
-//! placeholder
+//! Cordon's tamper-evident decision log.
+//!
+//! Every authorization decision the host makes is appended here, before the host acts on it.
+//! The log is evidence an auditor relies on long after the run, so it is built to be checked
+//! by someone who trusts neither the host nor its operator:
+//!
+//! - **Entries** ([`Entry`]) are encoded in a canonical, versioned binary form ([`encoding`]):
+//!   the same entry always encodes to the same bytes.
+//! - **Hash chain**: each entry's leaf hash is chained to its predecessor with blake3
+//!   ([`Receipt::hash`]), so a changed, missing or reordered entry is located by sequence number.
+//! - **Merkle tree**: the same leaves form an RFC 9162-style Merkle tree with domain-separated
+//!   leaf and node hashes ([`merkle`]), so one entry can be proven to be in the log
+//!   ([`InclusionProof`]) and a later log can be proven to extend an earlier one
+//!   ([`ConsistencyProof`]) without revealing anything else.
+//! - **Signed checkpoints** ([`Checkpoint`]): every N entries or T milliseconds the writer
+//!   signs the tree size, root and chain head with an ed25519 key kept in a file.
+//! - **Durability**: the store is a redb file; [`DecisionLog::append`] is fast and queues the
+//!   entry, [`DecisionLog::sync`] returns once it is committed. One background writer batches
+//!   everything pending into one write transaction (group commit).
+//! - **Erasure**: personal identifiers (the on-behalf-of user, the ids of records read) are
+//!   never stored; the entry holds a keyed commitment whose per-subject key lives in a separate
+//!   table ([`subject`]). Destroying the key ([`AuditLog::erase_subject`]) makes the subject's
+//!   entries unlinkable to them while every hash, signature and proof stays valid.
+//! - **Evidence bundles** ([`Bundle`]): the entries matching a [`Query`] with their inclusion
+//!   proofs, the signed checkpoint and, optionally, the disclosed subject keys, in one file that
+//!   [`verify_bundle`] checks with nothing but the public key.
+//!
+//! ```
+//! use cordon_audit::{AuditLog, DecisionLog, Decision, Entry, LogOptions, PublicKey};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = tempfile::tempdir()?;
+//! let log = AuditLog::open(&dir.path().join(cordon_audit::LOG_FILE), LogOptions::in_dir(dir.path()))?;
+//! let receipt = log.append(Entry {
+//!     tenant: "acme".into(),
+//!     run_id: "run-1".into(),
+//!     component_digest: "sha256:c0ffee".into(),
+//!     policy_digest: "sha256:feed".into(),
+//!     agent: "summariser".into(),
+//!     user: Some("alice".into()),
+//!     purpose: "support".into(),
+//!     engagement: "case-42".into(),
+//!     action: "fs:read".into(),
+//!     resource: "fs/notes.txt".into(),
+//!     decision: Decision::Allow,
+//!     policy_ids: vec!["allow-notes".into()],
+//!     records: None,
+//! })?;
+//! log.sync(receipt.seq)?; // durable from here on
+//! log.close()?;
+//!
+//! let key = PublicKey::read(&dir.path().join(cordon_audit::PUBLIC_KEY_FILE))?;
+//! let report = cordon_audit::verify(&dir.path().join(cordon_audit::LOG_FILE), &key)?;
+//! assert_eq!(report.entries, 1);
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+pub mod bundle;
+pub mod checkpoint;
+pub mod encoding;
+mod hex;
+pub mod keys;
+mod log;
+pub mod merkle;
+pub mod query;
+mod store;
+pub mod subject;
+mod verify;
+
+use serde::{Deserialize, Serialize};
+
+pub use bundle::{
+    Bundle, BundleEntry, BundleReport, BundleVerifyError, ExportError, verify_bundle,
+};
+pub use checkpoint::Checkpoint;
+pub use encoding::{DecodeError, LoggedEntry, LoggedRecords};
+pub use hex::Hash;
+pub use keys::{KeyError, PublicKey};
+pub use log::{AppendError, AuditLog, CloseError, EraseError, LogOptions, OpenError};
+pub use merkle::{ConsistencyProof, InclusionProof, ProofError};
+pub use query::{Query, QueryError, RevealedEntry};
+pub use store::{ReadError, Store};
+pub use subject::{Disclosure, Subject};
+pub use verify::{VerifyError, VerifyReport, verify};
+
+/// The log's file name inside a data directory.
+pub const LOG_FILE: &str = "audit.redb";
+/// The checkpoint signing key's file name inside a data directory (hex seed, mode 0600).
+pub const SIGNING_KEY_FILE: &str = "audit-signing.key";
+/// The checkpoint public key's file name inside a data directory (hex).
+pub const PUBLIC_KEY_FILE: &str = "audit-signing.pub";
+
+/// The outcome of an authorization request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    /// The request was allowed and the host acted on it.
+    Allow,
+    /// The request was denied and the host did not act.
+    Deny,
+}
+
+/// What a record read returned and withheld.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordAccess {
+    /// The collection read.
+    pub collection: String,
+    /// The ids of the records returned. Stored only as keyed commitments (see [`subject`]).
+    pub record_ids: Vec<String>,
+    /// The fields returned to the guest.
+    pub fields_returned: Vec<String>,
+    /// The fields projected away by policy.
+    pub fields_withheld: Vec<String>,
+    /// How many matching records were withheld by policy.
+    pub records_withheld: u64,
+}
+
+/// One decision, as the host supplies it; the log adds the sequence number and the time.
+///
+/// `user` and the record ids are personal identifiers and are stored only as keyed
+/// commitments. The other fields are stored as given, so they must not carry personal
+/// identifiers (a `resource` names the collection or file, not the data subject).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// The tenant the run belongs to.
+    pub tenant: String,
+    /// The run (one component invocation).
+    pub run_id: String,
+    /// The digest of the component that made the request.
+    pub component_digest: String,
+    /// The digest of the policy bundle that decided it.
+    pub policy_digest: String,
+    /// The agent identity.
+    pub agent: String,
+    /// The user on whose behalf the agent acted, if any.
+    pub user: Option<String>,
+    /// The declared purpose of the run.
+    pub purpose: String,
+    /// The engagement (case, ticket, matter) the run serves.
+    pub engagement: String,
+    /// The action requested, e.g. `fs:read`.
+    pub action: String,
+    /// The resource the action was on.
+    pub resource: String,
+    /// The decision.
+    pub decision: Decision,
+    /// The ids of the policies that determined the decision.
+    pub policy_ids: Vec<String>,
+    /// For record reads: what was returned and withheld.
+    pub records: Option<RecordAccess>,
+}
+
+/// The acknowledgement of an append: the entry's sequence number and chain hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// The entry's sequence number, from 0.
+    pub seq: u64,
+    /// The chain hash after this entry.
+    pub hash: [u8; 32],
+}
+
+impl Receipt {
+    /// The chain hash in lower-case hex.
+    pub fn hash_hex(&self) -> String {
+        hex::encode(&self.hash)
+    }
+}
+
+/// Where the host's decisions go.
+pub trait DecisionLog: Send + Sync {
+    /// Assigns the sequence number, chains the hash and queues the entry for commit. Fast
+    /// (no I/O, one lock); the entry is **not** durable until [`DecisionLog::sync`] returns.
+    fn append(&self, entry: Entry) -> Result<Receipt, AppendError>;
+    /// Blocks until every entry with `seq <= through` is committed to disk. One commit serves
+    /// every waiter whose entries it contains.
+    fn sync(&self, through: u64) -> Result<(), AppendError>;
+    /// The latest appended entry, if any.
+    fn head(&self) -> Option<Receipt>;
+}

@@ -1,0 +1,355 @@
+//! The canonical binary encoding of a log entry, version 1.
+//!
+//! An entry's bytes are what the leaf hash covers, so the encoding is fixed and canonical: one
+//! entry has exactly one encoding, and the decoder rejects anything else (unknown version, bad
+//! tag, invalid UTF-8, trailing bytes). All integers are big-endian.
+//!
+//! ```text
+//! entry       = version:u8(=1) seq:u64 time_ms:u64
+//!               tenant:str run_id:str component_digest:str policy_digest:str agent:str
+//!               user:opt-commitment
+//!               purpose:str engagement:str action:str resource:str
+//!               decision:u8 (0 = deny, 1 = allow)
+//!               policy_ids:list<str>
+//!               records:opt-records
+//! str         = len:u32 bytes:u8[len]            UTF-8
+//! list<T>     = count:u32 T[count]
+//! commitment  = u8[32]                           keyed blake3, see crate::subject
+//! opt-commitment = 0x00 | 0x01 commitment
+//! opt-records = 0x00
+//!             | 0x01 collection:str record_ids:list<commitment>
+//!                    fields_returned:list<str> fields_withheld:list<str> records_withheld:u64
+//! ```
+//!
+//! `seq` is the entry's position in the log (from 0) and `time_ms` the Unix time in
+//! milliseconds at which it was appended; the log never lets time go backwards, so entries are
+//! ordered by time as well as by sequence number. The stored value of an entry is its chain
+//! hash (32 bytes) followed by these bytes; only these bytes are hashed into the leaf.
+//!
+//! A future version changes the first byte; decoders dispatch on it, and entries of every
+//! version stay verifiable because hashes are over the bytes as stored.
+
+use serde::Serialize;
+
+use crate::{Decision, Entry, Hash};
+
+/// The encoding version this crate writes.
+pub const ENTRY_VERSION: u8 = 1;
+
+/// Offset of the fixed header: version (1) + seq (8) + time (8).
+pub(crate) const HEADER_LEN: usize = 17;
+
+/// A field that does not fit the encoding.
+#[derive(Debug, thiserror::Error)]
+#[error("field `{field}` is too long to encode")]
+pub struct EncodeError {
+    /// The field's name.
+    pub field: &'static str,
+}
+
+/// Why bytes are not a valid encoded entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The bytes end before the entry does.
+    #[error("entry ends early at byte {at}")]
+    Truncated {
+        /// Where the missing bytes would start.
+        at: usize,
+    },
+    /// The version byte is not one this crate reads.
+    #[error("unknown entry version {version}")]
+    UnknownVersion {
+        /// The version byte found.
+        version: u8,
+    },
+    /// A string is not UTF-8.
+    #[error("string at byte {at} is not utf-8")]
+    BadUtf8 {
+        /// Where the string starts.
+        at: usize,
+    },
+    /// A tag byte has a value the format does not define.
+    #[error("invalid tag {tag} at byte {at}")]
+    BadTag {
+        /// Where the tag is.
+        at: usize,
+        /// The tag found.
+        tag: u8,
+    },
+    /// Bytes follow the end of the entry.
+    #[error("{extra} unexpected bytes after the entry")]
+    TrailingBytes {
+        /// How many.
+        extra: usize,
+    },
+}
+
+fn put_len(out: &mut Vec<u8>, len: usize, field: &'static str) -> Result<(), EncodeError> {
+    let len = u32::try_from(len).map_err(|_| EncodeError { field })?;
+    out.extend_from_slice(&len.to_be_bytes());
+    Ok(())
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str, field: &'static str) -> Result<(), EncodeError> {
+    put_len(out, s.len(), field)?;
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+fn put_strs(out: &mut Vec<u8>, items: &[String], field: &'static str) -> Result<(), EncodeError> {
+    put_len(out, items.len(), field)?;
+    for item in items {
+        put_str(out, item, field)?;
+    }
+    Ok(())
+}
+
+/// Appends the canonical encoding of `entry` to `out`, with the user and record ids replaced
+/// by their commitments (`record_ids` in the order of `entry.records.record_ids`).
+pub(crate) fn encode_entry(
+    out: &mut Vec<u8>,
+    seq: u64,
+    time_ms: u64,
+    entry: &Entry,
+    user: Option<&[u8; 32]>,
+    record_ids: &[[u8; 32]],
+) -> Result<(), EncodeError> {
+    out.push(ENTRY_VERSION);
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&time_ms.to_be_bytes());
+    put_str(out, &entry.tenant, "tenant")?;
+    put_str(out, &entry.run_id, "run_id")?;
+    put_str(out, &entry.component_digest, "component_digest")?;
+    put_str(out, &entry.policy_digest, "policy_digest")?;
+    put_str(out, &entry.agent, "agent")?;
+    match user {
+        None => out.push(0),
+        Some(c) => {
+            out.push(1);
+            out.extend_from_slice(c);
+        }
+    }
+    put_str(out, &entry.purpose, "purpose")?;
+    put_str(out, &entry.engagement, "engagement")?;
+    put_str(out, &entry.action, "action")?;
+    put_str(out, &entry.resource, "resource")?;
+    out.push(match entry.decision {
+        Decision::Deny => 0,
+        Decision::Allow => 1,
+    });
+    put_strs(out, &entry.policy_ids, "policy_ids")?;
+    match &entry.records {
+        None => out.push(0),
+        Some(r) => {
+            out.push(1);
+            put_str(out, &r.collection, "records.collection")?;
+            put_len(out, record_ids.len(), "records.record_ids")?;
+            for c in record_ids {
+                out.extend_from_slice(c);
+            }
+            put_strs(out, &r.fields_returned, "records.fields_returned")?;
+            put_strs(out, &r.fields_withheld, "records.fields_withheld")?;
+            out.extend_from_slice(&r.records_withheld.to_be_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// An entry as stored: personal identifiers are commitments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoggedEntry {
+    /// The sequence number.
+    pub seq: u64,
+    /// Unix time in milliseconds.
+    pub time_ms: u64,
+    /// See [`Entry::tenant`].
+    pub tenant: String,
+    /// See [`Entry::run_id`].
+    pub run_id: String,
+    /// See [`Entry::component_digest`].
+    pub component_digest: String,
+    /// See [`Entry::policy_digest`].
+    pub policy_digest: String,
+    /// See [`Entry::agent`].
+    pub agent: String,
+    /// The commitment to the user, if there was one.
+    pub user_commitment: Option<Hash>,
+    /// See [`Entry::purpose`].
+    pub purpose: String,
+    /// See [`Entry::engagement`].
+    pub engagement: String,
+    /// See [`Entry::action`].
+    pub action: String,
+    /// See [`Entry::resource`].
+    pub resource: String,
+    /// See [`Entry::decision`].
+    pub decision: Decision,
+    /// See [`Entry::policy_ids`].
+    pub policy_ids: Vec<String>,
+    /// See [`Entry::records`].
+    pub records: Option<LoggedRecords>,
+}
+
+/// A record read as stored: record ids are commitments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoggedRecords {
+    /// The collection read.
+    pub collection: String,
+    /// Commitments to the ids of the records returned.
+    pub record_commitments: Vec<Hash>,
+    /// The fields returned.
+    pub fields_returned: Vec<String>,
+    /// The fields withheld.
+    pub fields_withheld: Vec<String>,
+    /// How many records were withheld.
+    pub records_withheld: u64,
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.bytes.len())
+            .ok_or(DecodeError::Truncated { at: self.pos })?;
+        let slice = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(slice)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let at = self.pos;
+        self.take(N)?
+            .try_into()
+            .map_err(|_| DecodeError::Truncated { at })
+    }
+
+    fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    fn len(&mut self) -> Result<usize, DecodeError> {
+        let at = self.pos;
+        usize::try_from(self.u32()?).map_err(|_| DecodeError::Truncated { at })
+    }
+
+    fn str(&mut self) -> Result<String, DecodeError> {
+        let len = self.len()?;
+        let at = self.pos;
+        let bytes = self.take(len)?;
+        std::str::from_utf8(bytes)
+            .map(str::to_owned)
+            .map_err(|_| DecodeError::BadUtf8 { at })
+    }
+
+    fn strs(&mut self) -> Result<Vec<String>, DecodeError> {
+        let count = self.len()?;
+        // Each string takes at least 4 bytes: bound the allocation by what is there.
+        let mut items = Vec::with_capacity(count.min(self.bytes.len() / 4));
+        for _ in 0..count {
+            items.push(self.str()?);
+        }
+        Ok(items)
+    }
+
+    fn tag(&mut self) -> Result<bool, DecodeError> {
+        let at = self.pos;
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            tag => Err(DecodeError::BadTag { at, tag }),
+        }
+    }
+}
+
+/// Reads the fixed header: `(seq, time_ms)`. Checks the version only.
+pub(crate) fn decode_header(bytes: &[u8]) -> Result<(u64, u64), DecodeError> {
+    let mut r = Reader { bytes, pos: 0 };
+    let version = r.u8()?;
+    if version != ENTRY_VERSION {
+        return Err(DecodeError::UnknownVersion { version });
+    }
+    Ok((r.u64()?, r.u64()?))
+}
+
+/// Decodes a whole entry, rejecting anything that is not the canonical encoding.
+pub fn decode_entry(bytes: &[u8]) -> Result<LoggedEntry, DecodeError> {
+    let (seq, time_ms) = decode_header(bytes)?;
+    let mut r = Reader {
+        bytes,
+        pos: HEADER_LEN,
+    };
+    let tenant = r.str()?;
+    let run_id = r.str()?;
+    let component_digest = r.str()?;
+    let policy_digest = r.str()?;
+    let agent = r.str()?;
+    let user_commitment = if r.tag()? {
+        Some(Hash(r.array()?))
+    } else {
+        None
+    };
+    let purpose = r.str()?;
+    let engagement = r.str()?;
+    let action = r.str()?;
+    let resource = r.str()?;
+    let at = r.pos;
+    let decision = match r.u8()? {
+        0 => Decision::Deny,
+        1 => Decision::Allow,
+        tag => return Err(DecodeError::BadTag { at, tag }),
+    };
+    let policy_ids = r.strs()?;
+    let records = if r.tag()? {
+        let collection = r.str()?;
+        let count = r.len()?;
+        let mut record_commitments = Vec::with_capacity(count.min(bytes.len() / 32));
+        for _ in 0..count {
+            record_commitments.push(Hash(r.array()?));
+        }
+        Some(LoggedRecords {
+            collection,
+            record_commitments,
+            fields_returned: r.strs()?,
+            fields_withheld: r.strs()?,
+            records_withheld: r.u64()?,
+        })
+    } else {
+        None
+    };
+    if r.pos != bytes.len() {
+        return Err(DecodeError::TrailingBytes {
+            extra: bytes.len() - r.pos,
+        });
+    }
+    Ok(LoggedEntry {
+        seq,
+        time_ms,
+        tenant,
+        run_id,
+        component_digest,
+        policy_digest,
+        agent,
+        user_commitment,
+        purpose,
+        engagement,
+        action,
+        resource,
+        decision,
+        policy_ids,
+        records,
+    })
+}

@@ -1,0 +1,743 @@
+//! The durable log: fast appends, one background writer, group commit.
+//!
+//! [`AuditLog::append`] takes one lock, assigns the sequence number and time, turns personal
+//! identifiers into commitments, encodes and hashes the entry and queues it. A background
+//! writer thread takes everything queued, writes it in one redb write transaction (entries,
+//! completed Merkle nodes, new subject keys, and a signed checkpoint when one is due) and
+//! commits with `Durability::Immediate`. [`AuditLog::sync`] waits for the commit that holds the
+//! entry, so one fsync serves every appender that queued while the previous commit ran.
+//!
+//! If a commit fails, the log stops: the writer records the error, every waiting and later
+//! call returns it, and nothing more is accepted. A host must then stop acting on decisions,
+//! since it could no longer prove them.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+
+use crate::checkpoint::Checkpoint;
+use crate::encoding::{self, EncodeError};
+use crate::keys::{self, KeyError, PublicKey};
+use crate::merkle::{self, Frontier};
+use crate::store::{
+    self, CHECKPOINTS, ENTRIES, META, NODES, ReadError, STORE_FORMAT, SUBJECT_KEYS, Store,
+};
+use crate::subject::{self, Subject};
+use crate::{DecisionLog, Entry, PUBLIC_KEY_FILE, Receipt, SIGNING_KEY_FILE};
+
+/// How to open a log.
+#[derive(Debug, Clone)]
+pub struct LogOptions {
+    /// The ed25519 signing key file; generated (mode 0600) if it does not exist.
+    pub signing_key: PathBuf,
+    /// Where to write the public key when the signing key is generated (and to check it
+    /// against when it exists).
+    pub public_key: Option<PathBuf>,
+    /// Sign a checkpoint at least every this many entries.
+    pub checkpoint_every: u64,
+    /// Sign a checkpoint at least this often while entries arrive.
+    pub checkpoint_interval: Duration,
+}
+
+impl LogOptions {
+    /// The standard layout of a data directory: [`SIGNING_KEY_FILE`] and [`PUBLIC_KEY_FILE`]
+    /// inside `dir`; a checkpoint every 4096 entries or 1 second.
+    pub fn in_dir(dir: &Path) -> LogOptions {
+        LogOptions {
+            signing_key: dir.join(SIGNING_KEY_FILE),
+            public_key: Some(dir.join(PUBLIC_KEY_FILE)),
+            checkpoint_every: 4096,
+            checkpoint_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why the log could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The signing key could not be loaded or created.
+    #[error("cannot load the checkpoint signing key")]
+    Key(#[from] KeyError),
+    /// The redb file could not be opened or created.
+    #[error("cannot open the log at `{path}`")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: redb::DatabaseError,
+    },
+    /// The store was written by a newer or unknown format.
+    #[error("the log has unknown format {format}")]
+    UnknownFormat {
+        /// The format byte found.
+        format: u8,
+    },
+    /// The log's checkpoints were signed with another key.
+    #[error("the log is signed with public key {recorded}, but the configured key is {configured}")]
+    KeyMismatch {
+        /// The key recorded in the log.
+        recorded: String,
+        /// The configured key.
+        configured: String,
+    },
+    /// The existing log could not be read.
+    #[error("cannot read the existing log")]
+    Read(#[from] ReadError),
+    /// The writer thread could not be started.
+    #[error("cannot start the log writer thread")]
+    Spawn(#[source] std::io::Error),
+}
+
+impl From<redb::Error> for OpenError {
+    fn from(e: redb::Error) -> OpenError {
+        OpenError::Read(ReadError::Storage(e))
+    }
+}
+
+/// A commit that failed; the log accepts nothing after it.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// redb failed to write or commit.
+    #[error("cannot commit to the log")]
+    Storage(#[from] redb::Error),
+    /// The writer thread panicked.
+    #[error("the log writer thread panicked")]
+    Panicked,
+}
+
+/// Why an entry was not appended or synced.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// The log was closed.
+    #[error("the decision log is closed")]
+    Closed,
+    /// An earlier commit failed; the log accepts nothing more.
+    #[error("the decision log can no longer commit")]
+    WriterFailed(#[source] Arc<CommitError>),
+    /// A field is too long for the encoding.
+    #[error("entry cannot be encoded")]
+    Encode(#[from] EncodeError),
+    /// `sync` was asked for an entry that was never appended.
+    #[error("entry {seq} was never appended")]
+    NotAppended {
+        /// The sequence number asked for.
+        seq: u64,
+    },
+    /// A subject key could not be read.
+    #[error("cannot read a subject key")]
+    SubjectKey(#[source] ReadError),
+    /// A subject key could not be generated.
+    #[error("cannot generate a subject key")]
+    Random(#[source] getrandom::Error),
+}
+
+/// Why a subject could not be erased.
+#[derive(Debug, thiserror::Error)]
+pub enum EraseError {
+    /// The log is closed or can no longer commit.
+    #[error("cannot erase subject keys")]
+    Log(#[from] AppendError),
+}
+
+/// Why closing the log did not flush cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum CloseError {
+    /// The last commit failed: entries appended but not synced may be lost.
+    #[error("the decision log could not commit its last entries")]
+    WriterFailed(#[source] Arc<CommitError>),
+}
+
+enum Op {
+    Entry {
+        seq: u64,
+        leaf: [u8; 32],
+        value: Vec<u8>,
+    },
+    PutKey {
+        subject: Vec<u8>,
+        key: [u8; 32],
+    },
+    DeleteKey {
+        subject: Vec<u8>,
+    },
+}
+
+enum KeyState {
+    Live([u8; 32]),
+    Erased,
+}
+
+struct State {
+    next_seq: u64,
+    chain: [u8; 32],
+    last_time: u64,
+    head: Option<Receipt>,
+    pending: Vec<Op>,
+    keys: HashMap<Vec<u8>, KeyState>,
+    /// Entries `0..committed` are durable.
+    committed: u64,
+    /// Batches taken by the writer / committed.
+    batches_taken: u64,
+    batches_done: u64,
+    checkpoint: Option<Checkpoint>,
+    /// A checkpoint covering at least this many entries is wanted now.
+    checkpoint_wanted: u64,
+    failed: Option<Arc<CommitError>>,
+    closing: bool,
+    writer_exited: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// The writer waits here for work.
+    work: Condvar,
+    /// Syncers wait here for commits.
+    done: Condvar,
+}
+
+fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
+    // No code panics while holding the lock; if some did, the state is still consistent
+    // enough to report the failure rather than panic again.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The durable, tamper-evident decision log.
+///
+/// See the [crate documentation](crate) for an example.
+pub struct AuditLog {
+    shared: Arc<Shared>,
+    db: Arc<Database>,
+    public_key: PublicKey,
+    writer: Option<JoinHandle<()>>,
+}
+
+impl AuditLog {
+    /// Opens (or creates) the log at `path`; an existing log continues its chain and tree.
+    ///
+    /// Entries left without a checkpoint by a crash are checkpointed at once.
+    pub fn open(path: &Path, options: LogOptions) -> Result<AuditLog, OpenError> {
+        let signing_key =
+            keys::load_or_generate(&options.signing_key, options.public_key.as_deref())?;
+        let public_key = PublicKey(signing_key.verifying_key());
+        let db = store::builder()
+            .create(path)
+            .map_err(|source| OpenError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        init_tables(&db, &public_key)?;
+
+        let txn = db.begin_read().map_err(redb::Error::from)?;
+        let tree = Store::tree(&txn)?;
+        let (size, chain, last_time) = match tree.entries.last().map_err(redb::Error::from)? {
+            None => (0, [0u8; 32], 0),
+            Some((k, v)) => {
+                let seq = k.value();
+                let (chain, bytes) = store::split_value(seq, v.value())?;
+                let (_, time) = encoding::decode_header(bytes)
+                    .map_err(|source| ReadError::Malformed { seq, source })?;
+                (seq + 1, *chain, time)
+            }
+        };
+        let mut stack = Vec::new();
+        for (level, index) in Frontier::positions(size) {
+            use crate::merkle::NodeSource;
+            stack.push((level, tree.perfect(level, index)?));
+        }
+        let frontier = Frontier::from_parts(size, stack);
+        let checkpoints = txn.open_table(CHECKPOINTS).map_err(ReadError::from)?;
+        let checkpoint = checkpoints
+            .last()
+            .map_err(redb::Error::from)?
+            .and_then(|(_, v)| Checkpoint::from_stored(v.value()));
+        drop(checkpoints);
+        drop(tree);
+        drop(txn);
+
+        let last_checkpoint_size = checkpoint.as_ref().map_or(0, |c| c.tree_size);
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                next_seq: size,
+                chain,
+                last_time,
+                head: size.checked_sub(1).map(|seq| Receipt { seq, hash: chain }),
+                pending: Vec::new(),
+                keys: HashMap::new(),
+                committed: size,
+                batches_taken: 0,
+                batches_done: 0,
+                checkpoint,
+                // Entries a crash left without a checkpoint get one at once.
+                checkpoint_wanted: size,
+                failed: None,
+                closing: false,
+                writer_exited: false,
+            }),
+            work: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let db = Arc::new(db);
+        let writer = Writer {
+            shared: shared.clone(),
+            db: db.clone(),
+            key: signing_key,
+            frontier,
+            chain_head: chain,
+            last_time,
+            last_checkpoint_size,
+            last_checkpoint_at: Instant::now(),
+            every: options.checkpoint_every.max(1),
+            interval: options.checkpoint_interval,
+        };
+        let handle = std::thread::Builder::new()
+            .name("cordon-audit-writer".into())
+            .spawn(move || writer.run())
+            .map_err(OpenError::Spawn)?;
+        Ok(AuditLog {
+            shared,
+            db,
+            public_key,
+            writer: Some(handle),
+        })
+    }
+
+    /// Opens the log of a data directory: [`crate::LOG_FILE`] with [`LogOptions::in_dir`].
+    pub fn open_in(dir: &Path) -> Result<AuditLog, OpenError> {
+        AuditLog::open(&dir.join(crate::LOG_FILE), LogOptions::in_dir(dir))
+    }
+
+    /// The public key that checks this log's checkpoints.
+    pub fn public_key(&self) -> PublicKey {
+        self.public_key
+    }
+
+    /// Read access to the committed state of the log (queries, proofs, bundles, verify).
+    pub fn store(&self) -> Store {
+        Store::from_database(self.db.clone())
+    }
+
+    /// The latest committed checkpoint.
+    pub fn latest_checkpoint(&self) -> Option<Checkpoint> {
+        lock(&self.shared.state).checkpoint.clone()
+    }
+
+    /// Commits everything appended so far and signs a checkpoint covering it; returns the
+    /// latest checkpoint (`None` only for an empty log).
+    pub fn checkpoint(&self) -> Result<Option<Checkpoint>, AppendError> {
+        let mut st = lock(&self.shared.state);
+        check_open(&st)?;
+        let covered = st.checkpoint.as_ref().map_or(0, |c| c.tree_size);
+        if covered >= st.next_seq {
+            return Ok(st.checkpoint.clone());
+        }
+        st.checkpoint_wanted = st.checkpoint_wanted.max(st.next_seq);
+        let target = st.batches_taken + 1;
+        self.shared.work.notify_one();
+        let st = self.wait_batch(st, target)?;
+        Ok(st.checkpoint.clone())
+    }
+
+    /// Destroys the commitment key of `subject` and waits until that is committed.
+    ///
+    /// The subject's past entries stay in the log, and every hash, checkpoint and proof stays
+    /// valid, but nothing links their commitments to the subject any more. If the subject
+    /// appears again, it gets a new, unrelated key. See [`crate::subject`].
+    pub fn erase_subject(&self, subject: &Subject) -> Result<(), EraseError> {
+        let bytes = subject.to_bytes();
+        let mut st = lock(&self.shared.state);
+        check_open(&st)?;
+        st.keys.insert(bytes.clone(), KeyState::Erased);
+        st.pending.push(Op::DeleteKey { subject: bytes });
+        let target = st.batches_taken + 1;
+        self.shared.work.notify_one();
+        drop(self.wait_batch(st, target)?);
+        Ok(())
+    }
+
+    /// Flushes every appended entry, signs a final checkpoint and stops the writer.
+    pub fn close(mut self) -> Result<(), CloseError> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), CloseError> {
+        {
+            let mut st = lock(&self.shared.state);
+            st.closing = true;
+            self.shared.work.notify_one();
+        }
+        if let Some(handle) = self.writer.take() {
+            // The writer catches its own panics; a join error cannot carry more information.
+            let _ = handle.join();
+        }
+        let st = lock(&self.shared.state);
+        match &st.failed {
+            Some(e) => Err(CloseError::WriterFailed(e.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn wait_batch<'a>(
+        &self,
+        mut st: MutexGuard<'a, State>,
+        target: u64,
+    ) -> Result<MutexGuard<'a, State>, AppendError> {
+        loop {
+            if st.batches_done >= target {
+                return Ok(st);
+            }
+            if let Some(e) = &st.failed {
+                return Err(AppendError::WriterFailed(e.clone()));
+            }
+            if st.writer_exited {
+                return Err(AppendError::Closed);
+            }
+            st = self
+                .shared
+                .done
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn key_for(&self, st: &mut State, subject: Vec<u8>) -> Result<[u8; 32], AppendError> {
+        match st.keys.get(&subject) {
+            Some(KeyState::Live(key)) => return Ok(*key),
+            Some(KeyState::Erased) => {}
+            None => {
+                if let Some(key) = self.stored_key(&subject).map_err(AppendError::SubjectKey)? {
+                    st.keys.insert(subject, KeyState::Live(key));
+                    return Ok(key);
+                }
+            }
+        }
+        let key = subject::new_key().map_err(AppendError::Random)?;
+        st.pending.push(Op::PutKey {
+            subject: subject.clone(),
+            key,
+        });
+        st.keys.insert(subject, KeyState::Live(key));
+        Ok(key)
+    }
+
+    fn stored_key(&self, subject: &[u8]) -> Result<Option<[u8; 32]>, ReadError> {
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(SUBJECT_KEYS)?;
+        Ok(table.get(subject)?.and_then(|v| v.value().try_into().ok()))
+    }
+}
+
+fn check_open(st: &State) -> Result<(), AppendError> {
+    if let Some(e) = &st.failed {
+        return Err(AppendError::WriterFailed(e.clone()));
+    }
+    if st.closing {
+        return Err(AppendError::Closed);
+    }
+    Ok(())
+}
+
+fn init_tables(db: &Database, public_key: &PublicKey) -> Result<(), OpenError> {
+    let txn = db.begin_write().map_err(redb::Error::from)?;
+    {
+        txn.open_table(ENTRIES).map_err(redb::Error::from)?;
+        txn.open_table(NODES).map_err(redb::Error::from)?;
+        txn.open_table(CHECKPOINTS).map_err(redb::Error::from)?;
+        txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?;
+        let mut meta = txn.open_table(META).map_err(redb::Error::from)?;
+        let format = meta
+            .get("format")
+            .map_err(redb::Error::from)?
+            .map(|v| v.value().first().copied().unwrap_or(0));
+        match format {
+            None => {
+                meta.insert("format", [STORE_FORMAT].as_slice())
+                    .map_err(redb::Error::from)?;
+            }
+            Some(STORE_FORMAT) => {}
+            Some(format) => return Err(OpenError::UnknownFormat { format }),
+        }
+        let recorded = meta
+            .get("public_key")
+            .map_err(redb::Error::from)?
+            .map(|v| v.value().to_vec());
+        match recorded {
+            None => {
+                meta.insert("public_key", public_key.0.as_bytes().as_slice())
+                    .map_err(redb::Error::from)?;
+            }
+            Some(bytes) if bytes == public_key.0.as_bytes() => {}
+            Some(bytes) => {
+                return Err(OpenError::KeyMismatch {
+                    recorded: crate::hex::encode(&bytes),
+                    configured: public_key.to_hex(),
+                });
+            }
+        }
+    }
+    txn.commit().map_err(redb::Error::from)?;
+    Ok(())
+}
+
+impl DecisionLog for AuditLog {
+    fn append(&self, entry: Entry) -> Result<Receipt, AppendError> {
+        let user = entry
+            .user
+            .as_ref()
+            .map(|u| Subject::User(u.clone()).to_bytes());
+        let records: Vec<Vec<u8>> = entry.records.as_ref().map_or_else(Vec::new, |r| {
+            r.record_ids
+                .iter()
+                .map(|id| {
+                    Subject::Record {
+                        collection: r.collection.clone(),
+                        id: id.clone(),
+                    }
+                    .to_bytes()
+                })
+                .collect()
+        });
+        let mut value = Vec::with_capacity(32 + 256);
+        value.resize(32, 0);
+
+        let mut st = lock(&self.shared.state);
+        check_open(&st)?;
+        let user = match user {
+            Some(subject) => {
+                let key = self.key_for(&mut st, subject.clone())?;
+                Some(subject::commit(&key, &subject))
+            }
+            None => None,
+        };
+        let mut record_commitments = Vec::with_capacity(records.len());
+        for subject in records {
+            let key = self.key_for(&mut st, subject.clone())?;
+            record_commitments.push(subject::commit(&key, &subject));
+        }
+        let seq = st.next_seq;
+        let time = now_ms().max(st.last_time);
+        encoding::encode_entry(
+            &mut value,
+            seq,
+            time,
+            &entry,
+            user.as_ref(),
+            &record_commitments,
+        )?;
+        let leaf = merkle::leaf_hash(&value[32..]);
+        let chain = merkle::chain_hash(&st.chain, &leaf);
+        value[..32].copy_from_slice(&chain);
+        st.pending.push(Op::Entry { seq, leaf, value });
+        st.next_seq = seq + 1;
+        st.chain = chain;
+        st.last_time = time;
+        let receipt = Receipt { seq, hash: chain };
+        st.head = Some(receipt);
+        drop(st);
+        self.shared.work.notify_one();
+        Ok(receipt)
+    }
+
+    fn sync(&self, through: u64) -> Result<(), AppendError> {
+        let mut st = lock(&self.shared.state);
+        if through >= st.next_seq {
+            return Err(AppendError::NotAppended { seq: through });
+        }
+        loop {
+            if st.committed > through {
+                return Ok(());
+            }
+            if let Some(e) = &st.failed {
+                return Err(AppendError::WriterFailed(e.clone()));
+            }
+            if st.writer_exited {
+                return Err(AppendError::Closed);
+            }
+            st = self
+                .shared
+                .done
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    fn head(&self) -> Option<Receipt> {
+        lock(&self.shared.state).head
+    }
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        // Flush what is pending; an error here has nowhere to go but was already recorded for
+        // any caller waiting in `sync`.
+        let _ = self.shutdown();
+    }
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    db: Arc<Database>,
+    key: SigningKey,
+    frontier: Frontier,
+    chain_head: [u8; 32],
+    last_time: u64,
+    last_checkpoint_size: u64,
+    last_checkpoint_at: Instant,
+    every: u64,
+    interval: Duration,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let shared = self.shared.clone();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_inner()));
+        let mut st = lock(&shared.state);
+        if outcome.is_err() && st.failed.is_none() {
+            st.failed = Some(Arc::new(CommitError::Panicked));
+        }
+        st.writer_exited = true;
+        shared.done.notify_all();
+    }
+
+    fn run_inner(&mut self) {
+        loop {
+            let (ops, closing, wanted, batch) = {
+                let mut st = lock(&self.shared.state);
+                loop {
+                    if st.failed.is_some() {
+                        return;
+                    }
+                    let uncheckpointed = self.frontier.size() > self.last_checkpoint_size;
+                    if !st.pending.is_empty()
+                        || st.closing
+                        || st.checkpoint_wanted > self.last_checkpoint_size
+                    {
+                        break;
+                    }
+                    if uncheckpointed {
+                        let due = self.last_checkpoint_at + self.interval;
+                        let now = Instant::now();
+                        if now >= due {
+                            break;
+                        }
+                        st = self
+                            .shared
+                            .work
+                            .wait_timeout(st, due - now)
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .0;
+                    } else {
+                        st = self
+                            .shared
+                            .work
+                            .wait(st)
+                            .unwrap_or_else(PoisonError::into_inner);
+                    }
+                }
+                st.batches_taken += 1;
+                (
+                    std::mem::take(&mut st.pending),
+                    st.closing,
+                    st.checkpoint_wanted,
+                    st.batches_taken,
+                )
+            };
+            let force = closing || wanted > self.last_checkpoint_size;
+            let result = self.commit(ops, force);
+            let mut st = lock(&self.shared.state);
+            match result {
+                Ok(checkpoint) => {
+                    st.committed = self.frontier.size();
+                    st.batches_done = batch;
+                    if let Some(checkpoint) = checkpoint {
+                        st.checkpoint = Some(checkpoint);
+                    }
+                }
+                Err(e) => st.failed = Some(Arc::new(e)),
+            }
+            self.shared.done.notify_all();
+            if st.failed.is_some() || (closing && st.pending.is_empty()) {
+                return;
+            }
+        }
+    }
+
+    fn commit(&mut self, ops: Vec<Op>, force: bool) -> Result<Option<Checkpoint>, CommitError> {
+        let mut txn = self.db.begin_write().map_err(redb::Error::from)?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(redb::Error::from)?;
+        let mut checkpoint = None;
+        {
+            let mut entries = txn.open_table(ENTRIES).map_err(redb::Error::from)?;
+            let mut nodes = txn.open_table(NODES).map_err(redb::Error::from)?;
+            let mut keys = txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?;
+            let mut completed = Vec::with_capacity(8);
+            for op in ops {
+                match op {
+                    Op::Entry { seq, leaf, value } => {
+                        entries
+                            .insert(seq, value.as_slice())
+                            .map_err(redb::Error::from)?;
+                        if let Some(chain) = value.first_chunk::<32>() {
+                            self.chain_head = *chain;
+                        }
+                        if let Ok((_, time)) = encoding::decode_header(&value[32..]) {
+                            self.last_time = time;
+                        }
+                        self.frontier.push(leaf, |level, index, hash| {
+                            completed.push((level, index, hash))
+                        });
+                        for (level, index, hash) in completed.drain(..) {
+                            nodes
+                                .insert(store::node_key(level, index), hash.as_slice())
+                                .map_err(redb::Error::from)?;
+                        }
+                    }
+                    Op::PutKey { subject, key } => {
+                        keys.insert(subject.as_slice(), key.as_slice())
+                            .map_err(redb::Error::from)?;
+                    }
+                    Op::DeleteKey { subject } => {
+                        keys.remove(subject.as_slice()).map_err(redb::Error::from)?;
+                    }
+                }
+            }
+            let size = self.frontier.size();
+            let since = size - self.last_checkpoint_size;
+            let due = since > 0
+                && (force
+                    || since >= self.every
+                    || self.last_checkpoint_at.elapsed() >= self.interval);
+            if due {
+                let signed = Checkpoint::sign(
+                    size,
+                    self.frontier.root(),
+                    self.chain_head,
+                    now_ms().max(self.last_time),
+                    &self.key,
+                );
+                let mut table = txn.open_table(CHECKPOINTS).map_err(redb::Error::from)?;
+                table
+                    .insert(size, signed.to_stored().as_slice())
+                    .map_err(redb::Error::from)?;
+                checkpoint = Some(signed);
+            }
+        }
+        txn.commit().map_err(redb::Error::from)?;
+        if let Some(c) = &checkpoint {
+            self.last_checkpoint_size = c.tree_size;
+            self.last_checkpoint_at = Instant::now();
+        }
+        Ok(checkpoint)
+    }
+}

@@ -1,0 +1,364 @@
+//! The redb layout and read access to it.
+//!
+//! Tables:
+//!
+//! | table          | key                           | value                                   |
+//! |----------------|-------------------------------|-----------------------------------------|
+//! | `entries`      | seq (u64)                     | chain hash (32) ‖ encoded entry         |
+//! | `nodes`        | level << 56 ‖ index (u64)     | Merkle node hash (32), levels ≥ 1       |
+//! | `checkpoints`  | tree size (u64)               | checkpoint body (80) ‖ signature (64)   |
+//! | `subject_keys` | subject bytes                 | commitment key (32)                     |
+//! | `meta`         | name                          | `format` (u8 = 1), `public_key` (32)    |
+//!
+//! Leaf hashes (level 0) are not stored: they are recomputed from the entry bytes. Every
+//! perfect subtree's root is stored once its last leaf is, so any RFC 9162 subtree hash, and so
+//! any proof, takes O(log n) reads.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{
+    Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction,
+    ReadableDatabase, ReadableTable, TableDefinition, TableError,
+};
+
+use crate::checkpoint::Checkpoint;
+use crate::encoding::{self, DecodeError, LoggedEntry};
+use crate::merkle::{self, ConsistencyProof, InclusionProof, NodeSource, ProofError};
+use crate::subject::Subject;
+
+pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+pub(crate) const NODES: TableDefinition<u64, &[u8]> = TableDefinition::new("nodes");
+pub(crate) const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
+pub(crate) const SUBJECT_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("subject_keys");
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// The store format this crate writes and reads.
+pub(crate) const STORE_FORMAT: u8 = 1;
+
+/// The key of a Merkle node in the `nodes` table.
+pub(crate) fn node_key(level: u32, index: u64) -> u64 {
+    (u64::from(level) << 56) | index
+}
+
+/// The level and index of a `nodes` key.
+pub(crate) fn split_node_key(key: u64) -> (u32, u64) {
+    ((key >> 56) as u32, key & ((1u64 << 56) - 1))
+}
+
+/// The concurrency mode every handle on the log uses: one writer process, any number of
+/// read-only processes (so `cordon audit verify` works while the host runs).
+pub(crate) fn builder() -> Builder {
+    let mut builder = Builder::new();
+    builder.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    builder
+}
+
+/// Why the log could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be opened.
+    #[error("cannot open the log at `{path}`")]
+    Open {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: redb::DatabaseError,
+    },
+    /// The file is not a decision log.
+    #[error("the store has no `{table}` table: it is not a cordon decision log")]
+    NotALog {
+        /// The missing table.
+        table: &'static str,
+    },
+    /// redb failed.
+    #[error("storage error")]
+    Storage(#[from] redb::Error),
+    /// A stored entry does not decode.
+    #[error("stored entry {seq} is malformed")]
+    Malformed {
+        /// Its sequence number.
+        seq: u64,
+        /// What is wrong.
+        source: DecodeError,
+    },
+    /// An entry that should exist does not.
+    #[error("entry {seq} is missing")]
+    MissingEntry {
+        /// Its sequence number.
+        seq: u64,
+    },
+    /// A Merkle node that should exist does not, or has the wrong length.
+    #[error("merkle node at level {level}, index {index} is missing or malformed")]
+    BadNode {
+        /// Its level.
+        level: u32,
+        /// Its index.
+        index: u64,
+    },
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for ReadError {
+            fn from(e: $t) -> ReadError {
+                ReadError::Storage(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(redb::TransactionError, redb::StorageError);
+
+impl From<TableError> for ReadError {
+    fn from(e: TableError) -> ReadError {
+        match e {
+            TableError::TableDoesNotExist(name) => ReadError::NotALog {
+                table: match name.as_str() {
+                    "entries" => "entries",
+                    "nodes" => "nodes",
+                    "checkpoints" => "checkpoints",
+                    "subject_keys" => "subject_keys",
+                    _ => "meta",
+                },
+            },
+            e => ReadError::Storage(e.into()),
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Db {
+    Writable(Arc<Database>),
+    ReadOnly(Arc<ReadOnlyDatabase>),
+}
+
+/// Read access to a decision log: entries, checkpoints, proofs, queries, bundles, verification.
+///
+/// Opened on its own with [`Store::open`] (read-only; works while a host has the log open for
+/// writing) or taken from a running log with [`crate::AuditLog::store`].
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+}
+
+/// The split of a stored entry value into chain hash and entry bytes.
+pub(crate) fn split_value(seq: u64, value: &[u8]) -> Result<(&[u8; 32], &[u8]), ReadError> {
+    let (chain, bytes) = value
+        .split_first_chunk::<32>()
+        .ok_or(ReadError::Malformed {
+            seq,
+            source: DecodeError::Truncated { at: value.len() },
+        })?;
+    Ok((chain, bytes))
+}
+
+pub(crate) struct Tree {
+    pub(crate) entries: ReadOnlyTable<u64, &'static [u8]>,
+    pub(crate) nodes: ReadOnlyTable<u64, &'static [u8]>,
+}
+
+impl NodeSource for Tree {
+    type Error = ReadError;
+
+    fn perfect(&self, level: u32, index: u64) -> Result<[u8; 32], ReadError> {
+        if level == 0 {
+            let value = self
+                .entries
+                .get(index)?
+                .ok_or(ReadError::MissingEntry { seq: index })?;
+            let (_, bytes) = split_value(index, value.value())?;
+            return Ok(merkle::leaf_hash(bytes));
+        }
+        let bad = ReadError::BadNode { level, index };
+        let value = self.nodes.get(node_key(level, index))?.ok_or(bad)?;
+        value
+            .value()
+            .try_into()
+            .map_err(|_| ReadError::BadNode { level, index })
+    }
+}
+
+impl Store {
+    /// Opens the log at `path` read-only.
+    pub fn open(path: &Path) -> Result<Store, ReadError> {
+        let db = builder()
+            .open_read_only(path)
+            .map_err(|source| ReadError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        Ok(Store {
+            db: Db::ReadOnly(Arc::new(db)),
+        })
+    }
+
+    pub(crate) fn from_database(db: Arc<Database>) -> Store {
+        Store {
+            db: Db::Writable(db),
+        }
+    }
+
+    pub(crate) fn begin_read(&self) -> Result<ReadTransaction, ReadError> {
+        Ok(match &self.db {
+            Db::Writable(db) => db.begin_read()?,
+            Db::ReadOnly(db) => db.begin_read()?,
+        })
+    }
+
+    pub(crate) fn tree(txn: &ReadTransaction) -> Result<Tree, ReadError> {
+        Ok(Tree {
+            entries: txn.open_table(ENTRIES)?,
+            nodes: txn.open_table(NODES)?,
+        })
+    }
+
+    /// How many entries the log holds (one past the highest sequence number).
+    pub fn len(&self) -> Result<u64, ReadError> {
+        let txn = self.begin_read()?;
+        let entries = txn.open_table(ENTRIES)?;
+        Ok(entries.last()?.map_or(0, |(k, _)| k.value() + 1))
+    }
+
+    /// Whether the log holds no entries.
+    pub fn is_empty(&self) -> Result<bool, ReadError> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The encoded bytes of entry `seq` (without the chain hash), if present.
+    pub fn entry_bytes(&self, seq: u64) -> Result<Option<Vec<u8>>, ReadError> {
+        let txn = self.begin_read()?;
+        let entries = txn.open_table(ENTRIES)?;
+        let Some(value) = entries.get(seq)? else {
+            return Ok(None);
+        };
+        Ok(Some(split_value(seq, value.value())?.1.to_vec()))
+    }
+
+    /// Entry `seq`, decoded, if present.
+    pub fn entry(&self, seq: u64) -> Result<Option<LoggedEntry>, ReadError> {
+        self.entry_bytes(seq)?
+            .map(|bytes| {
+                encoding::decode_entry(&bytes)
+                    .map_err(|source| ReadError::Malformed { seq, source })
+            })
+            .transpose()
+    }
+
+    /// Every stored checkpoint, by tree size. Signatures are not checked here.
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, ReadError> {
+        let txn = self.begin_read()?;
+        let table = txn.open_table(CHECKPOINTS)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let checkpoint = Checkpoint::from_stored(v.value()).unwrap_or(Checkpoint {
+                tree_size: k.value(),
+                root: crate::Hash::default(),
+                chain_head: crate::Hash::default(),
+                time_ms: 0,
+                signature: Vec::new(),
+            });
+            out.push(checkpoint);
+        }
+        Ok(out)
+    }
+
+    /// The latest stored checkpoint, if any. Its signature is not checked here.
+    pub fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, ReadError> {
+        let txn = self.begin_read()?;
+        let table = txn.open_table(CHECKPOINTS)?;
+        Ok(table
+            .last()?
+            .and_then(|(_, v)| Checkpoint::from_stored(v.value())))
+    }
+
+    /// The public key recorded when the log was created.
+    pub fn recorded_public_key(&self) -> Result<Option<crate::PublicKey>, ReadError> {
+        let txn = self.begin_read()?;
+        let meta = txn.open_table(META)?;
+        Ok(meta.get("public_key")?.and_then(|v| {
+            let bytes: [u8; 32] = v.value().try_into().ok()?;
+            ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+                .ok()
+                .map(crate::PublicKey)
+        }))
+    }
+
+    /// The Merkle root of the first `tree_size` entries.
+    pub fn root(&self, tree_size: u64) -> Result<[u8; 32], ReadError> {
+        if tree_size == 0 {
+            return Ok(merkle::empty_root());
+        }
+        let txn = self.begin_read()?;
+        merkle::subtree_root(&Store::tree(&txn)?, 0, tree_size)
+    }
+
+    /// The inclusion proof of entry `seq` in the tree of the first `tree_size` entries.
+    pub fn inclusion_proof(&self, seq: u64, tree_size: u64) -> Result<InclusionProof, ProofError> {
+        let txn = self.begin_read()?;
+        let tree = Store::tree(&txn)?;
+        Store::inclusion_proof_in(&tree, seq, tree_size)
+    }
+
+    pub(crate) fn inclusion_proof_in(
+        tree: &Tree,
+        seq: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, ProofError> {
+        if seq >= tree_size {
+            return Err(ProofError::LeafOutOfRange {
+                leaf_index: seq,
+                tree_size,
+            });
+        }
+        let len = tree
+            .entries
+            .last()
+            .map_err(ReadError::from)?
+            .map_or(0, |(k, _)| k.value() + 1);
+        if tree_size > len {
+            return Err(ProofError::LeafOutOfRange {
+                leaf_index: tree_size - 1,
+                tree_size: len,
+            });
+        }
+        Ok(InclusionProof {
+            leaf_index: seq,
+            tree_size,
+            path: merkle::inclusion_path(tree, seq, tree_size)?,
+        })
+    }
+
+    /// The consistency proof from the first `old_size` entries to the first `new_size`.
+    pub fn consistency_proof(
+        &self,
+        old_size: u64,
+        new_size: u64,
+    ) -> Result<ConsistencyProof, ProofError> {
+        let txn = self.begin_read()?;
+        let tree = Store::tree(&txn)?;
+        let len = tree
+            .entries
+            .last()
+            .map_err(ReadError::from)?
+            .map_or(0, |(k, _)| k.value() + 1);
+        if old_size == 0 || old_size > new_size || new_size > len {
+            return Err(ProofError::BadSizes { old_size, new_size });
+        }
+        Ok(ConsistencyProof {
+            old_size,
+            new_size,
+            path: merkle::consistency_path(&tree, old_size, new_size)?,
+        })
+    }
+
+    /// The commitment key of `subject`, if it has one (it has none if it never appeared or
+    /// was erased).
+    pub fn subject_key(&self, subject: &Subject) -> Result<Option<[u8; 32]>, ReadError> {
+        let txn = self.begin_read()?;
+        let table = txn.open_table(SUBJECT_KEYS)?;
+        Ok(table
+            .get(subject.to_bytes().as_slice())?
+            .and_then(|v| v.value().try_into().ok()))
+    }
+}

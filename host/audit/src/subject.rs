@@ -1,0 +1,111 @@
+//! Personal identifiers as keyed commitments, so that a data subject can be erased.
+//!
+//! The log must keep its hashes for years, and a data subject may ask to be forgotten next
+//! week. So an entry never holds a user id or a record id. It holds a commitment:
+//!
+//! ```text
+//! commitment = blake3_keyed(subject_key, "cordon.audit.subject.v1" || subject bytes)
+//! subject bytes = 0x01 str(user id)                      for a user
+//!               | 0x02 str(collection) str(record id)    for a record
+//! ```
+//!
+//! (`str` as in [`crate::encoding`].) Each subject has its own random 32-byte key, created the
+//! first time the subject appears and kept in the log's `subject_keys` table, apart from the
+//! entries. The commitment is in the hashed entry bytes, the key is not.
+//!
+//! - **Query**: whoever holds the store looks the key up and recomputes the commitment, so
+//!   entries can be found by user or by record.
+//! - **Disclosure**: an evidence bundle may carry the keys of the subjects it is about
+//!   ([`Disclosure`]), so its reader can see which entries concern them, and no others.
+//! - **Erasure**: [`crate::AuditLog::erase_subject`] deletes the key. The entries, hashes,
+//!   checkpoints and proofs are unchanged and still verify, but without the key a commitment
+//!   is a pseudo-random value: it cannot be linked to the subject, nor to any other
+//!   commitment to the same subject. If the subject appears again, a new key is made, and the
+//!   new entries are unlinkable to the old.
+//!
+//! Caveats: redb is copy-on-write, so a deleted key's bytes may linger in free pages of the
+//! file until they are reused; and any copy of the key made before erasure (a bundle that
+//! disclosed it, a backup) must be destroyed too.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Hash;
+
+const DOMAIN: &[u8] = b"cordon.audit.subject.v1";
+
+/// A data subject whose identifier the log stores only as a commitment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// The user on whose behalf an agent acted.
+    User(String),
+    /// A record that was read.
+    Record {
+        /// Its collection.
+        collection: String,
+        /// Its id.
+        id: String,
+    },
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    // Lengths beyond u32 cannot occur: such an entry is refused before any commitment is made.
+    let len = u32::try_from(s.len()).unwrap_or(u32::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+impl Subject {
+    /// The canonical bytes naming the subject (the key of the `subject_keys` table).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Subject::User(id) => {
+                out.push(1);
+                put_str(&mut out, id);
+            }
+            Subject::Record { collection, id } => {
+                out.push(2);
+                put_str(&mut out, collection);
+                put_str(&mut out, id);
+            }
+        }
+        out
+    }
+
+    /// The commitment to this subject under `key`.
+    pub fn commitment(&self, key: &[u8; 32]) -> Hash {
+        Hash(commit(key, &self.to_bytes()))
+    }
+}
+
+/// The commitment to the subject whose canonical bytes are `subject`.
+pub(crate) fn commit(key: &[u8; 32], subject: &[u8]) -> [u8; 32] {
+    let mut h = blake3::Hasher::new_keyed(key);
+    h.update(DOMAIN);
+    h.update(subject);
+    h.finalize().into()
+}
+
+/// A subject together with its key: lets the holder recognise that subject's commitments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disclosure {
+    /// The subject.
+    pub subject: Subject,
+    /// Its commitment key.
+    pub key: Hash,
+}
+
+impl Disclosure {
+    /// The commitment this disclosure recognises.
+    pub fn commitment(&self) -> Hash {
+        self.subject.commitment(&self.key.0)
+    }
+}
+
+/// A fresh random subject key.
+pub(crate) fn new_key() -> Result<[u8; 32], getrandom::Error> {
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key)?;
+    Ok(key)
+}
