@@ -1,1 +1,73 @@
-fn main() {}
+//! `cordon`: run agent components locally under a Cedar policy, and check the decision log.
+//!
+//! This binary parses arguments and wires the crates together; the work is in cordon-runtime,
+//! cordon-policy and cordon-audit.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod policy_cmd;
+mod run_cmd;
+
+/// Exit code for bad input: an unreadable or invalid component, policy or argument.
+pub(crate) const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "cordon",
+    version,
+    about = "Run agent-generated WebAssembly components with every host call checked by Cedar and logged",
+    long_about = "Run agent-generated WebAssembly components with every host call checked by Cedar \
+and logged.\n\nA component gets no ambient access: its only way out is the cordon:agent imports \
+(fs, http, records). Every call is decided by the policy bundle you give it, appended to a \
+hash-chained decision log, and only then carried out. Denied calls reach the guest as a typed \
+`access-denied` error naming the deciding policies.",
+    after_help = "Examples:\n  cordon run agent.wasm --policy policy.cedar --root ./files --input '{\"path\":\"a.txt\"}'\n  \
+cordon policy check policies/\n  cordon audit verify"
+)]
+struct Cli {
+    /// Where Cordon keeps its state: the decision log and the compiled-component cache.
+    #[arg(
+        long,
+        global = true,
+        default_value = "cordon-data",
+        env = "CORDON_DATA"
+    )]
+    data: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a component once and print a JSON report of what it did.
+    Run(Box<run_cmd::RunArgs>),
+    /// Check policy bundles against the Cordon schema.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("CORDON_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run_cmd::run(*args, &cli.data),
+        Command::Policy(cmd) => policy_cmd::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! `cordon run`: one component, one input, one JSON report.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use clap::Args;
+use cordon_audit::{AuditLog, LogOptions};
+use cordon_policy::{Human, PolicyBundle, RunContext};
+use cordon_runtime::{CordonEngine, EngineOptions, Invocation, RunLimits};
+
+#[derive(Args)]
+#[command(after_help = "\
+The report (JSON, on stdout) has: status (ok, denied-and-handled, error, limit-exceeded, trap), \
+output, stdout, stderr, every decision (action, resource, allow/deny, deciding policies), fuel \
+used, peak memory, wall time and the decision log's head hash.
+
+Exit status: 0 when the component returned output (even if it handled denials), 1 when the run \
+failed (the guest returned an error, hit a limit or trapped), 2 for bad input (an unreadable or \
+invalid component, policy or argument).
+
+Example:
+  cordon run hello.wasm --policy hello.cedar --root ./files --user alice --role analyst \\
+      --purpose reporting --engagement q3 --input '{\"name\": \"hello.txt\"}'")]
+pub(crate) struct RunArgs {
+    /// The component (.wasm) to run; it must target the cordon:agent/agent world.
+    component: PathBuf,
+
+    /// The policy bundle: a .cedar file or a directory of them. Everything it does not permit
+    /// is denied.
+    #[arg(long, short = 'p')]
+    policy: PathBuf,
+
+    /// The directory the component's fs calls work in. Without it, fs calls are answered
+    /// `unsupported` (after the policy check).
+    #[arg(long)]
+    root: Option<PathBuf>,
+
+    /// JSON input handed to the component's `run`.
+    #[arg(long, default_value = "{}", conflicts_with = "input_file")]
+    input: String,
+
+    /// Read the JSON input from a file instead.
+    #[arg(long)]
+    input_file: Option<PathBuf>,
+
+    /// The human the run acts for. Without it, the run is unattended (`principal has human`
+    /// is false in policies).
+    #[arg(long)]
+    user: Option<String>,
+
+    /// A role of the user (repeatable): policies see `principal.human in Cordon::Role::"<role>"`.
+    #[arg(long = "role", requires = "user")]
+    roles: Vec<String>,
+
+    /// The purpose of the run, seen by policies as `context.purpose`.
+    #[arg(long, default_value = "unspecified")]
+    purpose: String,
+
+    /// The engagement (case, ticket) the run belongs to: `context.engagement`.
+    #[arg(long, default_value = "none")]
+    engagement: String,
+
+    /// The tenant the run belongs to: `principal.tenant`.
+    #[arg(long, default_value = "local")]
+    tenant: String,
+
+    /// Fuel (roughly, instructions) the run may use.
+    #[arg(long)]
+    fuel: Option<u64>,
+
+    /// Memory the run may hold, in bytes; K, M, G suffixes (powers of 1024) are accepted.
+    #[arg(long, value_parser = parse_size)]
+    memory: Option<u64>,
+
+    /// Wall-clock limit in milliseconds.
+    #[arg(long)]
+    timeout: Option<u64>,
+
+    /// Most bytes of output (the result, and stdout plus stderr); K, M, G suffixes accepted.
+    #[arg(long, value_parser = parse_size)]
+    max_output: Option<u64>,
+
+    /// Most host calls (fs, http, records) the run may make.
+    #[arg(long)]
+    max_host_calls: Option<u64>,
+}
+
+/// `65536`, `64K`, `16M`, `1G` (also `KiB`, `MiB`, `GiB`).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (e.g. 65536, 64K, 16M, 1G)"))?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(format!("`{s}` has an unknown unit (use K, M or G)")),
+    };
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
+    let defaults = RunLimits::default();
+    let limits = RunLimits {
+        fuel: args.fuel.unwrap_or(defaults.fuel),
+        memory_bytes: args.memory.unwrap_or(defaults.memory_bytes),
+        timeout_ms: args.timeout.unwrap_or(defaults.timeout_ms),
+        max_output_bytes: args.max_output.unwrap_or(defaults.max_output_bytes),
+        max_host_calls: args.max_host_calls.unwrap_or(defaults.max_host_calls),
+    };
+    limits.validate().context("invalid limit")?;
+    let input = match &args.input_file {
+        Some(f) => std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read input file `{}`", f.display()))?,
+        None => args.input.clone(),
+    };
+    if let Err(e) = serde_json::from_str::<serde_json::Value>(&input) {
+        bail!("the input is not valid JSON: {e}");
+    }
+    let bundle = PolicyBundle::load(&args.policy)
+        .with_context(|| format!("policy bundle `{}` is not valid", args.policy.display()))?;
+    let bytes = std::fs::read(&args.component)
+        .with_context(|| format!("cannot read component `{}`", args.component.display()))?;
+    let root = match &args.root {
+        Some(r) => Some(
+            Dir::open_ambient_dir(r, ambient_authority())
+                .with_context(|| format!("cannot open root directory `{}`", r.display()))?,
+        ),
+        None => None,
+    };
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create data directory `{}`", data.display()))?;
+    let engine = CordonEngine::new(EngineOptions {
+        cache_dir: Some(data.join("cache")),
+    })?;
+    let component = engine
+        .load(&bytes)
+        .with_context(|| format!("component `{}` was refused", args.component.display()))?;
+    let log_path = data.join(cordon_audit::LOG_FILE);
+    let log = AuditLog::open(&log_path, LogOptions::in_dir(data))
+        .with_context(|| format!("cannot open the decision log `{}`", log_path.display()))?;
+    let log = Arc::new(log);
+    let report = engine.run(
+        &component,
+        Invocation {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            tenant: args.tenant,
+            human: args.user.map(|u| Human::new(u, args.roles)),
+            context: RunContext::new(args.purpose, args.engagement),
+            bundle,
+            root,
+            limits,
+            log,
+            input,
+        },
+    )?;
+    let succeeded = report.status.succeeded();
+    let mut json = serde_json::to_value(&report)?;
+    // Show JSON output as JSON rather than as an escaped string.
+    if let Some(out) = report
+        .output
+        .as_deref()
+        .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
+    {
+        json["output"] = out;
+    }
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(if succeeded {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_take_binary_suffixes_and_reject_nonsense() {
+        assert_eq!(parse_size("65536"), Ok(65536));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert!(parse_size("ten").is_err());
+        assert!(parse_size("5T").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests of the `cordon` binary: real processes, real files, a real decision log.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests stop loudly"
+)]
+
+mod policy;
+mod run;
+mod support;

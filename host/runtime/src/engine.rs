@@ -1,0 +1,168 @@
+//! The engine: one wasmtime `Engine` and `Linker` for every run, a compiled-component cache,
+//! and a single epoch-ticker thread that drives every run's wall-clock deadline.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use wasmtime::component::Linker;
+use wasmtime::{Cache, CacheConfig, Config, Engine};
+
+use crate::bindings::cordon::agent::{fs, http, records, types};
+use crate::component::{LoadError, LoadedComponent};
+use crate::host::fs::HasFs;
+use crate::host::http::HasHttp;
+use crate::host::records::HasRecords;
+use crate::state::RunState;
+
+/// How often the epoch advances; deadlines are accurate to about this much.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// How to build an engine.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Where compiled components are cached across processes (keyed by the component's bytes
+    /// and the engine's configuration). `None`: compile in every process.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// The engine could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// wasmtime refused the configuration.
+    #[error("cannot configure wasmtime: {0}")]
+    Config(String),
+    /// The compiled-component cache could not be set up.
+    #[error("cannot use the compile cache at `{path}`: {message}")]
+    Cache {
+        /// The cache directory.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The host interfaces could not be linked (a bug).
+    #[error("cannot link host interfaces: {0}")]
+    Link(String),
+}
+
+/// Runs components. Build one per process and share it: compiling and linking happen once.
+pub struct CordonEngine {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<RunState>,
+    loaded: Mutex<HashMap<String, LoadedComponent>>,
+    ticker: Ticker,
+}
+
+impl std::fmt::Debug for CordonEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CordonEngine").finish_non_exhaustive()
+    }
+}
+
+impl CordonEngine {
+    /// A new engine with fuel metering, epoch deadlines and the cordon world linked.
+    pub fn new(options: EngineOptions) -> Result<Self, EngineError> {
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .consume_fuel(true)
+            .epoch_interruption(true);
+        if let Some(dir) = &options.cache_dir {
+            let cache_err = |message: String| EngineError::Cache {
+                path: dir.clone(),
+                message,
+            };
+            std::fs::create_dir_all(dir).map_err(|e| cache_err(e.to_string()))?;
+            // wasmtime's cache wants an absolute path.
+            let absolute = std::fs::canonicalize(dir).map_err(|e| cache_err(e.to_string()))?;
+            let mut cc = CacheConfig::new();
+            cc.with_directory(absolute);
+            let cache = Cache::new(cc).map_err(|e| cache_err(format!("{e:#}")))?;
+            config.cache(Some(cache));
+        }
+        let engine = Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        let linker = link(&engine).map_err(|e| EngineError::Link(format!("{e:#}")))?;
+        let ticker = Ticker::start(engine.clone())
+            .map_err(|e| EngineError::Config(format!("cannot start the epoch ticker: {e}")))?;
+        Ok(CordonEngine {
+            engine,
+            linker,
+            loaded: Mutex::default(),
+            ticker,
+        })
+    }
+
+    /// Validate and compile a component (once per process per digest).
+    pub fn load(&self, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
+        let digest = crate::component::digest(bytes);
+        if let Some(c) = self
+            .loaded
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&digest).cloned())
+        {
+            return Ok(c);
+        }
+        let c = crate::component::load(&self.engine, &self.linker, bytes)?;
+        if let Ok(mut m) = self.loaded.lock() {
+            m.insert(digest, c.clone());
+        }
+        Ok(c)
+    }
+
+    /// Whether the epoch ticker is still running (it stops only when the engine is dropped).
+    pub fn is_healthy(&self) -> bool {
+        self.ticker
+            .handle
+            .as_ref()
+            .is_some_and(|h| !h.is_finished())
+    }
+}
+
+/// Link WASI (no authority: see `run`) and the cordon interfaces, each on its own view.
+fn link(engine: &Engine) -> wasmtime::Result<Linker<RunState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    types::add_to_linker::<RunState, wasmtime::component::HasSelf<RunState>>(&mut linker, |s| s)?;
+    fs::add_to_linker::<RunState, HasFs>(&mut linker, RunState::fs)?;
+    http::add_to_linker::<RunState, HasHttp>(&mut linker, RunState::http)?;
+    records::add_to_linker::<RunState, HasRecords>(&mut linker, RunState::records)?;
+    Ok(linker)
+}
+
+/// The one thread per engine that advances the epoch.
+struct Ticker {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("cordon-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Ticker {
+            stop,
+            handle: Some(handle),
+        })
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

@@ -1,0 +1,347 @@
+//! One run: a fresh store with its limits, the gate, and the report of what happened.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use cap_std::fs::Dir;
+use cordon_audit::DecisionLog;
+use cordon_policy::{EntityError, Human, PolicyBundle, Principal, RunContext};
+use serde::Serialize;
+use wasmtime::Store;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::WasiCtxBuilder;
+
+use crate::bindings::Error;
+use crate::capture::Capture;
+use crate::component::LoadedComponent;
+use crate::engine::{CordonEngine, EPOCH_TICK};
+use crate::gate::{DecisionRecord, Gate, RunIdentity};
+use crate::limits::{LimitExceeded, LimitsError, MemoryLimiter, RunLimits};
+use crate::state::RunState;
+
+/// Everything one run needs.
+pub struct Invocation {
+    /// The run's id (unique; names the run in the log).
+    pub run_id: String,
+    /// The tenant running the component.
+    pub tenant: String,
+    /// The verified human the run acts for; `None` for an unattended run.
+    pub human: Option<Human>,
+    /// Purpose and engagement, bound to every decision.
+    pub context: RunContext,
+    /// The policies deciding every host call.
+    pub bundle: PolicyBundle,
+    /// The directory the fs interface works in; `None`: no files at all.
+    pub root: Option<Dir>,
+    /// The run's limits.
+    pub limits: RunLimits,
+    /// Where decisions are recorded; the run's report is returned only once they are durable.
+    pub log: Arc<dyn DecisionLog>,
+    /// The input handed to `run`.
+    pub input: String,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunStatus {
+    /// `run` returned output and no call was denied.
+    Ok,
+    /// `run` returned output; at least one call was denied and the guest handled it.
+    DeniedAndHandled,
+    /// `run` returned an error.
+    Error,
+    /// A limit ended the run.
+    LimitExceeded,
+    /// The guest trapped (a panic, `unreachable`, a host bug).
+    Trap,
+}
+
+impl RunStatus {
+    /// Whether the run produced its output.
+    pub fn succeeded(self) -> bool {
+        matches!(self, RunStatus::Ok | RunStatus::DeniedAndHandled)
+    }
+}
+
+/// A guest-visible error, as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GuestError {
+    /// `access-denied`, `not-found`, `invalid`, `limit-exceeded`, `io` or `unsupported`.
+    pub kind: &'static str,
+    /// What the guest said, or the denial spelled out.
+    pub message: String,
+    /// For `access-denied`: the deciding policies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_ids: Option<Vec<String>>,
+}
+
+impl From<Error> for GuestError {
+    fn from(e: Error) -> Self {
+        let (kind, message, policy_ids) = match e {
+            Error::AccessDenied(d) => (
+                "access-denied",
+                format!(
+                    "{} on {} denied (decision {})",
+                    d.action, d.resource, d.decision_id
+                ),
+                Some(d.policy_ids),
+            ),
+            Error::NotFound(m) => ("not-found", m, None),
+            Error::Invalid(m) => ("invalid", m, None),
+            Error::LimitExceeded(m) => ("limit-exceeded", m, None),
+            Error::Io(m) => ("io", m, None),
+            Error::Unsupported(m) => ("unsupported", m, None),
+        };
+        GuestError {
+            kind,
+            message,
+            policy_ids,
+        }
+    }
+}
+
+/// The decision-log sequence range a run wrote, and the log head after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRange {
+    /// First sequence number the run wrote, if it wrote any.
+    pub first_seq: Option<u64>,
+    /// Last sequence number the run wrote, if it wrote any.
+    pub last_seq: Option<u64>,
+    /// Hash of the log's head entry (hex), once the run's decisions are durable.
+    pub head: Option<String>,
+}
+
+/// What happened in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The run's id.
+    pub run_id: String,
+    /// How it ended.
+    pub status: RunStatus,
+    /// What `run` returned, when it returned output within the limit.
+    pub output: Option<String>,
+    /// What `run` returned, when it returned an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<GuestError>,
+    /// Which limit ended the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitExceeded>,
+    /// The trap that ended the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trap: Option<String>,
+    /// What the guest wrote to stdout.
+    pub stdout: String,
+    /// What the guest wrote to stderr.
+    pub stderr: String,
+    /// Every decision of the run, in order.
+    pub decisions: Vec<DecisionRecord>,
+    /// Host calls made.
+    pub host_calls: u64,
+    /// Fuel used.
+    pub fuel_used: u64,
+    /// Most linear memory (and tables) held at once, in bytes.
+    pub peak_memory_bytes: u64,
+    /// Wall-clock time of the run, milliseconds.
+    pub wall_ms: f64,
+    /// The component's digest.
+    pub component_digest: String,
+    /// The policy bundle's digest.
+    pub policy_digest: String,
+    /// Where the run's decisions are in the log.
+    pub audit: AuditRange,
+}
+
+/// A run could not be started or its decisions could not be made durable. (How the guest
+/// itself ended is a [`RunStatus`], not an error.)
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The limits are outside their bounds.
+    #[error("invalid limits")]
+    Limits(#[from] LimitsError),
+    /// The principal could not be built into Cedar.
+    #[error("cannot build the run's principal")]
+    Principal(#[from] EntityError),
+    /// wasmtime refused to set up the store.
+    #[error("cannot set up the run: {0}")]
+    Store(String),
+    /// The run's decisions could not be made durable; its result is withheld.
+    #[error("the decision log could not commit the run's decisions: {0}")]
+    Log(String),
+}
+
+impl CordonEngine {
+    /// Run `component` once in a fresh instance.
+    pub fn run(&self, component: &LoadedComponent, inv: Invocation) -> Result<RunReport, RunError> {
+        self.run_inner(component, inv, false)
+    }
+
+    /// [`CordonEngine::run`] with the gate switched off: every call is allowed, nothing is
+    /// decided or logged. Only for measuring the gate's cost in benches/.
+    #[cfg(feature = "bench-gate-bypass")]
+    pub fn run_bypassing_gate_for_bench(
+        &self,
+        component: &LoadedComponent,
+        inv: Invocation,
+    ) -> Result<RunReport, RunError> {
+        self.run_inner(component, inv, true)
+    }
+
+    fn run_inner(
+        &self,
+        component: &LoadedComponent,
+        inv: Invocation,
+        bypass_gate: bool,
+    ) -> Result<RunReport, RunError> {
+        inv.limits.validate()?;
+        let start = Instant::now();
+        let principal = Principal {
+            tenant: inv.tenant.clone(),
+            digest: component.digest().to_owned(),
+            human: inv.human.clone(),
+        };
+        let session = inv.bundle.session(&principal, &inv.context)?;
+        let identity = RunIdentity {
+            tenant: inv.tenant.clone(),
+            run_id: inv.run_id.clone(),
+            component_digest: component.digest().to_owned(),
+            policy_digest: inv.bundle.digest().to_owned(),
+            agent: format!("{}/{}", inv.tenant, component.digest()),
+            user: inv.human.as_ref().map(|h| h.id.clone()),
+            purpose: inv.context.purpose.clone(),
+            engagement: inv.context.engagement.clone(),
+        };
+        let capture = Capture::new(inv.limits.max_output_bytes);
+        // No preopens, no env, no args, no network: WASI is linked so toolchain imports
+        // resolve, and grants nothing.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(capture.stdout())
+            .stderr(capture.stderr())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = RunState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(inv.limits.memory_bytes),
+            gate: Gate::new(
+                session,
+                inv.log.clone(),
+                identity,
+                inv.limits.max_host_calls,
+            ),
+            root: inv.root,
+            max_read_bytes: inv.limits.memory_bytes,
+        };
+        #[cfg(feature = "bench-gate-bypass")]
+        let state = RunState {
+            gate: state.gate.with_bypass(bypass_gate),
+            ..state
+        };
+        #[cfg(not(feature = "bench-gate-bypass"))]
+        let _ = bypass_gate;
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(inv.limits.fuel)
+            .map_err(|e| RunError::Store(format!("{e:#}")))?;
+        let ticks = inv
+            .limits
+            .timeout_ms
+            .div_ceil(EPOCH_TICK.as_millis().max(1) as u64)
+            + 1;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+
+        let result = component
+            .pre
+            .instantiate(&mut store)
+            .and_then(|agent| agent.call_run(&mut store, &inv.input));
+        let fuel_used = inv
+            .limits
+            .fuel
+            .saturating_sub(store.get_fuel().unwrap_or(0));
+        let wall_ms = start.elapsed().as_secs_f64() * 1000.0;
+        let state = store.into_data();
+
+        let mut report = RunReport {
+            run_id: inv.run_id,
+            status: RunStatus::Ok,
+            output: None,
+            error: None,
+            limit: None,
+            trap: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            host_calls: state.gate.host_calls,
+            fuel_used,
+            peak_memory_bytes: state.limiter.peak as u64,
+            wall_ms,
+            component_digest: component.digest().to_owned(),
+            policy_digest: inv.bundle.digest().to_owned(),
+            audit: AuditRange {
+                first_seq: state.gate.decisions.first().map(|d| d.seq),
+                last_seq: state.gate.last_seq,
+                head: None,
+            },
+            decisions: state.gate.decisions,
+        };
+        (report.stdout, report.stderr) = capture.contents();
+        let denied = report.decisions.iter().any(|d| d.decision == "deny");
+        match result {
+            Ok(Ok(output)) if output.len() as u64 > inv.limits.max_output_bytes => {
+                report.status = RunStatus::LimitExceeded;
+                report.limit = Some(LimitExceeded::Output);
+            }
+            Ok(Ok(output)) => {
+                report.status = if denied {
+                    RunStatus::DeniedAndHandled
+                } else {
+                    RunStatus::Ok
+                };
+                report.output = Some(output);
+            }
+            Ok(Err(e)) => {
+                report.status = RunStatus::Error;
+                report.error = Some(e.into());
+            }
+            Err(e) => match classify(&e) {
+                Ok(limit) => {
+                    report.status = RunStatus::LimitExceeded;
+                    report.limit = Some(limit);
+                }
+                Err(trap) => {
+                    report.status = RunStatus::Trap;
+                    report.trap = Some(trap);
+                }
+            },
+        }
+        if let Some(seq) = report.audit.last_seq {
+            inv.log
+                .sync(seq)
+                .map_err(|e| RunError::Log(e.to_string()))?;
+        }
+        report.audit.head = inv.log.head().map(|r| r.hash_hex());
+        tracing::info!(
+            target: "cordon.run",
+            run = %report.run_id,
+            status = ?report.status,
+            fuel = report.fuel_used,
+            host_calls = report.host_calls,
+        );
+        Ok(report)
+    }
+}
+
+/// A limit, or the trap's message.
+fn classify(e: &wasmtime::Error) -> Result<LimitExceeded, String> {
+    if let Some(limit) = e.downcast_ref::<LimitExceeded>() {
+        return Ok(*limit);
+    }
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::OutOfFuel) => Ok(LimitExceeded::Fuel),
+        Some(wasmtime::Trap::Interrupt) => Ok(LimitExceeded::Timeout),
+        _ => Err(format!("{e:#}")),
+    }
+}

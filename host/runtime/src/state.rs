@@ -1,0 +1,51 @@
+//! What one run's `Store` holds, and the narrow views each interface gets of it.
+
+use cap_std::fs::Dir;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::gate::Gate;
+use crate::host::fs::FsView;
+use crate::host::http::HttpView;
+use crate::host::records::RecordsView;
+use crate::limits::MemoryLimiter;
+
+pub(crate) struct RunState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) gate: Gate,
+    pub(crate) root: Option<Dir>,
+    pub(crate) max_read_bytes: u64,
+}
+
+impl RunState {
+    pub(crate) fn fs(&mut self) -> FsView<'_> {
+        FsView {
+            root: self.root.as_ref(),
+            gate: &mut self.gate,
+            max_read_bytes: self.max_read_bytes,
+        }
+    }
+
+    pub(crate) fn http(&mut self) -> HttpView<'_> {
+        HttpView {
+            gate: &mut self.gate,
+        }
+    }
+
+    pub(crate) fn records(&mut self) -> RecordsView<'_> {
+        RecordsView {
+            gate: &mut self.gate,
+        }
+    }
+}
+
+impl WasiView for RunState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Every limit has a test that hits it and asserts the exact outcome; the engine stays healthy.
+
+use cordon_runtime::{LimitExceeded, RunLimits, RunStatus};
+use cordon_testkit::{
+    echo_guest, host_call_flood_guest, memory_hog_guest, output_flood_guest, spin_guest, trap_guest,
+};
+
+use crate::support::{ALLOW_ALL, Sandbox, engine, load};
+
+fn limited(l: impl FnOnce(&mut RunLimits)) -> RunLimits {
+    let mut limits = RunLimits::default();
+    l(&mut limits);
+    limits
+}
+
+/// After any limit, the same engine still runs a healthy guest.
+fn assert_engine_healthy(sb: &Sandbox) {
+    assert!(engine().is_healthy());
+    let r = sb.run(&load(echo_guest()), ALLOW_ALL, "still alive");
+    assert_eq!(r.output.as_deref(), Some("still alive"));
+}
+
+#[test]
+fn traps_when_fuel_runs_out() {
+    let sb = Sandbox::new();
+    let r = sb.run_with(
+        &load(spin_guest()),
+        ALLOW_ALL,
+        "",
+        limited(|l| l.fuel = 1_000_000),
+    );
+    assert_eq!(r.status, RunStatus::LimitExceeded);
+    assert_eq!(r.limit, Some(LimitExceeded::Fuel));
+    assert_eq!(r.fuel_used, 1_000_000);
+    assert_engine_healthy(&sb);
+}
+
+#[test]
+fn stops_an_infinite_loop_at_the_deadline() {
+    let sb = Sandbox::new();
+    let limits = limited(|l| {
+        l.fuel = RunLimits::BOUNDS[0].2;
+        l.timeout_ms = 100;
+    });
+    let r = sb.run_with(&load(spin_guest()), ALLOW_ALL, "", limits);
+    assert_eq!(r.status, RunStatus::LimitExceeded, "{r:?}");
+    assert_eq!(r.limit, Some(LimitExceeded::Timeout));
+    assert!(r.wall_ms >= 100.0, "stopped early: {} ms", r.wall_ms);
+    assert_engine_healthy(&sb);
+}
+
+#[test]
+fn stops_memory_growth_at_the_limit() {
+    let sb = Sandbox::new();
+    let r = sb.run_with(
+        &load(memory_hog_guest()),
+        ALLOW_ALL,
+        "",
+        limited(|l| l.memory_bytes = 4 << 20),
+    );
+    assert_eq!(r.status, RunStatus::LimitExceeded, "{r:?}");
+    assert_eq!(r.limit, Some(LimitExceeded::Memory));
+    assert!(
+        r.peak_memory_bytes <= 4 << 20,
+        "peak {}",
+        r.peak_memory_bytes
+    );
+    assert!(
+        r.peak_memory_bytes > 3 << 20,
+        "peak {}",
+        r.peak_memory_bytes
+    );
+    assert_engine_healthy(&sb);
+}
+
+#[test]
+fn withholds_output_past_the_limit() {
+    let sb = Sandbox::new();
+    let r = sb.run_with(
+        &load(output_flood_guest()),
+        ALLOW_ALL,
+        "",
+        limited(|l| l.max_output_bytes = 1000),
+    );
+    assert_eq!(r.status, RunStatus::LimitExceeded, "{r:?}");
+    assert_eq!(r.limit, Some(LimitExceeded::Output));
+    assert_eq!(r.output, None);
+    // The same guest within a large enough limit returns all of it.
+    let r = sb.run_with(
+        &load(output_flood_guest()),
+        ALLOW_ALL,
+        "",
+        limited(|l| l.max_output_bytes = 100_000),
+    );
+    assert_eq!(r.output.map(|o| o.len()), Some(100_000));
+}
+
+#[test]
+fn stops_a_host_call_flood_at_the_limit() {
+    let sb = Sandbox::new();
+    let r = sb.run_with(
+        &load(host_call_flood_guest()),
+        ALLOW_ALL,
+        "x",
+        limited(|l| l.max_host_calls = 50),
+    );
+    assert_eq!(r.status, RunStatus::LimitExceeded, "{r:?}");
+    assert_eq!(r.limit, Some(LimitExceeded::HostCalls));
+    assert_eq!(
+        r.decisions.len(),
+        50,
+        "the call past the limit is not decided"
+    );
+    assert_engine_healthy(&sb);
+}
+
+#[test]
+fn a_guest_trap_is_reported_as_a_trap() {
+    let sb = Sandbox::new();
+    let r = sb.run(&load(trap_guest()), ALLOW_ALL, "");
+    assert_eq!(r.status, RunStatus::Trap);
+    assert!(r.trap.unwrap().contains("unreachable"));
+    assert_engine_healthy(&sb);
+}
+
+#[test]
+fn limits_outside_their_bounds_are_refused_before_running() {
+    let sb = Sandbox::new();
+    let c = load(echo_guest());
+    let err = engine()
+        .run(
+            &c,
+            cordon_runtime::Invocation {
+                run_id: "bad-limits".into(),
+                tenant: "acme".into(),
+                human: None,
+                context: cordon_policy::RunContext::new("p", "e"),
+                bundle: cordon_policy::PolicyBundle::from_sources([("p.cedar", ALLOW_ALL)])
+                    .unwrap(),
+                root: None,
+                limits: limited(|l| l.memory_bytes = 1),
+                log: sb.log.clone(),
+                input: String::new(),
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(err, cordon_runtime::RunError::Limits(ref e) if e.name == "memory_bytes"),
+        "{err:?}"
+    );
+}

@@ -1,0 +1,103 @@
+//! Components are validated at load, with errors that name the problem.
+
+use cordon_runtime::LoadError;
+
+use crate::support::engine;
+
+#[test]
+fn rejects_a_component_importing_an_unknown_interface_naming_it() {
+    let err = engine()
+        .load(&cordon_testkit::unknown_import_guest().unwrap())
+        .unwrap_err();
+    assert!(
+        matches!(err, LoadError::UnknownImport(ref n) if n == "evil:net/raw"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("`evil:net/raw`"), "{err}");
+}
+
+#[test]
+fn rejects_a_core_module_with_a_hint() {
+    let err = engine()
+        .load(&cordon_testkit::core_module().unwrap())
+        .unwrap_err();
+    assert!(matches!(err, LoadError::CoreModule), "{err:?}");
+    assert!(err.to_string().contains("wasm-tools component new"));
+}
+
+#[test]
+fn rejects_a_malformed_file() {
+    let err = engine().load(b"\0asm\x0d\0\x01\0garbage").unwrap_err();
+    assert!(matches!(err, LoadError::Malformed(_)), "{err:?}");
+    let err = engine()
+        .load(b"\x7fELF not wasm at all \xff\xfe")
+        .unwrap_err();
+    assert!(matches!(err, LoadError::NotWasm), "{err:?}");
+    let err = engine().load(b"").unwrap_err();
+    assert!(matches!(err, LoadError::NotWasm), "{err:?}");
+}
+
+#[test]
+fn rejects_a_component_without_the_run_export() {
+    let wit = tempfile::tempdir().unwrap();
+    std::fs::write(
+        wit.path().join("w.wit"),
+        "package test:norun; world w { export start: func(input: string) -> string; }",
+    )
+    .unwrap();
+    let bytes = cordon_testkit::component_of_world(
+        r#"(module (memory (export "memory") 1)
+             (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+             (func (export "start") (param i32 i32) (result i32) (i32.const 0)))"#,
+        wit.path(),
+        "w",
+    )
+    .unwrap();
+    let err = engine().load(&bytes).unwrap_err();
+    assert!(matches!(err, LoadError::MissingRun(_)), "{err:?}");
+}
+
+#[test]
+fn names_a_component_by_the_blake3_digest_of_its_bytes() {
+    let bytes = cordon_testkit::echo_guest().unwrap();
+    let c = engine().load(&bytes).unwrap();
+    assert_eq!(c.digest(), blake3::hash(&bytes).to_hex().as_str());
+    assert_eq!(c.size(), bytes.len());
+}
+
+#[test]
+fn compiled_components_are_cached_on_disk_across_engines() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let options = cordon_runtime::EngineOptions {
+        cache_dir: Some(cache.clone()),
+    };
+    let bytes = cordon_testkit::read_guest().unwrap();
+    cordon_runtime::CordonEngine::new(options.clone())
+        .unwrap()
+        .load(&bytes)
+        .unwrap();
+    let files = walk(&cache);
+    assert!(!files.is_empty(), "nothing cached in {}", cache.display());
+    // A second engine (as in a second process) loads from the cache and adds nothing.
+    cordon_runtime::CordonEngine::new(options)
+        .unwrap()
+        .load(&bytes)
+        .unwrap();
+    assert_eq!(walk(&cache).len(), files.len());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p))
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    out
+}

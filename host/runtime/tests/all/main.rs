@@ -1,0 +1,14 @@
+//! Integration tests of cordon-runtime: real components (built in-process from WAT), a real
+//! redb decision log, real files under a temporary root.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests stop loudly"
+)]
+
+mod fs;
+mod limits;
+mod load;
+mod support;
+mod unsupported;
