@@ -672,11 +672,25 @@ impl Writer {
         }
     }
 
+    fn sign(&self) -> Checkpoint {
+        Checkpoint::sign(
+            self.frontier.size(),
+            self.frontier.root(),
+            self.chain_head,
+            now_ms().max(self.last_time),
+            &self.key,
+        )
+    }
+
+    /// Writes `ops` in one transaction and commits it. A checkpoint is signed whenever the
+    /// tree reaches `every` entries past the previous one, and at the end of the batch if
+    /// `force` is set or the interval has passed. Returns the last checkpoint signed.
     fn commit(&mut self, ops: Vec<Op>, force: bool) -> Result<Option<Checkpoint>, CommitError> {
         let mut txn = self.db.begin_write().map_err(redb::Error::from)?;
         txn.set_durability(Durability::Immediate)
             .map_err(redb::Error::from)?;
-        let mut checkpoint = None;
+        let mut signed = Vec::new();
+        let mut last_size = self.last_checkpoint_size;
         {
             let mut entries = txn.open_table(ENTRIES).map_err(redb::Error::from)?;
             let mut nodes = txn.open_table(NODES).map_err(redb::Error::from)?;
@@ -685,22 +699,27 @@ impl Writer {
             for op in ops {
                 match op {
                     Op::Entry { seq, leaf, value } => {
+                        debug_assert_eq!(seq, self.frontier.size());
                         entries
                             .insert(seq, value.as_slice())
                             .map_err(redb::Error::from)?;
-                        if let Some(chain) = value.first_chunk::<32>() {
+                        if let Some((chain, bytes)) = value.split_first_chunk::<32>() {
                             self.chain_head = *chain;
-                        }
-                        if let Ok((_, time)) = encoding::decode_header(&value[32..]) {
-                            self.last_time = time;
+                            if let Ok((_, time)) = encoding::decode_header(bytes) {
+                                self.last_time = time;
+                            }
                         }
                         self.frontier.push(leaf, |level, index, hash| {
-                            completed.push((level, index, hash))
+                            completed.push((level, index, hash));
                         });
                         for (level, index, hash) in completed.drain(..) {
                             nodes
                                 .insert(store::node_key(level, index), hash.as_slice())
                                 .map_err(redb::Error::from)?;
+                        }
+                        if self.frontier.size() - last_size >= self.every {
+                            signed.push(self.sign());
+                            last_size = self.frontier.size();
                         }
                     }
                     Op::PutKey { subject, key } => {
@@ -713,31 +732,24 @@ impl Writer {
                 }
             }
             let size = self.frontier.size();
-            let since = size - self.last_checkpoint_size;
-            let due = since > 0
-                && (force
-                    || since >= self.every
-                    || self.last_checkpoint_at.elapsed() >= self.interval);
-            if due {
-                let signed = Checkpoint::sign(
-                    size,
-                    self.frontier.root(),
-                    self.chain_head,
-                    now_ms().max(self.last_time),
-                    &self.key,
-                );
+            if size > last_size && (force || self.last_checkpoint_at.elapsed() >= self.interval) {
+                signed.push(self.sign());
+            }
+            if !signed.is_empty() {
                 let mut table = txn.open_table(CHECKPOINTS).map_err(redb::Error::from)?;
-                table
-                    .insert(size, signed.to_stored().as_slice())
-                    .map_err(redb::Error::from)?;
-                checkpoint = Some(signed);
+                for checkpoint in &signed {
+                    table
+                        .insert(checkpoint.tree_size, checkpoint.to_stored().as_slice())
+                        .map_err(redb::Error::from)?;
+                }
             }
         }
         txn.commit().map_err(redb::Error::from)?;
-        if let Some(c) = &checkpoint {
+        let last = signed.pop();
+        if let Some(c) = &last {
             self.last_checkpoint_size = c.tree_size;
             self.last_checkpoint_at = Instant::now();
         }
-        Ok(checkpoint)
+        Ok(last)
     }
 }

@@ -1,0 +1,232 @@
+//! Every kind of tampering with a stored log is detected and located.
+
+use cordon_audit::{VerifyError, merkle, verify};
+
+use crate::common::{self, CHECKPOINTS, ENTRIES, NODES};
+
+fn verify_err(dir: &std::path::Path) -> VerifyError {
+    match verify(&common::log_path(dir), &common::public_key(dir)) {
+        Ok(report) => panic!("tampered log verified: {report:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn verifies_an_untouched_log() {
+    let dir = common::filled(40);
+    let report = verify(
+        &common::log_path(dir.path()),
+        &common::public_key(dir.path()),
+    )
+    .unwrap();
+    assert_eq!(report.entries, 40);
+    // Every 16 entries, plus the final one on close.
+    assert_eq!(report.checkpoints, 3);
+    assert_eq!(report.unanchored, 0);
+    let latest = report.latest_checkpoint.unwrap();
+    assert_eq!(latest.tree_size, 40);
+    assert_eq!(latest.root, report.root);
+    assert_eq!(Some(latest.chain_head), report.head);
+}
+
+#[test]
+fn locates_a_flip_of_any_byte_of_an_entry() {
+    let dir = common::filled(40);
+    let original = common::get(dir.path(), ENTRIES, 20);
+    for at in 0..original.len() {
+        common::tamper(dir.path(), ENTRIES, |t| {
+            let mut value = original.clone();
+            value[at] ^= 0x01;
+            t.insert(20, value.as_slice()).unwrap();
+        });
+        let err = verify_err(dir.path());
+        assert_eq!(err.first_bad_seq(), Some(20), "byte {at}: {err}");
+    }
+    common::tamper(dir.path(), ENTRIES, |t| {
+        t.insert(20, original.as_slice()).unwrap();
+    });
+    verify(
+        &common::log_path(dir.path()),
+        &common::public_key(dir.path()),
+    )
+    .unwrap();
+}
+
+#[test]
+fn locates_a_byte_flipped_in_the_raw_file() {
+    let dir = common::filled(40);
+    let path = common::log_path(dir.path());
+    let mut bytes = std::fs::read(&path).unwrap();
+    let needle = b"needle-resource-000020";
+    let mut flipped = 0;
+    let mut at = 0;
+    while let Some(pos) = bytes[at..].windows(needle.len()).position(|w| w == needle) {
+        let pos = at + pos;
+        bytes[pos + needle.len() - 1] ^= 0x01; // "...20" becomes "...21"
+        flipped += 1;
+        at = pos + needle.len();
+    }
+    assert!(flipped > 0, "entry bytes not found in the file");
+    std::fs::write(&path, bytes).unwrap();
+    let err = verify_err(dir.path());
+    assert!(matches!(err, VerifyError::Changed { seq: 20 }), "{err}");
+}
+
+#[test]
+fn locates_a_deleted_entry() {
+    let dir = common::filled(40);
+    common::tamper(dir.path(), ENTRIES, |t| {
+        t.remove(20).unwrap();
+    });
+    let err = verify_err(dir.path());
+    assert!(matches!(err, VerifyError::Missing { seq: 20 }), "{err}");
+}
+
+#[test]
+fn locates_reordered_entries() {
+    let dir = common::filled(40);
+    let a = common::get(dir.path(), ENTRIES, 20);
+    let b = common::get(dir.path(), ENTRIES, 21);
+    common::tamper(dir.path(), ENTRIES, |t| {
+        t.insert(20, b.as_slice()).unwrap();
+        t.insert(21, a.as_slice()).unwrap();
+    });
+    let err = verify_err(dir.path());
+    assert!(
+        matches!(err, VerifyError::Reordered { seq: 20, found: 21 }),
+        "{err}"
+    );
+}
+
+#[test]
+fn detects_truncation_behind_a_checkpoint() {
+    let dir = common::filled(40);
+    common::tamper(dir.path(), ENTRIES, |t| {
+        for seq in 30..40 {
+            t.remove(seq).unwrap();
+        }
+    });
+    let err = verify_err(dir.path());
+    assert!(
+        matches!(
+            err,
+            VerifyError::Truncated {
+                tree_size: 32,
+                entries: 30
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.first_bad_seq(), Some(30));
+}
+
+#[test]
+fn detects_a_bad_checkpoint_signature() {
+    let dir = common::filled(40);
+    let mut stored = common::get(dir.path(), CHECKPOINTS, 32);
+    let last = stored.len() - 1;
+    stored[last] ^= 0x80;
+    common::tamper(dir.path(), CHECKPOINTS, |t| {
+        t.insert(32, stored.as_slice()).unwrap();
+    });
+    let err = verify_err(dir.path());
+    assert!(
+        matches!(err, VerifyError::BadSignature { tree_size: 32 }),
+        "{err}"
+    );
+}
+
+#[test]
+fn detects_signatures_swapped_between_checkpoints() {
+    let dir = common::filled(40);
+    let a = common::get(dir.path(), CHECKPOINTS, 16);
+    let b = common::get(dir.path(), CHECKPOINTS, 32);
+    let (body_a, sig_a) = a.split_at(a.len() - 64);
+    let (body_b, sig_b) = b.split_at(b.len() - 64);
+    common::tamper(dir.path(), CHECKPOINTS, |t| {
+        t.insert(16, [body_a, sig_b].concat().as_slice()).unwrap();
+        t.insert(32, [body_b, sig_a].concat().as_slice()).unwrap();
+    });
+    let err = verify_err(dir.path());
+    assert!(
+        matches!(err, VerifyError::BadSignature { tree_size: 16 }),
+        "{err}"
+    );
+}
+
+#[test]
+fn detects_a_rewritten_chain_through_the_signed_checkpoint() {
+    // An attacker changes entry 20 and recomputes every later chain hash: the chain alone
+    // looks fine, but the signed root of the checkpoint at 32 no longer matches.
+    let dir = common::filled(40);
+    let mut values: Vec<Vec<u8>> = (0..40)
+        .map(|s| common::get(dir.path(), ENTRIES, s))
+        .collect();
+    let needle = b"needle-resource-000020";
+    let pos = values[20]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    values[20][pos] = b'N';
+    let mut chain = values[19][..32].try_into().unwrap();
+    for value in values.iter_mut().skip(20) {
+        let leaf = merkle::leaf_hash(&value[32..]);
+        chain = merkle::chain_hash(&chain, &leaf);
+        value[..32].copy_from_slice(&chain);
+    }
+    common::tamper(dir.path(), ENTRIES, |t| {
+        for (seq, value) in values.iter().enumerate().skip(20) {
+            t.insert(seq as u64, value.as_slice()).unwrap();
+        }
+    });
+    let err = verify_err(dir.path());
+    assert!(
+        matches!(
+            err,
+            VerifyError::CheckpointMismatch {
+                tree_size: 32,
+                first_seq: 16
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn detects_a_corrupted_merkle_node() {
+    let dir = common::filled(40);
+    // Level 2, index 3: the subtree over entries 12..16.
+    let key = (2u64 << 56) | 3;
+    let mut node = common::get(dir.path(), NODES, key);
+    node[0] ^= 0xff;
+    common::tamper(dir.path(), NODES, |t| {
+        t.insert(key, node.as_slice()).unwrap();
+    });
+    let err = verify_err(dir.path());
+    assert!(
+        matches!(
+            err,
+            VerifyError::BadNode {
+                level: 2,
+                index: 3,
+                first_seq: 12
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn rejects_a_checkpoint_signed_by_another_key() {
+    let dir = common::filled(20);
+    let other = common::filled(1);
+    let err = verify(
+        &common::log_path(dir.path()),
+        &common::public_key(other.path()),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, VerifyError::BadSignature { tree_size: 16 }),
+        "{err}"
+    );
+}
