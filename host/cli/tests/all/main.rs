@@ -6,6 +6,7 @@
     reason = "tests stop loudly"
 )]
 
+mod guests;
 mod policy;
 mod run;
 mod support;

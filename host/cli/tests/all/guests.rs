@@ -1,0 +1,150 @@
+//! The example agents, built from source by scripts/build-guests.sh, run under their own
+//! policies by the real `cordon` binary. Ignored by a plain `cargo test` (they need the guest
+//! toolchain); scripts/test.sh and CI run them with `--include-ignored`.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::support::{Scratch, s};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Run example `name` on a copy of its `root/`; returns the report and the scratch dir.
+fn run_example(name: &str, extra: &[&str]) -> (Value, i32, Scratch) {
+    let guest = repo().join(format!("build/guests/{name}.wasm"));
+    assert!(
+        guest.exists(),
+        "{} is missing: run scripts/build-guests.sh",
+        guest.display()
+    );
+    let sc = Scratch::new();
+    let src = repo().join(format!("examples/{name}/root"));
+    if src.exists() {
+        copy_dir(&src, &sc.path("root"));
+    }
+    let policy = repo().join(format!("examples/{name}/policy.cedar"));
+    let root = sc.path("root");
+    let mut args = vec!["run", s(&guest), "--policy", s(&policy), "--root", s(&root)];
+    args.extend_from_slice(extra);
+    let r = sc.cordon(&args);
+    (r.json(), r.code, sc)
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+fn decisions(report: &Value) -> Vec<(String, String, String)> {
+    report["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["action"].as_str().unwrap().to_owned(),
+                d["resource"].as_str().unwrap().to_owned(),
+                d["decision"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// hello-fs and its Python and JS twins: the read is allowed, the write denied by name and
+/// handled, and the file is unchanged.
+fn assert_hello(name: &str) {
+    let (j, code, sc) = run_example(name, &["--user", "alice", "--purpose", "demo"]);
+    assert_eq!(code, 0, "{j}");
+    assert_eq!(j["status"], "denied-and-handled", "{j}");
+    assert_eq!(j["output"]["read"], "Hello from the Cordon root!\n");
+    assert_eq!(
+        j["output"]["write"],
+        "denied by policy [hello-is-read-only]"
+    );
+    let file = r#"Cordon::File::"/hello.txt""#;
+    assert_eq!(
+        decisions(&j),
+        [
+            ("fs:read".into(), file.into(), "allow".into()),
+            ("fs:write".into(), file.into(), "deny".into())
+        ]
+    );
+    let after = std::fs::read_to_string(sc.path("root/hello.txt")).unwrap();
+    assert_eq!(after, "Hello from the Cordon root!\n");
+}
+
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn hello_fs_in_rust_reads_and_handles_the_denied_write() {
+    assert_hello("hello-fs");
+}
+
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn hello_fs_in_python_reads_and_handles_the_denied_write() {
+    assert_hello("python-hello");
+}
+
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn hello_fs_in_javascript_reads_and_handles_the_denied_write() {
+    assert_hello("js-hello");
+}
+
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn log_summarizer_counts_the_logs_it_may_read_and_skips_the_credentials() {
+    let (j, code, _sc) = run_example("log-summarizer", &[]);
+    assert_eq!(code, 0, "{j}");
+    assert_eq!(j["status"], "denied-and-handled");
+    let out = &j["output"];
+    assert_eq!(out["total"]["lines"], 13, "{out}");
+    assert_eq!(out["total"]["error"], 2);
+    assert_eq!(
+        out["skipped"]["db-credentials.txt"]["kind"],
+        "access-denied"
+    );
+    assert!(
+        !j.to_string().contains("not-a-real-password"),
+        "no credential content may leak: {j}"
+    );
+    let d = decisions(&j);
+    assert_eq!(
+        d[0],
+        (
+            "fs:list".into(),
+            r#"Cordon::Dir::"/logs""#.into(),
+            "allow".into()
+        )
+    );
+    assert!(d.contains(&(
+        "fs:read".into(),
+        r#"Cordon::File::"/logs/db-credentials.txt""#.into(),
+        "deny".into()
+    )));
+}
+
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn egress_probe_and_records_report_get_typed_unsupported_errors_until_those_land() {
+    let (j, code, _sc) = run_example("egress-probe", &[]);
+    assert_eq!(code, 0, "{j}");
+    assert_eq!(
+        j["output"]["allowed"]["outcome"]["error"]["kind"], "unsupported",
+        "{j}"
+    );
+    let (j, code, _sc) = run_example("records-report", &[]);
+    assert_eq!(code, 0, "{j}");
+    assert_eq!(j["output"]["query"]["error"]["kind"], "unsupported", "{j}");
+}
