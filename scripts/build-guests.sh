@@ -82,6 +82,9 @@ if [ ${#rust_names[@]} -gt 0 ]; then
             die "no Rust for $TARGET; run scripts/install-guest-toolchain.sh"
         fi
     fi
+    # The same source gives the same bytes wherever the checkout is: a component's digest names
+    # it in policies and the decision log, so no build path may leak into it.
+    export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--remap-path-prefix=$ROOT=/cordon --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
     cargo_args=(build --release --target "$TARGET" --manifest-path "$EXAMPLES/Cargo.toml" --locked)
     for name in "${rust_names[@]}"; do cargo_args+=(-p "$name"); done
     start=$(now)
