@@ -47,7 +47,7 @@ pub mod http;
 pub mod records;
 
 pub use error::{Error, Result};
-pub use serde_json;
+pub use {serde, serde_json};
 
 // Lets the generated bindings and the `export!` macro name this crate the same way from inside
 // and outside it.
