@@ -18,3 +18,5 @@ step "lints"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "tests"
 cargo test --workspace --locked -- --include-ignored
+step "guest SDK tests"
+cargo test --manifest-path guest-sdk/Cargo.toml --locked

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod audit_cmd;
 mod policy_cmd;
 mod run_cmd;
 
@@ -48,6 +49,9 @@ enum Command {
     /// Check policy bundles against the Cordon schema.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Verify, query and export the decision log.
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(*args, &cli.data),
         Command::Policy(cmd) => policy_cmd::run(cmd),
+        Command::Audit(cmd) => audit_cmd::run(cmd, &cli.data),
     };
     match result {
         Ok(code) => code,
