@@ -1,0 +1,290 @@
+//! `cordon audit`: verify, query and export the decision log.
+//!
+//! Every command prints JSON to stdout. `verify` and `verify-bundle` exit with 1 and a JSON
+//! report naming the first bad sequence number when the evidence does not hold; other
+//! failures (a missing file, a malformed argument) are errors with their causes.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use cordon_audit::{Bundle, Checkpoint, PublicKey, Query, Store};
+
+/// Exit code when the log or a bundle fails verification.
+const EXIT_INVALID: u8 = 1;
+
+/// `cordon audit ...`
+#[derive(clap::Subcommand)]
+pub enum AuditCommand {
+    /// Verify the whole decision log in the data directory: every entry's chain hash, the
+    /// Merkle tree, and every checkpoint's signature. Works while a host is running.
+    Verify {
+        /// The checkpoint public key (default: `<data>/audit-signing.pub`).
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// A checkpoint kept elsewhere (JSON from `cordon audit checkpoint`) that the log must
+        /// still match: rules out truncation back to an older checkpoint.
+        #[arg(long)]
+        trusted_checkpoint: Option<PathBuf>,
+    },
+    /// Verify an evidence bundle offline, with nothing but the bundle and the public key.
+    VerifyBundle {
+        /// The bundle file (from `cordon audit export`).
+        bundle: PathBuf,
+        /// The public key of the log that signed it.
+        #[arg(long)]
+        public_key: PathBuf,
+    },
+    /// Print the entries that match the filters, oldest first.
+    Query(Filters),
+    /// Export the entries that match the filters, with inclusion proofs and the latest signed
+    /// checkpoint, as one evidence bundle file.
+    Export {
+        #[command(flatten)]
+        filters: Filters,
+        /// Where to write the bundle.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Print the latest signed checkpoint (keep it elsewhere to check the log against later).
+    Checkpoint,
+}
+
+/// Which entries to select; every filter given must match.
+#[derive(clap::Args)]
+pub struct Filters {
+    /// Entries made on behalf of this user.
+    #[arg(long)]
+    user: Option<String>,
+    /// Entries that read this record, as `COLLECTION/ID`.
+    #[arg(long, value_name = "COLLECTION/ID")]
+    record: Option<String>,
+    /// Entries with this purpose.
+    #[arg(long)]
+    purpose: Option<String>,
+    /// Entries of this tenant.
+    #[arg(long)]
+    tenant: Option<String>,
+    /// Entries at or after this time: Unix milliseconds, `YYYY-MM-DD` or
+    /// `YYYY-MM-DDTHH:MM:SSZ` (UTC).
+    #[arg(long)]
+    since: Option<String>,
+    /// Entries before this time (same forms as `--since`).
+    #[arg(long)]
+    until: Option<String>,
+}
+
+impl Filters {
+    fn to_query(&self) -> anyhow::Result<Query> {
+        let record = match &self.record {
+            None => None,
+            Some(text) => {
+                let (collection, id) = text
+                    .split_once('/')
+                    .filter(|(c, i)| !c.is_empty() && !i.is_empty())
+                    .with_context(|| format!("`--record {text}` is not `COLLECTION/ID`"))?;
+                Some((collection.to_owned(), id.to_owned()))
+            }
+        };
+        let time = |flag: &str, value: &Option<String>| -> anyhow::Result<Option<u64>> {
+            value
+                .as_deref()
+                .map(|text| {
+                    parse_time(text).with_context(|| {
+                        format!("`--{flag} {text}` is not Unix milliseconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ")
+                    })
+                })
+                .transpose()
+        };
+        Ok(Query {
+            user: self.user.clone(),
+            record,
+            purpose: self.purpose.clone(),
+            tenant: self.tenant.clone(),
+            since_ms: time("since", &self.since)?,
+            until_ms: time("until", &self.until)?,
+        })
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Unix milliseconds from `1700000000000`, `2026-11-26` or `2026-11-26T08:30:00Z`.
+fn parse_time(text: &str) -> Option<u64> {
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        return text.parse().ok();
+    }
+    let (date, time) = match text.split_once('T') {
+        Some((date, time)) => (date, Some(time.strip_suffix('Z')?)),
+        None => (text, None),
+    };
+    let mut parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (parts.next()??, parts.next()??, parts.next()??);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut seconds = days_from_civil(year, month, day) * 86_400;
+    if let Some(time) = time {
+        let mut parts = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+        let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+        if !(0..24).contains(&h) || !(0..60).contains(&m) || !(0..61).contains(&s) {
+            return None;
+        }
+        seconds += h * 3600 + m * 60 + s;
+    }
+    u64::try_from(seconds).ok()?.checked_mul(1000)
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// The causes of an error, outermost first.
+fn causes(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    std::iter::successors(Some(e), |e| e.source())
+        .map(ToString::to_string)
+        .collect()
+}
+
+fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
+    let path = data_dir.join(cordon_audit::LOG_FILE);
+    if !path.exists() {
+        anyhow::bail!("no decision log at `{}`", path.display());
+    }
+    Store::open(&path).with_context(|| format!("cannot open the decision log `{}`", path.display()))
+}
+
+fn read_key(path: &Path) -> anyhow::Result<PublicKey> {
+    PublicKey::read(path)
+        .with_context(|| format!("cannot read the public key `{}`", path.display()))
+}
+
+/// Runs one `cordon audit` command against the log in `data_dir`.
+pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCommand::Verify {
+            public_key,
+            trusted_checkpoint,
+        } => {
+            let key_path =
+                public_key.unwrap_or_else(|| data_dir.join(cordon_audit::PUBLIC_KEY_FILE));
+            let key = read_key(&key_path)?;
+            let trusted: Option<Checkpoint> = match &trusted_checkpoint {
+                None => None,
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .with_context(|| format!("cannot read `{}`", path.display()))?;
+                    let value: serde_json::Value = serde_json::from_str(&text)
+                        .with_context(|| format!("`{}` is not JSON", path.display()))?;
+                    // Accept both a bare checkpoint and the output of `cordon audit checkpoint`.
+                    let checkpoint = value.get("checkpoint").cloned().unwrap_or(value);
+                    Some(serde_json::from_value(checkpoint).with_context(|| {
+                        format!("`{}` does not hold a checkpoint", path.display())
+                    })?)
+                }
+            };
+            let store = open_store(data_dir)?;
+            match store.verify_with(&key, trusted.as_ref()) {
+                Ok(report) => {
+                    print_json(&serde_json::json!({ "valid": true, "report": report }))?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(cordon_audit::VerifyError::Read(e)) => {
+                    Err(anyhow::Error::new(e).context("cannot read the decision log"))
+                }
+                Err(e) => {
+                    print_json(&serde_json::json!({
+                        "valid": false,
+                        "first_bad_seq": e.first_bad_seq(),
+                        "error": causes(&e),
+                    }))?;
+                    Ok(ExitCode::from(EXIT_INVALID))
+                }
+            }
+        }
+        AuditCommand::VerifyBundle { bundle, public_key } => {
+            let key = read_key(&public_key)?;
+            let parsed = Bundle::read(&bundle)
+                .with_context(|| format!("cannot load the bundle `{}`", bundle.display()))?;
+            match cordon_audit::verify_bundle(&parsed, &key) {
+                Ok(report) => {
+                    print_json(&serde_json::json!({ "valid": true, "report": report }))?;
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    print_json(&serde_json::json!({
+                        "valid": false,
+                        "seq": e.seq(),
+                        "error": causes(&e),
+                    }))?;
+                    Ok(ExitCode::from(EXIT_INVALID))
+                }
+            }
+        }
+        AuditCommand::Query(filters) => {
+            let query = filters.to_query()?;
+            let entries = open_store(data_dir)?
+                .query(&query)
+                .context("cannot query the decision log")?;
+            print_json(&entries)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Export { filters, output } => {
+            let query = filters.to_query()?;
+            let store = open_store(data_dir)?;
+            let bundle = store
+                .export_bundle(&query)
+                .context("cannot export an evidence bundle")?;
+            bundle.write(&output)?;
+            print_json(&serde_json::json!({
+                "bundle": output,
+                "entries": bundle.entries.len(),
+                "checkpoint": bundle.checkpoint,
+                "public_key": bundle.public_key,
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCommand::Checkpoint => {
+            let store = open_store(data_dir)?;
+            let checkpoint = store
+                .latest_checkpoint()
+                .context("cannot read the decision log")?
+                .context("the decision log has no signed checkpoint yet")?;
+            let public_key = store
+                .recorded_public_key()
+                .context("cannot read the decision log")?
+                .map(|k| k.to_hex());
+            print_json(&serde_json::json!({
+                "checkpoint": checkpoint,
+                "public_key": public_key,
+            }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_times_as_unix_milliseconds() {
+        assert_eq!(parse_time("1700000000000"), Some(1_700_000_000_000));
+        assert_eq!(parse_time("1970-01-01"), Some(0));
+        assert_eq!(parse_time("2000-03-01"), Some(951_868_800_000));
+        assert_eq!(parse_time("2026-11-26T08:30:05Z"), Some(1_795_681_805_000));
+        assert_eq!(parse_time("2026-13-01"), None);
+        assert_eq!(parse_time("2026-11-26T08:30:05"), None);
+        assert_eq!(parse_time("yesterday"), None);
+    }
+}
