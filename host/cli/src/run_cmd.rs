@@ -161,6 +161,8 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
             limits,
             log,
             input,
+            shadow: None,
+            cancel: None,
         },
     )?;
     let succeeded = report.status.succeeded();

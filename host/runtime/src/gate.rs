@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use cordon_audit::{DecisionLog, Entry};
-use cordon_policy::{Request, Session};
+use cordon_policy::{Request, Session, Taint};
 use serde::Serialize;
 
 use crate::bindings::{Denial, Error};
@@ -44,16 +44,41 @@ pub struct DecisionRecord {
     pub decision: &'static str,
     /// The deciding policies.
     pub policy_ids: Vec<String>,
+    /// For calls that can carry data out (`http:send`, `fs:write`, `fs:append`) of a run that
+    /// has read labelled data: the run's taint when the call was decided.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taint: Option<Taint>,
+}
+
+/// A call the shadow bundle would have decided differently from the active one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShadowDifference {
+    /// The decision's sequence number in the log.
+    pub seq: u64,
+    /// The action.
+    pub action: String,
+    /// The resource.
+    pub resource: String,
+    /// What the active bundle decided (`allow`/`deny`).
+    pub active: &'static str,
+    /// What the shadow bundle would have decided.
+    pub shadow: &'static str,
+    /// The shadow bundle's deciding policies.
+    pub shadow_policy_ids: Vec<String>,
 }
 
 pub(crate) struct Gate {
     session: Session,
+    shadow: Option<Session>,
+    pub(crate) shadow_differences: Vec<ShadowDifference>,
     log: Arc<dyn DecisionLog>,
     identity: RunIdentity,
     pub(crate) decisions: Vec<DecisionRecord>,
     pub(crate) host_calls: u64,
     max_host_calls: u64,
     pub(crate) last_seq: Option<u64>,
+    /// What the run has read so far; in the context of every call that can carry data out.
+    pub(crate) taint: Taint,
     #[cfg(feature = "bench-gate-bypass")]
     pub(crate) bypass: bool,
 }
@@ -67,15 +92,24 @@ impl Gate {
     ) -> Self {
         Gate {
             session,
+            shadow: None,
+            shadow_differences: Vec::new(),
             log,
             identity,
             decisions: Vec::new(),
             host_calls: 0,
             max_host_calls,
             last_seq: None,
+            taint: Taint::default(),
             #[cfg(feature = "bench-gate-bypass")]
             bypass: false,
         }
+    }
+
+    /// Also evaluate every call under `shadow`, recording where it would differ.
+    pub(crate) fn with_shadow(mut self, shadow: Option<Session>) -> Self {
+        self.shadow = shadow;
+        self
     }
 
     #[cfg(feature = "bench-gate-bypass")]
@@ -102,7 +136,7 @@ impl Gate {
             return Ok(Ok(()));
         }
         self.count_call()?;
-        let decision = self.session.authorize(&request);
+        let decision = self.session.authorize_with_taint(&request, &self.taint);
         let action = request.action.as_str();
         let resource = request.resource.cedar_id();
         let id = &self.identity;
@@ -129,6 +163,19 @@ impl Gate {
             })
             .map_err(|e| wasmtime::Error::msg(format!("decision log append failed: {e}")))?;
         self.last_seq = Some(receipt.seq);
+        if let Some(shadow) = &self.shadow {
+            let candidate = shadow.authorize(&request);
+            if candidate.allowed != decision.allowed {
+                self.shadow_differences.push(ShadowDifference {
+                    seq: receipt.seq,
+                    action: action.to_owned(),
+                    resource: resource.clone(),
+                    active: verdict(decision.allowed),
+                    shadow: verdict(candidate.allowed),
+                    shadow_policy_ids: candidate.policy_ids,
+                });
+            }
+        }
         tracing::debug!(
             target: "cordon.gate",
             tenant = %id.tenant,
@@ -141,8 +188,9 @@ impl Gate {
             seq: receipt.seq,
             action: action.to_owned(),
             resource: resource.clone(),
-            decision: if decision.allowed { "allow" } else { "deny" },
+            decision: verdict(decision.allowed),
             policy_ids: decision.policy_ids.clone(),
+            taint: self.taint_for(request.action),
         });
         if decision.allowed {
             Ok(Ok(()))
@@ -156,6 +204,70 @@ impl Gate {
         }
     }
 
+    /// The taint to show beside a decision on `action`: only for calls that can carry data
+    /// out, and only once the run has read labelled data.
+    fn taint_for(&self, action: cordon_policy::Action) -> Option<Taint> {
+        use cordon_policy::Action::{FsAppend, FsWrite, HttpSend};
+        (matches!(action, HttpSend | FsWrite | FsAppend) && self.taint.is_tainted())
+            .then(|| self.taint.clone())
+    }
+
+    /// Refuse `request`, which the policy allowed, because the host's own guard forbids it
+    /// (an egress address outside the operator's ranges). The refusal is logged as a denial
+    /// decided by `guard` (e.g. `cordon:egress`) and not counted as another host call.
+    pub(crate) fn refuse(&mut self, request: &Request, guard: &str) -> wasmtime::Result<Error> {
+        let action = request.action.as_str();
+        let resource = request.resource.cedar_id();
+        let id = &self.identity;
+        let receipt = self
+            .log
+            .append(Entry {
+                tenant: id.tenant.clone(),
+                run_id: id.run_id.clone(),
+                component_digest: id.component_digest.clone(),
+                policy_digest: id.policy_digest.clone(),
+                agent: id.agent.clone(),
+                user: id.user.clone(),
+                purpose: id.purpose.clone(),
+                engagement: id.engagement.clone(),
+                action: action.to_owned(),
+                resource: resource.clone(),
+                decision: cordon_audit::Decision::Deny,
+                policy_ids: vec![guard.to_owned()],
+                records: None,
+            })
+            .map_err(|e| wasmtime::Error::msg(format!("decision log append failed: {e}")))?;
+        self.last_seq = Some(receipt.seq);
+        tracing::debug!(
+            target: "cordon.gate",
+            tenant = %id.tenant,
+            run = %id.run_id,
+            action,
+            decision = "deny",
+            guard,
+            seq = receipt.seq,
+        );
+        self.decisions.push(DecisionRecord {
+            seq: receipt.seq,
+            action: action.to_owned(),
+            resource: resource.clone(),
+            decision: "deny",
+            policy_ids: vec![guard.to_owned()],
+            taint: self.taint_for(request.action),
+        });
+        Ok(Error::AccessDenied(Denial {
+            action: action.to_owned(),
+            resource,
+            policy_ids: vec![guard.to_owned()],
+            decision_id: receipt.seq,
+        }))
+    }
+
+    /// The run's identity, for spans.
+    pub(crate) fn identity(&self) -> &RunIdentity {
+        &self.identity
+    }
+
     /// A call to a capability this host does not provide: counted, answered with a typed error.
     pub(crate) fn unsupported(&mut self, what: &str) -> wasmtime::Result<Error> {
         self.count_call()?;
@@ -163,4 +275,8 @@ impl Gate {
             "{what} is not provided by this host yet"
         )))
     }
+}
+
+fn verdict(allowed: bool) -> &'static str {
+    if allowed { "allow" } else { "deny" }
 }

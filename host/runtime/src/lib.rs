@@ -20,6 +20,8 @@
 //!     limits: RunLimits::default(),
 //!     log,
 //!     input: "{}".into(),
+//!     shadow: None,
+//!     cancel: None,
 //! })?;
 //! println!("{:?}", report.status);
 //! # Ok(()) }
@@ -38,6 +40,8 @@ mod state;
 
 pub use component::{LoadError, LoadedComponent, digest};
 pub use engine::{CordonEngine, EngineError, EngineOptions};
-pub use gate::{DecisionRecord, RunIdentity};
+pub use gate::{DecisionRecord, RunIdentity, ShadowDifference};
 pub use limits::{LimitExceeded, LimitsError, RunLimits};
-pub use run::{AuditRange, GuestError, Invocation, RunError, RunReport, RunStatus};
+pub use run::{
+    AuditRange, CancelToken, Cancelled, GuestError, Invocation, RunError, RunReport, RunStatus,
+};

@@ -1,21 +1,22 @@
 //! One run: a fresh store with its limits, the gate, and the report of what happened.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use cap_std::fs::Dir;
 use cordon_audit::DecisionLog;
 use cordon_policy::{EntityError, Human, PolicyBundle, Principal, RunContext};
 use serde::Serialize;
-use wasmtime::Store;
 use wasmtime::component::ResourceTable;
+use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 
 use crate::bindings::Error;
 use crate::capture::Capture;
 use crate::component::LoadedComponent;
-use crate::engine::{CordonEngine, EPOCH_TICK};
-use crate::gate::{DecisionRecord, Gate, RunIdentity};
+use crate::engine::CordonEngine;
+use crate::gate::{DecisionRecord, Gate, RunIdentity, ShadowDifference};
 use crate::limits::{LimitExceeded, LimitsError, MemoryLimiter, RunLimits};
 use crate::state::RunState;
 
@@ -39,7 +40,38 @@ pub struct Invocation {
     pub log: Arc<dyn DecisionLog>,
     /// The input handed to `run`.
     pub input: String,
+    /// A candidate bundle evaluated beside `bundle` on every call (shadow mode): it never
+    /// changes a decision; where it would have decided differently, the report says so.
+    pub shadow: Option<PolicyBundle>,
+    /// Lets another thread stop the run (the kill switch).
+    pub cancel: Option<CancelToken>,
 }
+
+/// Stops a run from another thread, within one epoch tick (about 5 ms) of being cancelled.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token that is not cancelled.
+    pub fn new() -> Self {
+        CancelToken::default()
+    }
+
+    /// Stop the run at its next epoch check.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The run was stopped by its [`CancelToken`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the run was cancelled")]
+pub struct Cancelled;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,6 +87,8 @@ pub enum RunStatus {
     LimitExceeded,
     /// The guest trapped (a panic, `unreachable`, a host bug).
     Trap,
+    /// The run was stopped by its cancel token (the kill switch).
+    Cancelled,
 }
 
 impl RunStatus {
@@ -136,6 +170,9 @@ pub struct RunReport {
     pub stderr: String,
     /// Every decision of the run, in order.
     pub decisions: Vec<DecisionRecord>,
+    /// Decisions the shadow bundle would have made differently (shadow mode only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shadow_differences: Vec<ShadowDifference>,
     /// Host calls made.
     pub host_calls: u64,
     /// Fuel used.
@@ -201,6 +238,10 @@ impl CordonEngine {
             human: inv.human.clone(),
         };
         let session = inv.bundle.session(&principal, &inv.context)?;
+        let shadow = match &inv.shadow {
+            Some(b) => Some(b.session(&principal, &inv.context)?),
+            None => None,
+        };
         let identity = RunIdentity {
             tenant: inv.tenant.clone(),
             run_id: inv.run_id.clone(),
@@ -230,7 +271,8 @@ impl CordonEngine {
                 inv.log.clone(),
                 identity,
                 inv.limits.max_host_calls,
-            ),
+            )
+            .with_shadow(shadow),
             root: inv.root,
             max_read_bytes: inv.limits.memory_bytes,
         };
@@ -246,13 +288,19 @@ impl CordonEngine {
         store
             .set_fuel(inv.limits.fuel)
             .map_err(|e| RunError::Store(format!("{e:#}")))?;
-        let ticks = inv
-            .limits
-            .timeout_ms
-            .div_ceil(EPOCH_TICK.as_millis().max(1) as u64)
-            + 1;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        // Every epoch tick, check the wall-clock deadline and the kill switch.
+        let deadline = start + Duration::from_millis(inv.limits.timeout_ms);
+        let cancel = inv.cancel.clone().unwrap_or_default();
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if cancel.is_cancelled() {
+                Err(wasmtime::Error::new(Cancelled))
+            } else if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(LimitExceeded::Timeout))
+            } else {
+                Ok(UpdateDeadline::Continue(1))
+            }
+        });
 
         let result = component
             .pre
@@ -286,6 +334,7 @@ impl CordonEngine {
                 head: None,
             },
             decisions: state.gate.decisions,
+            shadow_differences: state.gate.shadow_differences,
         };
         (report.stdout, report.stderr) = capture.contents();
         let denied = report.decisions.iter().any(|d| d.decision == "deny");
@@ -305,6 +354,9 @@ impl CordonEngine {
             Ok(Err(e)) => {
                 report.status = RunStatus::Error;
                 report.error = Some(e.into());
+            }
+            Err(e) if e.downcast_ref::<Cancelled>().is_some() => {
+                report.status = RunStatus::Cancelled;
             }
             Err(e) => match classify(&e) {
                 Ok(limit) => {

@@ -141,6 +141,8 @@ fn limits_outside_their_bounds_are_refused_before_running() {
                 limits: limited(|l| l.memory_bytes = 1),
                 log: sb.log.clone(),
                 input: String::new(),
+                shadow: None,
+                cancel: None,
             },
         )
         .unwrap_err();
@@ -148,4 +150,50 @@ fn limits_outside_their_bounds_are_refused_before_running() {
         matches!(err, cordon_runtime::RunError::Limits(ref e) if e.name == "memory_bytes"),
         "{err:?}"
     );
+}
+
+#[test]
+fn a_cancelled_run_stops_promptly_and_says_so() {
+    let sb = Sandbox::new();
+    let c = load(spin_guest());
+    let cancel = cordon_runtime::CancelToken::new();
+    let killer = {
+        let cancel = cancel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            cancel.cancel();
+        })
+    };
+    let started = std::time::Instant::now();
+    let r = engine()
+        .run(
+            &c,
+            cordon_runtime::Invocation {
+                run_id: "cancel-me".into(),
+                tenant: "acme".into(),
+                human: None,
+                context: cordon_policy::RunContext::new("p", "e"),
+                bundle: cordon_policy::PolicyBundle::from_sources([("p.cedar", ALLOW_ALL)])
+                    .unwrap(),
+                root: None,
+                limits: limited(|l| {
+                    l.fuel = RunLimits::BOUNDS[0].2;
+                    l.timeout_ms = 60_000;
+                }),
+                log: sb.log.clone(),
+                input: String::new(),
+                shadow: None,
+                cancel: Some(cancel),
+            },
+        )
+        .unwrap();
+    killer.join().unwrap();
+    assert_eq!(r.status, RunStatus::Cancelled, "{r:?}");
+    // Cancelled at ~100 ms; the kill switch must act within 50 ms of that.
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(150 + 100),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_engine_healthy(&sb);
 }

@@ -10,5 +10,6 @@
 mod fs;
 mod limits;
 mod load;
+mod shadow;
 mod support;
 mod unsupported;

@@ -77,6 +77,8 @@ impl Sandbox {
                     limits,
                     log: self.log.clone(),
                     input: input.into(),
+                    shadow: None,
+                    cancel: None,
                 },
             )
             .unwrap()
