@@ -86,6 +86,8 @@ pub(crate) fn resource_uid(schema: &CordonSchema, r: &Resource) -> EntityUid {
         Resource::File(p) => uid(&schema.file, p),
         Resource::Dir(p) => uid(&schema.dir, p),
         Resource::Url(u) => uid(&schema.url, &url_id(u)),
+        Resource::Record(r) => crate::records::record_uid(schema, &r.collection, &r.id),
+        Resource::Field(f) => crate::records::field_uid(schema, &f.collection, &f.name),
     }
 }
 
@@ -112,6 +114,8 @@ pub(crate) fn resource_entities(
         }
         Resource::Dir(path) => dir_chain(schema, Some(path)),
         Resource::Url(u) => url_entities(schema, u),
+        Resource::Record(r) => crate::records::record_entities(schema, &r.collection, &r.attrs()),
+        Resource::Field(f) => crate::records::field_entities(schema, f),
     }
 }
 

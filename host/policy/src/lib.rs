@@ -28,12 +28,14 @@
 
 mod bundle;
 mod entities;
+mod records;
 mod request;
 mod schema;
 mod session;
 
 pub use bundle::{BundleError, PolicyBundle};
 pub use entities::EntityError;
+pub use records::{FieldResource, RecordAttrs, RecordAuthorizer, RecordResource, RecordsContext};
 pub use request::{Action, Human, PathError, Principal, Request, Resource, RunContext, UrlParts};
 pub use schema::{CordonSchema, SCHEMA_TEXT, SchemaError};
 pub use session::{Decision, Session};

@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::records::{FieldResource, RecordResource};
+
 /// The agent making calls: a component of a tenant, acting for a human or for nobody.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,11 +131,17 @@ pub enum Action {
     /// `http:send`
     #[serde(rename = "http:send")]
     HttpSend,
+    /// `records:read`: one record, decided per record.
+    #[serde(rename = "records:read")]
+    RecordsRead,
+    /// `records:read-field`: one field of a collection.
+    #[serde(rename = "records:read-field")]
+    RecordsReadField,
 }
 
 impl Action {
     /// Every action, in schema order.
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 11] = [
         Action::FsRead,
         Action::FsWrite,
         Action::FsAppend,
@@ -143,6 +151,8 @@ impl Action {
         Action::FsRemove,
         Action::FsRename,
         Action::HttpSend,
+        Action::RecordsRead,
+        Action::RecordsReadField,
     ];
 
     /// The Cedar action id, e.g. `fs:read`.
@@ -161,6 +171,8 @@ impl Action {
             Action::FsRemove => "fs:remove",
             Action::FsRename => "fs:rename",
             Action::HttpSend => "http:send",
+            Action::RecordsRead => "records:read",
+            Action::RecordsReadField => "records:read-field",
         }
     }
 }
@@ -203,6 +215,10 @@ pub enum Resource {
     Dir(String),
     /// A URL.
     Url(UrlParts),
+    /// A record (its attributes, never its field values).
+    Record(RecordResource),
+    /// A field of a collection.
+    Field(FieldResource),
 }
 
 impl Resource {
@@ -246,6 +262,16 @@ impl std::fmt::Display for Resource {
             Resource::File(p) => write!(f, "Cordon::File::{p:?}"),
             Resource::Dir(p) => write!(f, "Cordon::Dir::{p:?}"),
             Resource::Url(u) => write!(f, "Cordon::Url::{:?}", url_id(u)),
+            Resource::Record(r) => write!(
+                f,
+                "Cordon::Record::{:?}",
+                format!("{}/{}", r.collection, r.id)
+            ),
+            Resource::Field(x) => write!(
+                f,
+                "Cordon::Field::{:?}",
+                format!("{}/{}", x.collection, x.name)
+            ),
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct CordonSchema {
     pub(crate) dir: EntityTypeName,
     pub(crate) url: EntityTypeName,
     pub(crate) host: EntityTypeName,
+    pub(crate) collection: EntityTypeName,
+    pub(crate) record: EntityTypeName,
+    pub(crate) field: EntityTypeName,
     pub(crate) action: EntityTypeName,
 }
 
@@ -63,6 +66,9 @@ impl CordonSchema {
             dir: name("Cordon::Dir")?,
             url: name("Cordon::Url")?,
             host: name("Cordon::Host")?,
+            collection: name("Cordon::Collection")?,
+            record: name("Cordon::Record")?,
+            field: name("Cordon::Field")?,
             action: name("Cordon::Action")?,
         })
     }

@@ -29,7 +29,7 @@ impl Decision {
         self.allowed
     }
 
-    fn deny_with_error(message: String) -> Self {
+    pub(crate) fn deny_with_error(message: String) -> Self {
         Decision {
             allowed: false,
             policy_ids: Vec::new(),
@@ -41,11 +41,11 @@ impl Decision {
 /// A bundle bound to one run's principal and context.
 #[derive(Debug, Clone)]
 pub struct Session {
-    bundle: PolicyBundle,
-    principal: EntityUid,
+    pub(crate) bundle: PolicyBundle,
+    pub(crate) principal: EntityUid,
     actions: Vec<EntityUid>,
-    base: Entities,
-    context: RunContext,
+    pub(crate) base: Entities,
+    pub(crate) context: RunContext,
     run_context: Context,
     authorizer: Authorizer,
 }
@@ -115,15 +115,24 @@ impl Session {
             context,
             None,
         )?;
+        Ok(self.decide(&cedar_request, &entities))
+    }
+
+    /// Ask Cedar one built request.
+    pub(crate) fn decide(
+        &self,
+        cedar_request: &cedar_policy::Request,
+        entities: &Entities,
+    ) -> Decision {
         let response =
             self.authorizer
-                .is_authorized(&cedar_request, self.bundle.policies(), &entities);
+                .is_authorized(cedar_request, self.bundle.policies(), entities);
         let diagnostics = response.diagnostics();
-        Ok(Decision {
+        Decision {
             allowed: response.decision() == cedar_policy::Decision::Allow,
             policy_ids: diagnostics.reason().map(ToString::to_string).collect(),
             errors: diagnostics.errors().map(ToString::to_string).collect(),
-        })
+        }
     }
 }
 

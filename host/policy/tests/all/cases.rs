@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cordon_policy::{PolicyBundle, Principal, Request, RunContext};
+use cordon_policy::{PolicyBundle, Principal, RecordsContext, Request, RunContext};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -14,6 +14,9 @@ struct CaseFile {
     policies: PathBuf,
     principal: Principal,
     context: RunContext,
+    /// For record reads: host region and requested fields, unless a case names its own.
+    #[serde(default)]
+    records: Option<RecordsContext>,
     cases: Vec<Case>,
 }
 
@@ -25,6 +28,8 @@ struct Case {
     principal: Option<Principal>,
     #[serde(default)]
     context: Option<RunContext>,
+    #[serde(default)]
+    records: Option<RecordsContext>,
     request: Request,
     decision: Expected,
     policy_ids: Vec<String>,
@@ -64,10 +69,11 @@ fn every_json_decision_case_gets_its_decision_and_deciding_policies() {
         for case in cf.cases {
             let principal = case.principal.as_ref().unwrap_or(&cf.principal);
             let context = case.context.as_ref().unwrap_or(&cf.context);
-            let d = bundle
-                .session(principal, context)
-                .unwrap()
-                .authorize(&case.request);
+            let session = bundle.session(principal, context).unwrap();
+            let d = match case.records.as_ref().or(cf.records.as_ref()) {
+                Some(rc) => session.authorize_records(&case.request, rc),
+                None => session.authorize(&case.request),
+            };
             let got = if d.allowed {
                 Expected::Allow
             } else {
