@@ -32,6 +32,7 @@ mod records;
 mod request;
 mod schema;
 mod session;
+mod taint;
 
 pub use bundle::{BundleError, PolicyBundle};
 pub use entities::EntityError;
@@ -39,3 +40,4 @@ pub use records::{FieldResource, RecordAttrs, RecordAuthorizer, RecordResource, 
 pub use request::{Action, Human, PathError, Principal, Request, Resource, RunContext, UrlParts};
 pub use schema::{CordonSchema, SCHEMA_TEXT, SchemaError};
 pub use session::{Decision, Session};
+pub use taint::Taint;

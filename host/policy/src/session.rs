@@ -9,6 +9,7 @@ use crate::entities::{
     EntityError, agent_uid, principal_entities, resource_entities, resource_uid, uid,
 };
 use crate::request::{Action, Principal, Request, RunContext};
+use crate::taint::{Taint, carries_taint};
 
 /// The answer to one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -68,7 +69,7 @@ impl Session {
             .iter()
             .map(|a| uid(&schema.action, a.as_str()))
             .collect();
-        let run_context = context_of(context, None)?;
+        let run_context = context_of(context, None, None)?;
         Ok(Session {
             principal: agent_uid(schema, principal),
             actions,
@@ -85,23 +86,54 @@ impl Session {
         &self.bundle
     }
 
-    /// Decide one request. Anything that keeps Cedar from answering is a denial.
+    /// Decide one request of a run that has read nothing. Anything that keeps Cedar from
+    /// answering is a denial.
     pub fn authorize(&self, request: &Request) -> Decision {
-        match self.try_authorize(request) {
+        self.authorize_with_taint(request, &Taint::default())
+    }
+
+    /// Decide one request of a run that has read what `taint` says. Calls that can carry data
+    /// out (`http:send`, `fs:write`, `fs:append`) see it as `context.taint`; others ignore it.
+    ///
+    /// ```
+    /// use cordon_policy::{Action, PolicyBundle, Principal, Request, Resource, RunContext, Taint};
+    ///
+    /// let bundle = PolicyBundle::from_sources([(
+    ///     "p.cedar",
+    ///     r#"@id("all") permit(principal, action, resource);
+    ///        @id("no-health-out") forbid(principal, action == Cordon::Action::"fs:write", resource)
+    ///        when { context.taint.categories.contains("health") };"#,
+    /// )])?;
+    /// let session = bundle.session(&Principal::unattended("t", "d"), &RunContext::new("p", "e"))?;
+    /// let write = Request::new(Action::FsWrite, Resource::file("/out.csv")?);
+    /// assert!(session.authorize_with_taint(&write, &Taint::default()).is_allowed());
+    /// let mut taint = Taint::default();
+    /// taint.observe("patients", 2, "EU", ["health"]);
+    /// let denied = session.authorize_with_taint(&write, &taint);
+    /// assert_eq!(denied.policy_ids, ["no-health-out"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn authorize_with_taint(&self, request: &Request, taint: &Taint) -> Decision {
+        match self.try_authorize(request, taint) {
             Ok(d) => d,
             Err(e) => Decision::deny_with_error(e.to_string()),
         }
     }
 
-    fn try_authorize(&self, request: &Request) -> Result<Decision, Box<dyn std::error::Error>> {
+    fn try_authorize(
+        &self,
+        request: &Request,
+        taint: &Taint,
+    ) -> Result<Decision, Box<dyn std::error::Error>> {
         let schema = self.bundle.schema();
         let entities = self
             .base
             .clone()
             .add_entities(resource_entities(schema, &request.resource)?, None)?;
-        let context = match &request.method {
-            None => self.run_context.clone(),
-            Some(m) => context_of(&self.context, Some(m))?,
+        let taint = carries_taint(request.action).then_some(taint);
+        let context = match (&request.method, taint) {
+            (None, None) => self.run_context.clone(),
+            (method, taint) => context_of(&self.context, method.as_deref(), taint)?,
         };
         let action = self
             .actions
@@ -143,7 +175,11 @@ fn action_index(a: Action) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-fn context_of(c: &RunContext, method: Option<&str>) -> Result<Context, EntityError> {
+fn context_of(
+    c: &RunContext,
+    method: Option<&str>,
+    taint: Option<&Taint>,
+) -> Result<Context, EntityError> {
     let mut pairs = vec![
         (
             "purpose".to_owned(),
@@ -159,6 +195,12 @@ fn context_of(c: &RunContext, method: Option<&str>) -> Result<Context, EntityErr
             "method".to_owned(),
             RestrictedExpression::new_string(m.to_owned()),
         ));
+    }
+    if let Some(t) = taint {
+        let taint = t
+            .to_cedar()
+            .map_err(|e| EntityError::new("context.taint".to_owned(), e))?;
+        pairs.push(("taint".to_owned(), taint));
     }
     Context::from_pairs(pairs).map_err(|e| EntityError::new("context".to_owned(), e.to_string()))
 }
