@@ -9,8 +9,8 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use clap::Args;
 use cordon_audit::{AuditLog, LogOptions};
-use cordon_policy::{Human, PolicyBundle, RunContext};
-use cordon_runtime::{CordonEngine, EngineOptions, Invocation, RunLimits};
+use cordon_policy::{Human, PolicyBundle, RunContext, Taint};
+use cordon_runtime::{CordonEngine, EgressPolicy, EngineOptions, Invocation, RunLimits};
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -87,6 +87,21 @@ pub(crate) struct RunArgs {
     /// Most host calls (fs, http, records) the run may make.
     #[arg(long)]
     max_host_calls: Option<u64>,
+
+    /// An address range http calls may reach although it is special-purpose (repeatable), e.g.
+    /// `127.0.0.0/8` for a local test server. Without it, loopback, private, link-local (cloud
+    /// metadata), unique-local and other special ranges are refused whatever the policy says.
+    #[arg(long = "allow-egress-range", value_name = "CIDR")]
+    egress_ranges: Vec<String>,
+
+    /// Most bytes of one http response body; K, M, G suffixes accepted.
+    #[arg(long, value_parser = parse_size)]
+    max_response: Option<u64>,
+
+    /// Labels of data the input already contains, as JSON, e.g. `{"classification": 2,
+    /// "categories": ["health"]}`; policies see them as `context.taint` on http and fs writes.
+    #[arg(long, value_name = "JSON")]
+    input_taint: Option<String>,
 }
 
 /// `65536`, `64K`, `16M`, `1G` (also `KiB`, `MiB`, `GiB`).
@@ -126,6 +141,18 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     if let Err(e) = serde_json::from_str::<serde_json::Value>(&input) {
         bail!("the input is not valid JSON: {e}");
     }
+    let mut egress = EgressPolicy::default();
+    for range in &args.egress_ranges {
+        egress.allow_range(range).context("invalid --allow-egress-range")?;
+    }
+    if let Some(max) = args.max_response {
+        egress.max_response_bytes = max;
+    }
+    let taint: Taint = match &args.input_taint {
+        Some(t) => serde_json::from_str(t)
+            .with_context(|| format!("--input-taint `{t}` is not a taint"))?,
+        None => Taint::default(),
+    };
     let bundle = PolicyBundle::load(&args.policy)
         .with_context(|| format!("policy bundle `{}` is not valid", args.policy.display()))?;
     let bytes = std::fs::read(&args.component)
@@ -161,6 +188,8 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
             limits,
             log,
             input,
+            egress,
+            taint,
             shadow: None,
             cancel: None,
         },

@@ -150,7 +150,8 @@ fn embedded_v4(a: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = a.segments();
     let o = a.octets();
     let tail = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
-    if s[..5] == [0; 5] && (s[5] == 0xffff || (s[5] == 0 && !a.is_loopback() && !a.is_unspecified()))
+    if s[..5] == [0; 5]
+        && (s[5] == 0xffff || (s[5] == 0 && !a.is_loopback() && !a.is_unspecified()))
     {
         return Some(tail);
     }
@@ -248,6 +249,9 @@ mod tests {
         let err = EgressPolicy::default()
             .check("169.254.169.254".parse().unwrap())
             .unwrap_err();
-        assert!(err.to_string().starts_with("`169.254.169.254` is a link-local"));
+        assert!(
+            err.to_string()
+                .starts_with("`169.254.169.254` is a link-local")
+        );
     }
 }

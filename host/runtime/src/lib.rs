@@ -20,6 +20,8 @@
 //!     limits: RunLimits::default(),
 //!     log,
 //!     input: "{}".into(),
+//!     egress: cordon_runtime::EgressPolicy::default(),
+//!     taint: cordon_policy::Taint::default(),
 //!     shadow: None,
 //!     cancel: None,
 //! })?;
@@ -31,6 +33,7 @@
 mod bindings;
 mod capture;
 mod component;
+mod egress;
 mod engine;
 mod gate;
 mod host;
@@ -39,6 +42,7 @@ mod run;
 mod state;
 
 pub use component::{LoadError, LoadedComponent, digest};
+pub use egress::{AddressRefused, EgressPolicy, RangeError};
 pub use engine::{CordonEngine, EngineError, EngineOptions};
 pub use gate::{DecisionRecord, RunIdentity, ShadowDifference};
 pub use limits::{LimitExceeded, LimitsError, RunLimits};

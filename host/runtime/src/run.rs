@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use cap_std::fs::Dir;
 use cordon_audit::DecisionLog;
-use cordon_policy::{EntityError, Human, PolicyBundle, Principal, RunContext};
+use cordon_policy::{EntityError, Human, PolicyBundle, Principal, RunContext, Taint};
 use serde::Serialize;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
@@ -15,8 +15,10 @@ use wasmtime_wasi::WasiCtxBuilder;
 use crate::bindings::Error;
 use crate::capture::Capture;
 use crate::component::LoadedComponent;
+use crate::egress::EgressPolicy;
 use crate::engine::CordonEngine;
 use crate::gate::{DecisionRecord, Gate, RunIdentity, ShadowDifference};
+use crate::host::http::HttpState;
 use crate::limits::{LimitExceeded, LimitsError, MemoryLimiter, RunLimits};
 use crate::state::RunState;
 
@@ -40,6 +42,12 @@ pub struct Invocation {
     pub log: Arc<dyn DecisionLog>,
     /// The input handed to `run`.
     pub input: String,
+    /// Where and how much the run may send over http: the operator's egress ranges and body
+    /// limits. The default connects to public addresses only.
+    pub egress: EgressPolicy,
+    /// Labels of data the run starts with: what its input is known to contain (records a
+    /// caller put into it, a previous run's output). Reads during the run add to it.
+    pub taint: Taint,
     /// A candidate bundle evaluated beside `bundle` on every call (shadow mode): it never
     /// changes a decision; where it would have decided differently, the report says so.
     pub shadow: Option<PolicyBundle>,
@@ -275,6 +283,10 @@ impl CordonEngine {
             .with_shadow(shadow),
             root: inv.root,
             max_read_bytes: inv.limits.memory_bytes,
+            http: HttpState::new(
+                inv.egress,
+                start + std::time::Duration::from_millis(inv.limits.timeout_ms),
+            ),
         };
         #[cfg(feature = "bench-gate-bypass")]
         let state = RunState {
@@ -283,6 +295,8 @@ impl CordonEngine {
         };
         #[cfg(not(feature = "bench-gate-bypass"))]
         let _ = bypass_gate;
+        let mut state = state;
+        state.gate.taint.merge(&inv.taint);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store

@@ -6,7 +6,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::gate::Gate;
 use crate::host::fs::FsView;
-use crate::host::http::HttpView;
+use crate::host::http::{HttpState, HttpView};
 use crate::host::records::RecordsView;
 use crate::limits::MemoryLimiter;
 
@@ -17,6 +17,7 @@ pub(crate) struct RunState {
     pub(crate) gate: Gate,
     pub(crate) root: Option<Dir>,
     pub(crate) max_read_bytes: u64,
+    pub(crate) http: HttpState,
 }
 
 impl RunState {
@@ -31,6 +32,8 @@ impl RunState {
     pub(crate) fn http(&mut self) -> HttpView<'_> {
         HttpView {
             gate: &mut self.gate,
+            state: &mut self.http,
+            max_body_bytes: self.max_read_bytes,
         }
     }
 

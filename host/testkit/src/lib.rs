@@ -250,28 +250,6 @@ pub fn trap_guest() -> anyhow::Result<Vec<u8>> {
     ))
 }
 
-/// Calls `http.send` and returns its answer (Cordon answers `unsupported` for now).
-pub fn http_guest() -> anyhow::Result<Vec<u8>> {
-    component(&module(
-        r#"(import "cordon:agent/http@0.1.0" "send" (func $send (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))"#,
-        r#"(data (i32.const 128) "GEThttps://example.com/")
-           (func (export "run") (param i32 i32) (result i32)
-             ;; method, url, headers (empty list), body: none
-             (call $send (i32.const 128) (i32.const 3) (i32.const 131) (i32.const 20)
-                         (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
-                         (i32.const 256))
-             ;; unsupported is an error either way: hand the error area back
-             (i32.store8 (i32.const 64) (i32.const 1))
-             (i64.store (i32.const 72) (i64.load (i32.const 264)))
-             (i64.store (i32.const 80) (i64.load (i32.const 272)))
-             (i64.store (i32.const 88) (i64.load (i32.const 280)))
-             (i64.store (i32.const 96) (i64.load (i32.const 288)))
-             (i64.store (i32.const 104) (i64.load (i32.const 296)))
-             (i64.store (i32.const 112) (i64.load (i32.const 304)))
-             (i32.const 64))"#,
-    ))
-}
-
 /// A component that imports `evil:net/raw`, which Cordon does not provide.
 pub fn unknown_import_guest() -> anyhow::Result<Vec<u8>> {
     let mut resolve = Resolve::default();
@@ -294,4 +272,54 @@ pub fn unknown_import_guest() -> anyhow::Result<Vec<u8>> {
 /// A plain core module (not a component).
 pub fn core_module() -> anyhow::Result<Vec<u8>> {
     Ok(wat::parse_str(r#"(module (func (export "run")))"#)?)
+}
+
+/// `run(url)` = `http.send` of `method` to `url` with no headers and `body` (`None`: no body),
+/// `n` times (n fixed at build time); returns the last response's body as the output, or the
+/// host's error. The method and body must be plain ASCII without quotes or backslashes.
+pub fn http_send_guest(method: &str, body: Option<&str>, n: u32) -> anyhow::Result<Vec<u8>> {
+    anyhow::ensure!(
+        method.len() <= 16,
+        "method `{method}` is longer than 16 bytes"
+    );
+    let body_text = body.unwrap_or("");
+    anyhow::ensure!(body_text.len() <= 64, "the body is longer than 64 bytes");
+    let (has_body, body_len) = (i32::from(body.is_some()), body_text.len());
+    let mlen = method.len();
+    component(&module(
+        r#"(import "cordon:agent/http@0.1.0" "send" (func $send (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))"#,
+        &format!(
+            r#"(data (i32.const 128) "{method}")
+               (data (i32.const 160) "{body_text}")
+               (func (export "run") (param i32 i32) (result i32)
+                 (local $i i32) (local $mark i32)
+                 ;; free each answer before the next call, keeping the input
+                 (local.set $mark (global.get $bump))
+                 (loop $l
+                   (global.set $bump (local.get $mark))
+                   ;; method, url (the input), headers (empty), body
+                   (call $send (i32.const 128) (i32.const {mlen}) (local.get 0) (local.get 1)
+                               (i32.const 0) (i32.const 0)
+                               (i32.const {has_body}) (i32.const 160) (i32.const {body_len})
+                               (i32.const 256))
+                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                   (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))
+                 (if (i32.eqz (i32.load8_u (i32.const 256)))
+                   (then
+                     ;; ok(response): hand back the body (status at 264, headers at 268, body at 276)
+                     (i32.store8 (i32.const 64) (i32.const 0))
+                     (i32.store (i32.const 72) (i32.load (i32.const 276)))
+                     (i32.store (i32.const 76) (i32.load (i32.const 280))))
+                   (else
+                     ;; err(error): hand the error area back
+                     (i32.store8 (i32.const 64) (i32.const 1))
+                     (i64.store (i32.const 72) (i64.load (i32.const 264)))
+                     (i64.store (i32.const 80) (i64.load (i32.const 272)))
+                     (i64.store (i32.const 88) (i64.load (i32.const 280)))
+                     (i64.store (i32.const 96) (i64.load (i32.const 288)))
+                     (i64.store (i32.const 104) (i64.load (i32.const 296)))
+                     (i64.store (i32.const 112) (i64.load (i32.const 304)))))
+                 (i32.const 64))"#
+        ),
+    ))
 }

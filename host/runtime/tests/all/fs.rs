@@ -257,6 +257,8 @@ fn a_run_without_a_root_gets_unsupported_after_the_policy_check() {
                 limits: Default::default(),
                 log: sb.log.clone(),
                 input: "a.txt".into(),
+                egress: cordon_runtime::EgressPolicy::default(),
+                taint: cordon_policy::Taint::default(),
                 shadow: None,
                 cancel: None,
             },

@@ -8,8 +8,8 @@
 )]
 
 mod fs;
+mod http;
 mod limits;
 mod load;
 mod shadow;
 mod support;
-mod unsupported;

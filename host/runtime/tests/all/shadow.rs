@@ -31,6 +31,8 @@ fn a_shadow_bundle_reports_differences_without_changing_decisions() {
                 limits: RunLimits::default(),
                 log: sb.log.clone(),
                 input: "data/a.txt".into(),
+                egress: cordon_runtime::EgressPolicy::default(),
+                taint: cordon_policy::Taint::default(),
                 shadow: Some(PolicyBundle::from_sources([("candidate.cedar", candidate)]).unwrap()),
                 cancel: None,
             },

@@ -77,6 +77,8 @@ impl Sandbox {
                     limits,
                     log: self.log.clone(),
                     input: input.into(),
+                    egress: cordon_runtime::EgressPolicy::default(),
+                    taint: cordon_policy::Taint::default(),
                     shadow: None,
                     cancel: None,
                 },
