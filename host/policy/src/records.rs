@@ -246,7 +246,9 @@ pub struct RecordAuthorizer<'s> {
     base: Entities,
     read: EntityUid,
     read_field: EntityUid,
-    cache: Option<HashMap<u64, Vec<(ClassKey, Decision)>>>,
+    /// Attribute class → index into `decisions`; `None` when the policies name records.
+    cache: Option<HashMap<u64, Vec<(ClassKey, usize)>>>,
+    decisions: Vec<Decision>,
     evaluations: u64,
 }
 
@@ -276,6 +278,7 @@ impl<'s> RecordAuthorizer<'s> {
             read: uid(&schema.action, Action::RecordsRead.as_str()),
             read_field: uid(&schema.action, Action::RecordsReadField.as_str()),
             cache,
+            decisions: Vec::new(),
             evaluations: 0,
         })
     }
@@ -296,28 +299,33 @@ impl<'s> RecordAuthorizer<'s> {
     }
 
     /// `records:read` on one record: from the cache when the policy set allows it, else Cedar.
-    pub fn record(&mut self, r: RecordAttrs<'_>) -> Decision {
-        let Some(cache) = &self.cache else {
-            self.evaluations += 1;
-            return self.record_naive(r);
+    /// Equal to [`RecordAuthorizer::record_naive`] on every record.
+    pub fn record(&mut self, r: RecordAttrs<'_>) -> &Decision {
+        let hash = self.cache.as_ref().map(|_| r.class_hash());
+        let hit = match (&self.cache, hash) {
+            (Some(cache), Some(h)) => cache
+                .get(&h)
+                .and_then(|bucket| bucket.iter().find(|(k, _)| k.matches(&r)))
+                .map(|(_, i)| *i),
+            _ => None,
         };
-        let h = r.class_hash();
-        if let Some(d) = cache
-            .get(&h)
-            .and_then(|bucket| bucket.iter().find(|(k, _)| k.matches(&r)))
-            .map(|(_, d)| d.clone())
-        {
-            return d;
-        }
-        self.evaluations += 1;
-        let d = self.record_naive(r);
-        if let Some(cache) = &mut self.cache {
-            cache
-                .entry(h)
-                .or_default()
-                .push((ClassKey::of(&r), d.clone()));
-        }
-        d
+        let index = match hit {
+            Some(i) => i,
+            None => {
+                self.evaluations += 1;
+                let d = self.record_naive(r);
+                if self.cache.is_none() {
+                    self.decisions.clear();
+                }
+                self.decisions.push(d);
+                let i = self.decisions.len() - 1;
+                if let (Some(cache), Some(h)) = (&mut self.cache, hash) {
+                    cache.entry(h).or_default().push((ClassKey::of(&r), i));
+                }
+                i
+            }
+        };
+        &self.decisions[index]
     }
 
     /// `records:read` on one record, evaluated by Cedar with no cache.

@@ -160,9 +160,12 @@ impl Session {
             self.authorizer
                 .is_authorized(cedar_request, self.bundle.policies(), entities);
         let diagnostics = response.diagnostics();
+        // Cedar gives the reasons as a set; sorted, equal decisions compare and log equal.
+        let mut policy_ids: Vec<String> = diagnostics.reason().map(ToString::to_string).collect();
+        policy_ids.sort();
         Decision {
             allowed: response.decision() == cedar_policy::Decision::Allow,
-            policy_ids: diagnostics.reason().map(ToString::to_string).collect(),
+            policy_ids,
             errors: diagnostics.errors().map(ToString::to_string).collect(),
         }
     }

@@ -1,0 +1,136 @@
+//! The model: collections with a declared field schema, records with their governance
+//! attributes, and field values.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One declared field of a collection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDef {
+    /// The field's name, as guests name it.
+    pub name: String,
+    /// The tenant-defined category policies decide on (`identifier`, `health`, ...).
+    pub category: String,
+}
+
+/// A collection: its fields, the tenant's ordered classification levels, and read limits.
+///
+/// ```
+/// let c: cordon_records::Collection = serde_json::from_str(r#"{
+///     "name": "patients",
+///     "levels": ["public", "internal", "confidential", "restricted"],
+///     "fields": [{ "name": "name", "category": "identifier" }],
+///     "row_caps": { "billing": 100 }
+/// }"#)?;
+/// assert_eq!(c.level("confidential"), Some(2));
+/// assert_eq!(c.row_cap("billing"), Some(100));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Collection {
+    /// The collection's name.
+    pub name: String,
+    /// Classification levels, lowest first; a record's `classification` names one of them and
+    /// policies see its position.
+    pub levels: Vec<String>,
+    /// The declared fields; a record may carry only these.
+    pub fields: Vec<FieldDef>,
+    /// Most rows one read may return, per purpose.
+    #[serde(default)]
+    pub row_caps: BTreeMap<String, u32>,
+    /// When true, a read that asks for a field the policy withholds fails instead of omitting it.
+    #[serde(default)]
+    pub strict_fields: bool,
+}
+
+impl Collection {
+    /// The position of classification level `name`.
+    pub fn level(&self, name: &str) -> Option<u32> {
+        self.levels
+            .iter()
+            .position(|l| l == name)
+            .and_then(|i| u32::try_from(i).ok())
+    }
+
+    /// The declared field `name`.
+    pub fn field(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The row cap for `purpose`, if the collection sets one.
+    pub fn row_cap(&self, purpose: &str) -> Option<u32> {
+        self.row_caps.get(purpose).copied()
+    }
+}
+
+/// A field value (the WIT `value`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Value {
+    /// JSON `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A whole number.
+    Integer(i64),
+    /// Any other number.
+    Float(f64),
+    /// A string.
+    Text(String),
+}
+
+impl Value {
+    /// How `self` orders against `other`: numbers numerically, text lexically, null equal to
+    /// null; `None` across kinds.
+    pub fn compare(&self, other: &Value) -> Option<std::cmp::Ordering> {
+        match (self, other) {
+            (Value::Null, Value::Null) => Some(std::cmp::Ordering::Equal),
+            (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
+            (Value::Integer(a), Value::Integer(b)) => Some(a.cmp(b)),
+            (Value::Integer(a), Value::Float(b)) => (*a as f64).partial_cmp(b),
+            (Value::Float(a), Value::Integer(b)) => a.partial_cmp(&(*b as f64)),
+            (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
+            (Value::Text(a), Value::Text(b)) => Some(a.cmp(b)),
+            _ => None,
+        }
+    }
+}
+
+/// A stored record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// The record's id, unique in its collection.
+    pub id: String,
+    /// The data subject the record is about (erasure requests name it).
+    pub subject: String,
+    /// Position of the record's classification level in its collection's `levels`.
+    pub classification: u32,
+    /// Where the record's data is governed, e.g. `EU`.
+    pub jurisdiction: String,
+    /// Purposes the subject consented to, sorted and without duplicates.
+    pub consent: Vec<String>,
+    /// Names of the legal holds covering the record, sorted.
+    pub holds: Vec<String>,
+    /// Unix time (seconds) after which the record is never served.
+    pub retain_until: Option<u64>,
+    /// An erasure of the subject was requested while a hold covered the record: it is kept for
+    /// the hold, never served, and erased when the last hold is lifted.
+    pub erasure_pending: bool,
+    /// Field values by name.
+    pub fields: BTreeMap<String, Value>,
+}
+
+impl Record {
+    /// Whether the record may be served at unix time `now`.
+    pub fn servable(&self, now: u64) -> bool {
+        !self.erasure_pending && self.retain_until.is_none_or(|t| now < t)
+    }
+
+    /// Whether any legal hold covers the record.
+    pub fn held(&self) -> bool {
+        !self.holds.is_empty()
+    }
+}

@@ -1,0 +1,309 @@
+//! One read: plan it (fields and filter checked against the schema and the policy), then
+//! evaluate it over records — filter, authorize each record, project the allowed fields.
+
+use std::collections::BTreeSet;
+
+use cordon_policy::{Decision, RecordAttrs, RecordAuthorizer};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Collection, Record, Value};
+
+/// How a comparison compares a field with a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompareOp {
+    /// `==`
+    Eq,
+    /// `!=`
+    Ne,
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// One condition of a filter; a record matches a filter when it meets every condition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Condition {
+    /// `field op value`.
+    Compare {
+        /// The field.
+        field: String,
+        /// The comparison.
+        op: CompareOp,
+        /// The value compared with.
+        value: Value,
+    },
+    /// `field` equals one of `values`.
+    OneOf {
+        /// The field.
+        field: String,
+        /// The allowed values.
+        values: Vec<Value>,
+    },
+}
+
+impl Condition {
+    fn field(&self) -> &str {
+        match self {
+            Condition::Compare { field, .. } | Condition::OneOf { field, .. } => field,
+        }
+    }
+
+    fn holds(&self, r: &Record) -> bool {
+        let null = Value::Null;
+        let got = r.fields.get(self.field()).unwrap_or(&null);
+        match self {
+            Condition::Compare { op, value, .. } => {
+                let ord = got.compare(value);
+                match op {
+                    CompareOp::Eq => ord == Some(std::cmp::Ordering::Equal),
+                    CompareOp::Ne => ord != Some(std::cmp::Ordering::Equal),
+                    CompareOp::Lt => ord == Some(std::cmp::Ordering::Less),
+                    CompareOp::Le => ord.is_some_and(|o| o != std::cmp::Ordering::Greater),
+                    CompareOp::Gt => ord == Some(std::cmp::Ordering::Greater),
+                    CompareOp::Ge => ord.is_some_and(|o| o != std::cmp::Ordering::Less),
+                }
+            }
+            Condition::OneOf { values, .. } => values
+                .iter()
+                .any(|v| got.compare(v) == Some(std::cmp::Ordering::Equal)),
+        }
+    }
+}
+
+/// What a guest asks of one read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadSpec {
+    /// The fields it wants, by name.
+    pub fields: Vec<String>,
+    /// Conditions every returned record meets.
+    pub filter: Vec<Condition>,
+    /// Most rows to return; 0 means only the purpose's row cap limits the read.
+    pub limit: u32,
+}
+
+/// A read the policy or the schema refuses as a whole (a guest-visible error).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The read named a field the collection does not declare.
+    #[error("collection `{collection}` has no field `{field}`")]
+    UnknownField {
+        /// The collection.
+        collection: String,
+        /// The field named.
+        field: String,
+    },
+    /// The filter tests a field the policy withholds (its value would leak through matches).
+    #[error("the filter tests field `{0}`, which the policy withholds")]
+    FilterOnWithheldField(String),
+    /// The collection is strict and the policy withholds requested fields.
+    #[error("the policy withholds requested fields {0:?} and the collection is strict")]
+    StrictFieldsWithheld(Vec<String>),
+}
+
+/// A checked read: which requested fields are returned, which withheld, and the row cap.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    returned: Vec<String>,
+    categories: BTreeSet<String>,
+    withheld: Vec<String>,
+    filter: Vec<Condition>,
+    cap: usize,
+    field_policy_ids: BTreeSet<String>,
+}
+
+impl Plan {
+    /// Check `spec` against `collection` and the policy (one `records:read-field` decision per
+    /// distinct requested or filtered field).
+    pub fn new(
+        collection: &Collection,
+        spec: &ReadSpec,
+        purpose: &str,
+        auth: &RecordAuthorizer<'_>,
+    ) -> Result<Plan, PlanError> {
+        let mut returned = Vec::new();
+        let mut withheld = Vec::new();
+        let mut categories = BTreeSet::new();
+        let mut field_policy_ids = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut decide = |name: &str| -> Result<bool, PlanError> {
+            let def = collection
+                .field(name)
+                .ok_or_else(|| PlanError::UnknownField {
+                    collection: collection.name.clone(),
+                    field: name.to_owned(),
+                })?;
+            let d = auth.field(&def.name, &def.category);
+            if d.allowed {
+                field_policy_ids.extend(d.policy_ids.iter().cloned());
+            }
+            Ok(d.allowed)
+        };
+        for name in &spec.fields {
+            if !seen.insert(name.as_str()) {
+                continue;
+            }
+            if decide(name)? {
+                returned.push(name.clone());
+                if let Some(def) = collection.field(name) {
+                    categories.insert(def.category.clone());
+                }
+            } else {
+                withheld.push(name.clone());
+            }
+        }
+        for c in &spec.filter {
+            if !decide(c.field())? {
+                return Err(PlanError::FilterOnWithheldField(c.field().to_owned()));
+            }
+        }
+        if collection.strict_fields && !withheld.is_empty() {
+            return Err(PlanError::StrictFieldsWithheld(withheld));
+        }
+        let limit = if spec.limit == 0 {
+            u32::MAX
+        } else {
+            spec.limit
+        };
+        let cap = collection.row_cap(purpose).map_or(limit, |c| c.min(limit));
+        Ok(Plan {
+            returned,
+            categories,
+            withheld,
+            filter: spec.filter.clone(),
+            cap: usize::try_from(cap).unwrap_or(usize::MAX),
+            field_policy_ids,
+        })
+    }
+
+    /// The fields every returned row carries (those the policy allows).
+    pub fn fields_returned(&self) -> &[String] {
+        &self.returned
+    }
+
+    /// The requested fields the policy withholds.
+    pub fn fields_withheld(&self) -> &[String] {
+        &self.withheld
+    }
+}
+
+/// One returned record: its id and the allowed fields, in the order they were requested.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// The record's id.
+    pub id: String,
+    /// `(field, value)`; a field the record lacks is `null`.
+    pub fields: Vec<(String, Value)>,
+}
+
+/// What a read returned and withheld, and the labels of what it returned.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct ReadResult {
+    /// The rows returned.
+    pub rows: Vec<Row>,
+    /// Matching records the policy denied (never shown).
+    pub records_withheld: u64,
+    /// Fields returned in every row.
+    pub fields_returned: Vec<String>,
+    /// Requested fields the policy withheld.
+    pub fields_withheld: Vec<String>,
+    /// More allowed records matched than the limit or row cap let through.
+    pub truncated: bool,
+    /// The policies that allowed the returned records and fields.
+    pub policy_ids: BTreeSet<String>,
+    /// Labels of the returned data: highest classification level.
+    pub max_classification: Option<u32>,
+    /// Labels of the returned data: jurisdictions of the returned records.
+    pub jurisdictions: BTreeSet<String>,
+    /// Labels of the returned data: categories of the returned fields.
+    pub categories: BTreeSet<String>,
+}
+
+/// Which authorization an evaluation uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Cached per attribute class when the policies allow it ([`RecordAuthorizer::record`]).
+    Fast,
+    /// Cedar per record ([`RecordAuthorizer::record_naive`]).
+    Naive,
+}
+
+fn attrs(r: &Record) -> RecordAttrs<'_> {
+    RecordAttrs {
+        id: &r.id,
+        classification: i64::from(r.classification),
+        jurisdiction: &r.jurisdiction,
+        consent: &r.consent,
+        held: r.held(),
+    }
+}
+
+/// Evaluate `plan` over `records` at unix time `now`: records past retention or awaiting
+/// erasure are skipped as if absent; matching records the policy denies are counted; allowed
+/// ones are projected onto the allowed fields until the cap.
+pub fn evaluate<'r>(
+    plan: &Plan,
+    records: impl IntoIterator<Item = &'r Record>,
+    now: u64,
+    auth: &mut RecordAuthorizer<'_>,
+    path: Path,
+) -> ReadResult {
+    let mut out = ReadResult {
+        fields_returned: plan.returned.clone(),
+        fields_withheld: plan.withheld.clone(),
+        ..ReadResult::default()
+    };
+    let mut naive_slot: Decision;
+    for r in records {
+        if !r.servable(now) || !plan.filter.iter().all(|c| c.holds(r)) {
+            continue;
+        }
+        let d = match path {
+            Path::Fast => auth.record(attrs(r)),
+            Path::Naive => {
+                naive_slot = auth.record_naive(attrs(r));
+                &naive_slot
+            }
+        };
+        if !d.allowed {
+            out.records_withheld += 1;
+            continue;
+        }
+        if out.rows.len() >= plan.cap {
+            out.truncated = true;
+            continue;
+        }
+        for id in &d.policy_ids {
+            if !out.policy_ids.contains(id) {
+                out.policy_ids.insert(id.clone());
+            }
+        }
+        out.max_classification = out.max_classification.max(Some(r.classification));
+        if !out.jurisdictions.contains(&r.jurisdiction) {
+            out.jurisdictions.insert(r.jurisdiction.clone());
+        }
+        out.rows.push(project(plan, r));
+    }
+    if !out.rows.is_empty() {
+        out.policy_ids.extend(plan.field_policy_ids.iter().cloned());
+        out.categories = plan.categories.clone();
+    }
+    out
+}
+
+fn project(plan: &Plan, r: &Record) -> Row {
+    Row {
+        id: r.id.clone(),
+        fields: plan
+            .returned
+            .iter()
+            .map(|f| (f.clone(), r.fields.get(f).cloned().unwrap_or(Value::Null)))
+            .collect(),
+    }
+}

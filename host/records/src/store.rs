@@ -1,0 +1,725 @@
+//! The records store: one redb file (`<data>/records.redb`) holding collections, records, the
+//! subject index, erasure requests and the operator log.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::BufRead;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cordon_policy::RecordAuthorizer;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Collection, Record, Value};
+use crate::read::{Path as EvalPath, Plan, PlanError, ReadResult, ReadSpec, evaluate};
+
+/// The store's file name inside a data directory.
+pub const RECORDS_FILE: &str = "records.redb";
+
+const COLLECTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("collections");
+/// `<collection>\0<id>` → record (JSON).
+const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+/// `<subject>\0<collection>\0<id>` → nothing.
+const SUBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("subjects");
+/// `<subject>` → erasure request (JSON).
+const ERASURES: TableDefinition<&str, &[u8]> = TableDefinition::new("erasures");
+/// Sequence → operator action (JSON).
+const OPERATOR_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("operator_log");
+
+fn record_key(collection: &str, id: &str) -> String {
+    format!("{collection}\0{id}")
+}
+
+fn subject_key(subject: &str, collection: &str, id: &str) -> String {
+    format!("{subject}\0{collection}\0{id}")
+}
+
+/// The current unix time in seconds.
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The store's file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// redb failed.
+    #[error("records store: {0}")]
+    Redb(#[from] redb::Error),
+    /// A stored value does not decode (the file was changed outside Cordon).
+    #[error("records store: stored value under `{key}` does not decode: {message}")]
+    Corrupt {
+        /// The key.
+        key: String,
+        /// What serde said.
+        message: String,
+    },
+}
+
+fn st<E: Into<redb::Error>>(e: E) -> StorageError {
+    StorageError::Redb(e.into())
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, StorageError> {
+    serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
+        key: key.replace('\0', "/"),
+        message: e.to_string(),
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing plain data structs to JSON cannot fail.
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// The store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the records store `{path}`")]
+pub struct OpenError {
+    path: String,
+    #[source]
+    source: StorageError,
+}
+
+/// A collection definition was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DefineError {
+    /// The definition is inconsistent.
+    #[error("collection `{collection}` is invalid: {reason}")]
+    Invalid {
+        /// The collection.
+        collection: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// One bad line of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineError {
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+fn render_lines(errors: &[LineError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// An import was refused; nothing of it was written.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The collection is not defined.
+    #[error("collection `{0}` is not defined")]
+    UnknownCollection(String),
+    /// Lines are bad; every one is listed.
+    #[error("{} bad line(s), nothing imported: {}", .errors.len(), render_lines(.errors))]
+    BadLines {
+        /// Every bad line, in order.
+        errors: Vec<LineError>,
+    },
+    /// The input could not be read.
+    #[error("cannot read the import")]
+    Io(#[from] std::io::Error),
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What an import wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// The collection.
+    pub collection: String,
+    /// Records new to the collection.
+    pub inserted: usize,
+    /// Records that replaced an earlier version (their holds are kept).
+    pub updated: usize,
+}
+
+/// A read was refused as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The collection is not defined.
+    #[error("collection `{0}` is not defined")]
+    UnknownCollection(String),
+    /// The schema or the policy refuses the read.
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A hold or release was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum HoldError {
+    /// No such record.
+    #[error("collection `{collection}` has no record `{id}`")]
+    UnknownRecord {
+        /// The collection.
+        collection: String,
+        /// The record id.
+        id: String,
+    },
+    /// The record does not carry that hold.
+    #[error("record `{id}` is not under hold `{hold}`")]
+    NotHeld {
+        /// The record id.
+        id: String,
+        /// The hold named.
+        hold: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// What releasing a hold did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseReport {
+    /// Holds still covering the record.
+    pub remaining_holds: Vec<String>,
+    /// Whether a pending erasure took effect now that no hold covers the record.
+    pub erased: bool,
+}
+
+/// An erasure request could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum EraseError {
+    /// The subject is empty.
+    #[error("an erasure request needs a subject")]
+    NoSubject,
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// A record erasure could not destroy because a legal hold covers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedErasure {
+    /// The collection.
+    pub collection: String,
+    /// The record id.
+    pub id: String,
+    /// Why: the holds covering it.
+    pub reason: String,
+}
+
+/// What an erasure request did. The subject's records are unreadable from the moment it
+/// commits; held ones are kept (and never served) until their last hold is lifted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureReport {
+    /// The subject.
+    pub subject: String,
+    /// Records whose content was deleted.
+    pub erased: usize,
+    /// Records kept because a legal hold covers them.
+    pub refused: Vec<RefusedErasure>,
+}
+
+/// One operator action on the store, as the operator log keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorAction {
+    /// Unix time, seconds.
+    pub at: u64,
+    /// `define`, `import`, `hold`, `release` or `erase`.
+    pub action: String,
+    /// What it was applied to and what it did (no field values).
+    pub detail: String,
+}
+
+/// One line of a JSONL import.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportLine {
+    id: String,
+    subject: String,
+    classification: String,
+    #[serde(default)]
+    jurisdiction: String,
+    #[serde(default)]
+    consent: Vec<String>,
+    #[serde(default)]
+    holds: Vec<String>,
+    #[serde(default)]
+    retain_until: Option<u64>,
+    #[serde(default)]
+    fields: BTreeMap<String, Value>,
+}
+
+/// The records store.
+#[derive(Debug)]
+pub struct RecordStore {
+    db: Database,
+}
+
+impl RecordStore {
+    /// Open (or create) the store at `path`.
+    pub fn open(path: &Path) -> Result<RecordStore, OpenError> {
+        let err = |source| OpenError {
+            path: path.display().to_string(),
+            source,
+        };
+        let db = Database::create(path).map_err(|e| err(st(e)))?;
+        let txn = db.begin_write().map_err(|e| err(st(e)))?;
+        {
+            txn.open_table(COLLECTIONS).map_err(|e| err(st(e)))?;
+            txn.open_table(RECORDS).map_err(|e| err(st(e)))?;
+            txn.open_table(SUBJECTS).map_err(|e| err(st(e)))?;
+            txn.open_table(ERASURES).map_err(|e| err(st(e)))?;
+            txn.open_table(OPERATOR_LOG).map_err(|e| err(st(e)))?;
+        }
+        txn.commit().map_err(|e| err(st(e)))?;
+        Ok(RecordStore { db })
+    }
+
+    /// Open `<dir>/records.redb`.
+    pub fn open_in(dir: &Path) -> Result<RecordStore, OpenError> {
+        Self::open(&dir.join(RECORDS_FILE))
+    }
+
+    /// Define (or redefine) a collection.
+    pub fn define_collection(&self, c: &Collection) -> Result<(), DefineError> {
+        let invalid = |reason: String| DefineError::Invalid {
+            collection: c.name.clone(),
+            reason,
+        };
+        if c.name.is_empty() || c.name.contains('\0') || c.name.contains('/') {
+            return Err(invalid("the name must be non-empty, without `/`".into()));
+        }
+        if c.levels.is_empty() {
+            return Err(invalid("it needs at least one classification level".into()));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(dup) = c.levels.iter().find(|l| !seen.insert(l.as_str())) {
+            return Err(invalid(format!("level `{dup}` is listed twice")));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(dup) = c.fields.iter().find(|f| !seen.insert(f.name.as_str())) {
+            return Err(invalid(format!("field `{}` is declared twice", dup.name)));
+        }
+        let txn = self.db.begin_write().map_err(st)?;
+        {
+            let mut t = txn.open_table(COLLECTIONS).map_err(st)?;
+            t.insert(c.name.as_str(), encode(c).as_slice())
+                .map_err(st)?;
+            log_action(
+                &txn,
+                "define",
+                format!("collection `{}` with {} fields", c.name, c.fields.len()),
+            )?;
+        }
+        txn.commit().map_err(st)?;
+        Ok(())
+    }
+
+    /// The collection `name`, if defined.
+    pub fn collection(&self, name: &str) -> Result<Option<Collection>, StorageError> {
+        let txn = self.db.begin_read().map_err(st)?;
+        let t = txn.open_table(COLLECTIONS).map_err(st)?;
+        let v = t.get(name).map_err(st)?;
+        v.map(|v| decode(name, v.value())).transpose()
+    }
+
+    /// Import JSONL records into `collection` in one write transaction: every bad line is
+    /// reported by number and, if there is any, nothing is written. A record whose id exists
+    /// replaces it, keeping its holds.
+    pub fn import(
+        &self,
+        collection: &str,
+        input: impl BufRead,
+    ) -> Result<ImportReport, ImportError> {
+        let coll = self
+            .collection(collection)?
+            .ok_or_else(|| ImportError::UnknownCollection(collection.to_owned()))?;
+        let mut errors = Vec::new();
+        let mut parsed = Vec::new();
+        let mut ids = BTreeSet::new();
+        for (i, line) in input.lines().enumerate() {
+            let line_no = i + 1;
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            match parse_line(&coll, &line) {
+                Ok(r) if !ids.insert(r.id.clone()) => errors.push(LineError {
+                    line: line_no,
+                    message: format!("record `{}` appears twice in the import", r.id),
+                }),
+                Ok(r) => parsed.push((line_no, r)),
+                Err(message) => errors.push(LineError {
+                    line: line_no,
+                    message,
+                }),
+            }
+        }
+        let txn = self.db.begin_write().map_err(st)?;
+        let mut report = ImportReport {
+            collection: collection.to_owned(),
+            inserted: 0,
+            updated: 0,
+        };
+        {
+            let mut records = txn.open_table(RECORDS).map_err(st)?;
+            let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
+            let erasures = txn.open_table(ERASURES).map_err(st)?;
+            for (line_no, mut r) in parsed {
+                if erasures.get(r.subject.as_str()).map_err(st)?.is_some() {
+                    errors.push(LineError {
+                        line: line_no,
+                        message: format!("subject `{}` asked to be erased", r.subject),
+                    });
+                    continue;
+                }
+                let key = record_key(collection, &r.id);
+                let old: Option<Record> = records
+                    .get(key.as_str())
+                    .map_err(st)?
+                    .map(|v| decode(&key, v.value()))
+                    .transpose()?;
+                if let Some(old) = old {
+                    report.updated += 1;
+                    r.holds.extend(old.holds);
+                    r.holds.sort();
+                    r.holds.dedup();
+                    subjects
+                        .remove(subject_key(&old.subject, collection, &old.id).as_str())
+                        .map_err(st)?;
+                } else {
+                    report.inserted += 1;
+                }
+                records
+                    .insert(key.as_str(), encode(&r).as_slice())
+                    .map_err(st)?;
+                subjects
+                    .insert(subject_key(&r.subject, collection, &r.id).as_str(), &[][..])
+                    .map_err(st)?;
+            }
+            if errors.is_empty() {
+                log_action(
+                    &txn,
+                    "import",
+                    format!(
+                        "collection `{collection}`: {} inserted, {} updated",
+                        report.inserted, report.updated
+                    ),
+                )?;
+            }
+        }
+        if !errors.is_empty() {
+            errors.sort_by_key(|e| e.line);
+            txn.abort().map_err(st)?;
+            return Err(ImportError::BadLines { errors });
+        }
+        txn.commit().map_err(st)?;
+        Ok(report)
+    }
+
+    /// Read `collection` for `purpose`: one record by `id`, or every record matching the spec.
+    /// Each record is decided by `auth` (see [`evaluate`]).
+    pub fn read(
+        &self,
+        collection: &str,
+        id: Option<&str>,
+        spec: &ReadSpec,
+        purpose: &str,
+        auth: &mut RecordAuthorizer<'_>,
+    ) -> Result<ReadResult, ReadError> {
+        let coll = self
+            .collection(collection)?
+            .ok_or_else(|| ReadError::UnknownCollection(collection.to_owned()))?;
+        let plan = Plan::new(&coll, spec, purpose, auth)?;
+        let records = self.records(collection, id)?;
+        Ok(evaluate(&plan, &records, now_unix(), auth, EvalPath::Fast))
+    }
+
+    /// Every stored record of `collection` (or the one with `id`), servable or not.
+    pub fn records(&self, collection: &str, id: Option<&str>) -> Result<Vec<Record>, StorageError> {
+        let txn = self.db.begin_read().map_err(st)?;
+        let t = txn.open_table(RECORDS).map_err(st)?;
+        if let Some(id) = id {
+            let key = record_key(collection, id);
+            let v = t.get(key.as_str()).map_err(st)?;
+            return v
+                .map(|v| decode(&key, v.value()))
+                .transpose()
+                .map(|r| r.into_iter().collect());
+        }
+        let start = format!("{collection}\0");
+        let end = format!("{collection}\u{1}");
+        let mut out = Vec::new();
+        for item in t.range(start.as_str()..end.as_str()).map_err(st)? {
+            let (k, v) = item.map_err(st)?;
+            out.push(decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Put record `id` of `collection` under legal hold `hold`.
+    pub fn hold(&self, collection: &str, id: &str, hold: &str) -> Result<(), HoldError> {
+        self.update_record(collection, id, |r| {
+            if !r.holds.iter().any(|h| h == hold) {
+                r.holds.push(hold.to_owned());
+                r.holds.sort();
+            }
+            Ok(())
+        })?;
+        let txn = self.db.begin_write().map_err(st)?;
+        log_action(
+            &txn,
+            "hold",
+            format!("`{collection}/{id}` under hold `{hold}`"),
+        )?;
+        txn.commit().map_err(st)?;
+        Ok(())
+    }
+
+    /// Lift hold `hold` from record `id`; if no hold remains and its subject asked to be
+    /// erased, the record is erased now.
+    pub fn release(
+        &self,
+        collection: &str,
+        id: &str,
+        hold: &str,
+    ) -> Result<ReleaseReport, HoldError> {
+        let key = record_key(collection, id);
+        let txn = self.db.begin_write().map_err(st)?;
+        let report;
+        {
+            let mut records = txn.open_table(RECORDS).map_err(st)?;
+            let mut r: Record = records
+                .get(key.as_str())
+                .map_err(st)?
+                .map(|v| decode(&key, v.value()))
+                .transpose()?
+                .ok_or_else(|| HoldError::UnknownRecord {
+                    collection: collection.to_owned(),
+                    id: id.to_owned(),
+                })?;
+            let before = r.holds.len();
+            r.holds.retain(|h| h != hold);
+            if r.holds.len() == before {
+                return Err(HoldError::NotHeld {
+                    id: id.to_owned(),
+                    hold: hold.to_owned(),
+                });
+            }
+            let erased = r.holds.is_empty() && r.erasure_pending;
+            if erased {
+                records.remove(key.as_str()).map_err(st)?;
+                let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
+                subjects
+                    .remove(subject_key(&r.subject, collection, id).as_str())
+                    .map_err(st)?;
+            } else {
+                records
+                    .insert(key.as_str(), encode(&r).as_slice())
+                    .map_err(st)?;
+            }
+            report = ReleaseReport {
+                remaining_holds: r.holds,
+                erased,
+            };
+            log_action(
+                &txn,
+                "release",
+                format!(
+                    "`{collection}/{id}` released from hold `{hold}`{}",
+                    if erased { "; pending erasure done" } else { "" }
+                ),
+            )?;
+        }
+        txn.commit().map_err(st)?;
+        Ok(report)
+    }
+
+    /// Erase every record of `subject`, at once, in one transaction: unheld records are
+    /// deleted; held ones are refused (with the holds as the reason), kept unreadable, and
+    /// erased when their last hold is lifted. The request is recorded, so later imports of the
+    /// subject are refused.
+    pub fn erase_subject(&self, subject: &str) -> Result<ErasureReport, EraseError> {
+        if subject.is_empty() {
+            return Err(EraseError::NoSubject);
+        }
+        let txn = self.db.begin_write().map_err(st)?;
+        let mut report = ErasureReport {
+            subject: subject.to_owned(),
+            erased: 0,
+            refused: Vec::new(),
+        };
+        {
+            let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
+            let mut records = txn.open_table(RECORDS).map_err(st)?;
+            let start = format!("{subject}\0");
+            let end = format!("{subject}\u{1}");
+            let mut keys = Vec::new();
+            for item in subjects.range(start.as_str()..end.as_str()).map_err(st)? {
+                let (k, _) = item.map_err(st)?;
+                keys.push(k.value().to_owned());
+            }
+            for skey in keys {
+                let mut parts = skey.splitn(3, '\0').skip(1);
+                let (Some(collection), Some(id)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
+                let key = record_key(collection, id);
+                let r: Option<Record> = records
+                    .get(key.as_str())
+                    .map_err(st)?
+                    .map(|v| decode(&key, v.value()))
+                    .transpose()?;
+                let Some(mut r) = r else { continue };
+                if r.held() {
+                    report.refused.push(RefusedErasure {
+                        collection: collection.to_owned(),
+                        id: id.to_owned(),
+                        reason: format!("under legal hold {}", quoted(&r.holds)),
+                    });
+                    r.erasure_pending = true;
+                    records
+                        .insert(key.as_str(), encode(&r).as_slice())
+                        .map_err(st)?;
+                } else {
+                    records.remove(key.as_str()).map_err(st)?;
+                    subjects.remove(skey.as_str()).map_err(st)?;
+                    report.erased += 1;
+                }
+            }
+            let mut erasures = txn.open_table(ERASURES).map_err(st)?;
+            erasures
+                .insert(subject, encode(&report).as_slice())
+                .map_err(st)?;
+            log_action(
+                &txn,
+                "erase",
+                format!(
+                    "a subject: {} erased, {} refused under hold",
+                    report.erased,
+                    report.refused.len()
+                ),
+            )?;
+        }
+        txn.commit().map_err(st)?;
+        Ok(report)
+    }
+
+    /// Every operator action, oldest first.
+    pub fn operator_log(&self) -> Result<Vec<OperatorAction>, StorageError> {
+        let txn = self.db.begin_read().map_err(st)?;
+        let t = txn.open_table(OPERATOR_LOG).map_err(st)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(st)? {
+            let (k, v) = item.map_err(st)?;
+            out.push(decode(&k.value().to_string(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    fn update_record(
+        &self,
+        collection: &str,
+        id: &str,
+        f: impl FnOnce(&mut Record) -> Result<(), HoldError>,
+    ) -> Result<(), HoldError> {
+        let key = record_key(collection, id);
+        let txn = self.db.begin_write().map_err(st)?;
+        {
+            let mut records = txn.open_table(RECORDS).map_err(st)?;
+            let mut r: Record = records
+                .get(key.as_str())
+                .map_err(st)?
+                .map(|v| decode(&key, v.value()))
+                .transpose()?
+                .ok_or_else(|| HoldError::UnknownRecord {
+                    collection: collection.to_owned(),
+                    id: id.to_owned(),
+                })?;
+            f(&mut r)?;
+            records
+                .insert(key.as_str(), encode(&r).as_slice())
+                .map_err(st)?;
+        }
+        txn.commit().map_err(st)?;
+        Ok(())
+    }
+}
+
+fn quoted(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|h| format!("`{h}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn log_action(
+    txn: &redb::WriteTransaction,
+    action: &str,
+    detail: String,
+) -> Result<(), StorageError> {
+    let mut t = txn.open_table(OPERATOR_LOG).map_err(st)?;
+    let next = t.last().map_err(st)?.map_or(0, |(k, _)| k.value() + 1);
+    let entry = OperatorAction {
+        at: now_unix(),
+        action: action.to_owned(),
+        detail,
+    };
+    t.insert(next, encode(&entry).as_slice()).map_err(st)?;
+    Ok(())
+}
+
+fn parse_line(coll: &Collection, line: &str) -> Result<Record, String> {
+    let l: ImportLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
+    if l.id.is_empty() || l.id.contains('\0') {
+        return Err("`id` must be non-empty".into());
+    }
+    if l.subject.is_empty() || l.subject.contains('\0') {
+        return Err(format!("record `{}` has no `subject`", l.id));
+    }
+    let classification = coll.level(&l.classification).ok_or_else(|| {
+        format!(
+            "unknown classification `{}` (levels: {})",
+            l.classification,
+            quoted(&coll.levels)
+        )
+    })?;
+    if let Some(unknown) = l.fields.keys().find(|k| coll.field(k).is_none()) {
+        return Err(format!(
+            "field `{unknown}` is not declared by collection `{}`",
+            coll.name
+        ));
+    }
+    let mut consent = l.consent;
+    consent.sort();
+    consent.dedup();
+    let mut holds = l.holds;
+    holds.sort();
+    holds.dedup();
+    Ok(Record {
+        id: l.id,
+        subject: l.subject,
+        classification,
+        jurisdiction: l.jurisdiction,
+        consent,
+        holds,
+        retain_until: l.retain_until,
+        erasure_pending: false,
+        fields: l.fields,
+    })
+}

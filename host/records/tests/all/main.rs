@@ -1,0 +1,13 @@
+//! Integration tests of cordon-records: a real redb store per test, real Cedar bundles.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests stop loudly"
+)]
+
+mod erasure;
+mod fast_path;
+mod import;
+mod reads;
+mod support;
