@@ -42,17 +42,23 @@ pub struct LogOptions {
     pub checkpoint_every: u64,
     /// Sign a checkpoint at least this often while entries arrive.
     pub checkpoint_interval: Duration,
+    /// Let other processes open the log read-only while this one writes (so `cordon audit
+    /// verify` works against a running host). This makes redb commit in two phases, two
+    /// fsyncs per commit instead of one, which halves the commit rate. Off by default: then
+    /// the host holds the file exclusively, and reads go through [`AuditLog::store`].
+    pub shared_readers: bool,
 }
 
 impl LogOptions {
     /// The standard layout of a data directory: [`SIGNING_KEY_FILE`] and [`PUBLIC_KEY_FILE`]
-    /// inside `dir`; a checkpoint every 4096 entries or 1 second.
+    /// inside `dir`; a checkpoint every 4096 entries or 1 second; no shared readers.
     pub fn in_dir(dir: &Path) -> LogOptions {
         LogOptions {
             signing_key: dir.join(SIGNING_KEY_FILE),
             public_key: Some(dir.join(PUBLIC_KEY_FILE)),
             checkpoint_every: 4096,
             checkpoint_interval: Duration::from_secs(1),
+            shared_readers: false,
         }
     }
 }
@@ -230,7 +236,7 @@ impl AuditLog {
         let signing_key =
             keys::load_or_generate(&options.signing_key, options.public_key.as_deref())?;
         let public_key = PublicKey(signing_key.verifying_key());
-        let db = store::builder()
+        let db = store::builder(options.shared_readers)
             .create(path)
             .map_err(|source| OpenError::Open {
                 path: path.to_owned(),
@@ -410,23 +416,23 @@ impl AuditLog {
         }
     }
 
-    fn key_for(&self, st: &mut State, subject: Vec<u8>) -> Result<[u8; 32], AppendError> {
-        match st.keys.get(&subject) {
+    fn key_for(&self, st: &mut State, subject: &[u8]) -> Result<[u8; 32], AppendError> {
+        match st.keys.get(subject) {
             Some(KeyState::Live(key)) => return Ok(*key),
             Some(KeyState::Erased) => {}
             None => {
-                if let Some(key) = self.stored_key(&subject).map_err(AppendError::SubjectKey)? {
-                    st.keys.insert(subject, KeyState::Live(key));
+                if let Some(key) = self.stored_key(subject).map_err(AppendError::SubjectKey)? {
+                    st.keys.insert(subject.to_vec(), KeyState::Live(key));
                     return Ok(key);
                 }
             }
         }
         let key = subject::new_key().map_err(AppendError::Random)?;
         st.pending.push(Op::PutKey {
-            subject: subject.clone(),
+            subject: subject.to_vec(),
             key,
         });
-        st.keys.insert(subject, KeyState::Live(key));
+        st.keys.insert(subject.to_vec(), KeyState::Live(key));
         Ok(key)
     }
 
@@ -514,14 +520,14 @@ impl DecisionLog for AuditLog {
         check_open(&st)?;
         let user = match user {
             Some(subject) => {
-                let key = self.key_for(&mut st, subject.clone())?;
+                let key = self.key_for(&mut st, &subject)?;
                 Some(subject::commit(&key, &subject))
             }
             None => None,
         };
         let mut record_commitments = Vec::with_capacity(records.len());
         for subject in records {
-            let key = self.key_for(&mut st, subject.clone())?;
+            let key = self.key_for(&mut st, &subject)?;
             record_commitments.push(subject::commit(&key, &subject));
         }
         let seq = st.next_seq;

@@ -46,11 +46,17 @@ pub(crate) fn split_node_key(key: u64) -> (u32, u64) {
     ((key >> 56) as u32, key & ((1u64 << 56) - 1))
 }
 
-/// The concurrency mode every handle on the log uses: one writer process, any number of
-/// read-only processes (so `cordon audit verify` works while the host runs).
-pub(crate) fn builder() -> Builder {
+/// A redb builder for the log. With `shared_readers`, one writer process and any number of
+/// read-only processes may have the file open at once (redb then commits in two phases);
+/// without, the writer holds the file exclusively. Read-only handles always ask for the
+/// shared mode: they can open the file when no writer has it, or beside a shared writer.
+pub(crate) fn builder(shared_readers: bool) -> Builder {
     let mut builder = Builder::new();
-    builder.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    builder.set_concurrency_mode(if shared_readers {
+        ConcurrencyMode::SingleWriter
+    } else {
+        ConcurrencyMode::ExclusiveWriter
+    });
     builder
 }
 
@@ -179,17 +185,29 @@ impl NodeSource for Tree {
 }
 
 impl Store {
-    /// Opens the log at `path` read-only.
+    /// Opens the log at `path` read-only. This works while no process has the log open, or
+    /// beside a writer opened with [`crate::LogOptions::shared_readers`].
+    ///
+    /// If the log was not closed cleanly (the host crashed) and no process has it open, redb
+    /// must first repair its allocation state, which a read-only handle cannot do: the log is
+    /// then opened for writing, repaired, and only read. Repair never changes an entry.
     pub fn open(path: &Path) -> Result<Store, ReadError> {
-        let db = builder()
-            .open_read_only(path)
-            .map_err(|source| ReadError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
-        Ok(Store {
-            db: Db::ReadOnly(Arc::new(db)),
-        })
+        let open_error = |source| ReadError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        match builder(true).open_read_only(path) {
+            Ok(db) => Ok(Store {
+                db: Db::ReadOnly(Arc::new(db)),
+            }),
+            Err(redb::DatabaseError::RepairAborted) => {
+                let db = builder(false).open(path).map_err(open_error)?;
+                Ok(Store {
+                    db: Db::Writable(Arc::new(db)),
+                })
+            }
+            Err(e) => Err(open_error(e)),
+        }
     }
 
     pub(crate) fn from_database(db: Arc<Database>) -> Store {

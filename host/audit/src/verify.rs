@@ -13,13 +13,16 @@
 //! the latest checkpoint somewhere else (`cordon audit checkpoint`) and pass it as trusted
 //! ([`Store::verify_with`]) to rule those out.
 
-use redb::{ReadableTable, ReadableTableMetadata};
+use redb::{Range, ReadOnlyTable, ReadableTable};
 use serde::Serialize;
 
 use crate::checkpoint::Checkpoint;
 use crate::encoding::{self, DecodeError};
 use crate::merkle::{self, Frontier};
 use crate::store::{self, CHECKPOINTS, ReadError, Store};
+
+/// Entries hashed per parallel step of verification: bounds memory whatever the log size.
+const WINDOW: u64 = 1 << 16;
 use crate::{Hash, PublicKey};
 
 /// What a successful verification covered.
@@ -127,12 +130,27 @@ pub enum VerifyError {
         /// The first entry under it.
         first_seq: u64,
     },
-    /// The store lacks Merkle nodes that the entries complete.
-    #[error("{missing} merkle nodes are missing")]
-    MissingNodes {
-        /// How many.
-        missing: u64,
+    /// A Merkle node that the entries complete is not stored.
+    #[error("merkle node at level {level}, index {index} (entries from {first_seq}) is missing")]
+    MissingNode {
+        /// Its level.
+        level: u32,
+        /// Its index.
+        index: u64,
+        /// The first entry under it.
+        first_seq: u64,
     },
+    /// A stored Merkle node is not part of the tree the entries make.
+    #[error("stored merkle node at level {level}, index {index} is not part of the tree")]
+    ExtraNode {
+        /// Its level.
+        level: u32,
+        /// Its index.
+        index: u64,
+    },
+    /// A verification thread panicked.
+    #[error("a verification thread failed")]
+    WorkerPanicked,
 }
 
 impl VerifyError {
@@ -145,13 +163,16 @@ impl VerifyError {
             | VerifyError::Malformed { seq, .. }
             | VerifyError::TimeReversed { seq } => Some(*seq),
             VerifyError::CheckpointMismatch { first_seq, .. } => Some(*first_seq),
-            VerifyError::BadNode { first_seq, .. } => Some(*first_seq),
+            VerifyError::BadNode { first_seq, .. } | VerifyError::MissingNode { first_seq, .. } => {
+                Some(*first_seq)
+            }
             VerifyError::Truncated { entries, .. } => Some(*entries),
             VerifyError::Read(_)
             | VerifyError::BadSignature { .. }
             | VerifyError::MalformedCheckpoint { .. }
             | VerifyError::TrustedMismatch { .. }
-            | VerifyError::MissingNodes { .. } => None,
+            | VerifyError::ExtraNode { .. }
+            | VerifyError::WorkerPanicked => None,
         }
     }
 }
@@ -209,61 +230,71 @@ impl Store {
         }
 
         let tree = Store::tree(&txn)?;
+        let len = tree.entries.last()?.map_or(0, |(k, _)| k.value() + 1);
         let mut frontier = Frontier::default();
-        // The recomputed interior nodes, by level (index 0 is level 1).
-        let mut levels: Vec<Vec<[u8; 32]>> = Vec::new();
+        let mut nodes = NodeCheck::new(&tree.nodes);
+        let mut node_error = None;
         let mut chain = [0u8; 32];
         let mut last_time = 0u64;
         let mut expected = 0u64;
         let mut next_checkpoint = checkpoints.iter().peekable();
         let mut previous_checkpoint = 0u64;
-        for row in tree.entries.iter()? {
-            let (k, v) = row?;
-            let seq = k.value();
-            if seq != expected {
-                return Err(VerifyError::Missing { seq: expected });
-            }
-            let value = v.value();
-            let malformed = |source| VerifyError::Malformed { seq, source };
-            let (stored_chain, bytes) = value
-                .split_first_chunk::<32>()
-                .ok_or(malformed(DecodeError::Truncated { at: value.len() }))?;
-            let (found, time) = encoding::decode_header(bytes).map_err(malformed)?;
-            if found != seq {
-                return Err(VerifyError::Reordered { seq, found });
-            }
-            if time < last_time {
-                return Err(VerifyError::TimeReversed { seq });
-            }
-            last_time = time;
-            let leaf = merkle::leaf_hash(bytes);
-            chain = merkle::chain_hash(&chain, &leaf);
-            if &chain != stored_chain {
-                return Err(VerifyError::Changed { seq });
-            }
-            frontier.push(leaf, |level, index, hash| {
-                let at = (level - 1) as usize;
-                if levels.len() <= at {
-                    levels.resize_with(at + 1, Vec::new);
-                }
-                debug_assert_eq!(levels[at].len() as u64, index);
-                levels[at].push(hash);
+        let mut window_start = 0u64;
+        while window_start < len {
+            let window_end = len.min(window_start + WINDOW);
+            // Hash the window's leaves on two threads; then walk it in order on this one.
+            let mid = window_start + (window_end - window_start) / 2;
+            let (first, second) = std::thread::scope(|s| {
+                let entries = &tree.entries;
+                let second = s.spawn(move || hash_rows(entries, mid, window_end));
+                let first = hash_rows(entries, window_start, mid);
+                (first, second.join())
             });
-            expected = seq + 1;
-            while let Some(c) = next_checkpoint.next_if(|c| c.tree_size == expected) {
-                if c.root.0 != frontier.root() || c.chain_head.0 != chain {
-                    if trusted == Some(c) {
-                        return Err(VerifyError::TrustedMismatch {
+            let second = second.map_err(|_| VerifyError::WorkerPanicked)?;
+            for row in first?.into_iter().chain(second?) {
+                let seq = row.key;
+                if seq != expected {
+                    return Err(VerifyError::Missing { seq: expected });
+                }
+                let (found, time) = row
+                    .header
+                    .map_err(|source| VerifyError::Malformed { seq, source })?;
+                if found != seq {
+                    return Err(VerifyError::Reordered { seq, found });
+                }
+                if time < last_time {
+                    return Err(VerifyError::TimeReversed { seq });
+                }
+                last_time = time;
+                chain = merkle::chain_hash(&chain, &row.leaf);
+                if chain != row.stored_chain {
+                    return Err(VerifyError::Changed { seq });
+                }
+                frontier.push(row.leaf, |level, index, hash| {
+                    if node_error.is_none() {
+                        node_error = nodes.check(level, index, &hash).err();
+                    }
+                });
+                if let Some(e) = node_error.take() {
+                    return Err(e);
+                }
+                expected = seq + 1;
+                while let Some(c) = next_checkpoint.next_if(|c| c.tree_size == expected) {
+                    if c.root.0 != frontier.root() || c.chain_head.0 != chain {
+                        if trusted == Some(c) {
+                            return Err(VerifyError::TrustedMismatch {
+                                tree_size: c.tree_size,
+                            });
+                        }
+                        return Err(VerifyError::CheckpointMismatch {
                             tree_size: c.tree_size,
+                            first_seq: previous_checkpoint,
                         });
                     }
-                    return Err(VerifyError::CheckpointMismatch {
-                        tree_size: c.tree_size,
-                        first_seq: previous_checkpoint,
-                    });
+                    previous_checkpoint = c.tree_size;
                 }
-                previous_checkpoint = c.tree_size;
             }
+            window_start = window_end;
         }
         if let Some(c) = next_checkpoint.next() {
             return Err(VerifyError::Truncated {
@@ -282,33 +313,7 @@ impl Store {
                 });
             }
         }
-
-        let mut stored_nodes = 0u64;
-        for row in tree.nodes.iter()? {
-            let (k, v) = row?;
-            let (level, index) = store::split_node_key(k.value());
-            let first_seq = index.checked_shl(level).unwrap_or(u64::MAX);
-            let bad = VerifyError::BadNode {
-                level,
-                index,
-                first_seq,
-            };
-            let recomputed = usize::try_from(level)
-                .ok()
-                .and_then(|l| levels.get(l.checked_sub(1)?))
-                .and_then(|nodes| nodes.get(usize::try_from(index).ok()?));
-            if recomputed.map(|h| h.as_slice()) != Some(v.value()) {
-                return Err(bad);
-            }
-            stored_nodes += 1;
-        }
-        let produced: u64 = levels.iter().map(|l| l.len() as u64).sum();
-        if produced != stored_nodes {
-            return Err(VerifyError::MissingNodes {
-                missing: produced - stored_nodes.min(produced),
-            });
-        }
-        debug_assert_eq!(tree.nodes.len().unwrap_or(0), stored_nodes);
+        nodes.finish()?;
 
         let latest = checkpoints.last().cloned();
         Ok(VerifyReport {
@@ -319,5 +324,132 @@ impl Store {
             unanchored: expected - latest.as_ref().map_or(0, |c| c.tree_size),
             latest_checkpoint: latest,
         })
+    }
+}
+
+/// One stored entry, hashed.
+struct Row {
+    key: u64,
+    stored_chain: [u8; 32],
+    header: Result<(u64, u64), DecodeError>,
+    leaf: [u8; 32],
+}
+
+/// Reads and hashes the entries stored under keys `start..end`.
+fn hash_rows(
+    entries: &ReadOnlyTable<u64, &'static [u8]>,
+    start: u64,
+    end: u64,
+) -> Result<Vec<Row>, VerifyError> {
+    let mut rows = Vec::with_capacity(usize::try_from(end - start).unwrap_or(0));
+    if start >= end {
+        return Ok(rows);
+    }
+    for row in entries.range(start..end)? {
+        let (k, v) = row?;
+        let value = v.value();
+        let (stored_chain, header, leaf) = match value.split_first_chunk::<32>() {
+            Some((chain, bytes)) => (
+                *chain,
+                encoding::decode_header(bytes),
+                merkle::leaf_hash(bytes),
+            ),
+            None => (
+                [0u8; 32],
+                Err(DecodeError::Truncated { at: value.len() }),
+                [0u8; 32],
+            ),
+        };
+        rows.push(Row {
+            key: k.value(),
+            stored_chain,
+            header,
+            leaf,
+        });
+    }
+    Ok(rows)
+}
+
+/// Compares stored Merkle nodes with recomputed ones as they are completed, one cursor per
+/// level (nodes of a level complete in index order).
+struct NodeCheck<'a> {
+    table: &'a ReadOnlyTable<u64, &'static [u8]>,
+    levels: Vec<Range<'a, u64, &'static [u8]>>,
+}
+
+impl<'a> NodeCheck<'a> {
+    fn new(table: &'a ReadOnlyTable<u64, &'static [u8]>) -> NodeCheck<'a> {
+        NodeCheck {
+            table,
+            levels: Vec::new(),
+        }
+    }
+
+    fn level_range(&self, level: u32) -> Result<Range<'a, u64, &'static [u8]>, VerifyError> {
+        let start = store::node_key(level, 0);
+        let end = store::node_key(level + 1, 0);
+        Ok(self.table.range(start..end)?)
+    }
+
+    fn check(&mut self, level: u32, index: u64, hash: &[u8; 32]) -> Result<(), VerifyError> {
+        let at = (level - 1) as usize;
+        while self.levels.len() <= at {
+            let next = u32::try_from(self.levels.len()).unwrap_or(u32::MAX) + 1;
+            let range = self.level_range(next)?;
+            self.levels.push(range);
+        }
+        let first_seq = index.checked_shl(level).unwrap_or(u64::MAX);
+        let Some(row) = self.levels[at].next() else {
+            return Err(VerifyError::MissingNode {
+                level,
+                index,
+                first_seq,
+            });
+        };
+        let (k, v) = row?;
+        let (_, stored_index) = store::split_node_key(k.value());
+        if stored_index < index {
+            return Err(VerifyError::ExtraNode {
+                level,
+                index: stored_index,
+            });
+        }
+        if stored_index > index {
+            return Err(VerifyError::MissingNode {
+                level,
+                index,
+                first_seq,
+            });
+        }
+        if v.value() != hash.as_slice() {
+            return Err(VerifyError::BadNode {
+                level,
+                index,
+                first_seq,
+            });
+        }
+        Ok(())
+    }
+
+    /// Fails if any level has stored nodes beyond the recomputed tree.
+    fn finish(mut self) -> Result<(), VerifyError> {
+        for range in &mut self.levels {
+            if let Some(row) = range.next() {
+                let (k, _) = row?;
+                let (level, index) = store::split_node_key(k.value());
+                return Err(VerifyError::ExtraNode { level, index });
+            }
+        }
+        // Level 0 (leaves are not stored) and the levels above the tallest recomputed one
+        // must be empty.
+        let above = u32::try_from(self.levels.len()).unwrap_or(u32::MAX) + 1;
+        let mut stray = self.table.range(..store::node_key(1, 0))?;
+        let mut high = self.table.range(store::node_key(above, 0)..)?;
+        if let Some(row) = stray.next().or_else(|| high.next()) {
+            let (k, _) = row?;
+            let (level, index) = store::split_node_key(k.value());
+            return Err(VerifyError::ExtraNode { level, index });
+        }
+        Ok(())
     }
 }

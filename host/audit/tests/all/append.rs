@@ -170,3 +170,42 @@ fn checkpoint_on_demand_covers_every_appended_entry() {
     checkpoint.verify(&log.public_key()).unwrap();
     assert_eq!(log.store().root(5).unwrap(), checkpoint.root.0);
 }
+
+#[test]
+fn another_process_can_read_a_log_opened_with_shared_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = cordon_audit::LogOptions {
+        shared_readers: true,
+        ..common::options(dir.path())
+    };
+    let log = AuditLog::open(&common::log_path(dir.path()), options).unwrap();
+    common::append_range(&log, 0, 20);
+    log.checkpoint().unwrap();
+    // A second, read-only handle (as `cordon audit verify` in another process would use).
+    let reader = Store::open(&common::log_path(dir.path())).unwrap();
+    let report = reader.verify(&log.public_key()).unwrap();
+    assert_eq!(report.entries, 20);
+    common::append_range(&log, 20, 30);
+    log.checkpoint().unwrap();
+    assert_eq!(reader.verify(&log.public_key()).unwrap().entries, 30);
+}
+
+#[test]
+fn an_exclusive_log_refuses_other_handles_while_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    common::append_range(&log, 0, 3);
+    let err = Store::open(&common::log_path(dir.path())).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            cordon_audit::ReadError::Open {
+                source: redb::DatabaseError::DatabaseAlreadyOpen,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // In-process reads go through the log's own store.
+    assert_eq!(log.store().len().unwrap(), 3);
+}

@@ -154,14 +154,10 @@ fn detects_signatures_swapped_between_checkpoints() {
     );
 }
 
-#[test]
-fn detects_a_rewritten_chain_through_the_signed_checkpoint() {
-    // An attacker changes entry 20 and recomputes every later chain hash: the chain alone
-    // looks fine, but the signed root of the checkpoint at 32 no longer matches.
-    let dir = common::filled(40);
-    let mut values: Vec<Vec<u8>> = (0..40)
-        .map(|s| common::get(dir.path(), ENTRIES, s))
-        .collect();
+/// Changes entry 20 and recomputes every later chain hash, as an attacker with file access
+/// and the (public) hashing rules can.
+fn rewrite_entry_20_and_chain(dir: &std::path::Path) -> Vec<Vec<u8>> {
+    let mut values: Vec<Vec<u8>> = (0..40).map(|s| common::get(dir, ENTRIES, s)).collect();
     let needle = b"needle-resource-000020";
     let pos = values[20]
         .windows(needle.len())
@@ -174,9 +170,52 @@ fn detects_a_rewritten_chain_through_the_signed_checkpoint() {
         chain = merkle::chain_hash(&chain, &leaf);
         value[..32].copy_from_slice(&chain);
     }
-    common::tamper(dir.path(), ENTRIES, |t| {
+    common::tamper(dir, ENTRIES, |t| {
         for (seq, value) in values.iter().enumerate().skip(20) {
             t.insert(seq as u64, value.as_slice()).unwrap();
+        }
+    });
+    values
+}
+
+#[test]
+fn locates_a_rewritten_chain_through_the_stored_tree() {
+    let dir = common::filled(40);
+    rewrite_entry_20_and_chain(dir.path());
+    let err = verify_err(dir.path());
+    // The chain is consistent again, but the stored Merkle node over entries 20 and 21 is not.
+    assert!(
+        matches!(
+            err,
+            VerifyError::BadNode {
+                level: 1,
+                index: 10,
+                first_seq: 20
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn detects_a_rewritten_chain_and_tree_through_the_signed_checkpoint() {
+    // The attacker also rebuilds every stored Merkle node: only the signature stops them.
+    let dir = common::filled(40);
+    let values = rewrite_entry_20_and_chain(dir.path());
+    let mut level: Vec<[u8; 32]> = values.iter().map(|v| merkle::leaf_hash(&v[32..])).collect();
+    common::tamper(dir.path(), NODES, |t| {
+        for height in 1u64.. {
+            level = level
+                .chunks_exact(2)
+                .map(|pair| merkle::node_hash(&pair[0], &pair[1]))
+                .collect();
+            if level.is_empty() {
+                break;
+            }
+            for (index, hash) in level.iter().enumerate() {
+                t.insert((height << 56) | index as u64, hash.as_slice())
+                    .unwrap();
+            }
         }
     });
     let err = verify_err(dir.path());
@@ -190,6 +229,7 @@ fn detects_a_rewritten_chain_through_the_signed_checkpoint() {
         ),
         "{err}"
     );
+    assert_eq!(err.first_bad_seq(), Some(16));
 }
 
 #[test]
