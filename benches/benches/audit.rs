@@ -4,6 +4,8 @@
 //!   durable (`append` + `sync`), so every acknowledged entry is on disk. The single appender is
 //!   the baseline in the same run: it gets one commit (fsync) per entry, which is what a log
 //!   without group commit gives every appender; 8 and 64 show what sharing commits buys.
+//! - `audit_durable_run_of_16/{1,8,64}`: the same appenders, each appending a run's 16
+//!   decisions and then syncing once, as the runtime does before it returns a run's result.
 //! - `audit_verify/entries`: full verification (chain, tree, checkpoint signatures, stored
 //!   nodes) of a 1M-entry log, as entries per second.
 //! - `audit_inclusion_proof/1m`: one inclusion proof against the latest checkpoint of that log.
@@ -20,7 +22,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cordon_audit::{AuditLog, Decision, DecisionLog, Entry, LogOptions, RecordAccess};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 
 const LARGE_LOG: u64 = 1_000_000;
 
@@ -57,44 +61,79 @@ fn open(dir: &std::path::Path) -> AuditLog {
 
 fn durable_append(c: &mut Criterion) {
     let mut group = c.benchmark_group("audit_durable_append");
+    group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(5));
     group.warm_up_time(Duration::from_secs(1));
 
     for threads in [1u64, 8, 64] {
-        let dir = tempfile::tempdir().expect("bench step");
-        let log = Arc::new(open(dir.path()));
-        let per_thread: u64 = if threads == 1 { 50 } else { 200 };
-        group.throughput(Throughput::Elements(threads * per_thread));
-        group.bench_with_input(
-            BenchmarkId::from_parameter(threads),
-            &threads,
-            |b, &threads| {
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for _ in 0..iters {
-                        let start = Instant::now();
-                        std::thread::scope(|s| {
-                            for t in 0..threads {
-                                let log = &log;
-                                s.spawn(move || {
-                                    for i in 0..per_thread {
-                                        let receipt = log
-                                            .append(entry(t * 1_000_000 + i))
-                                            .expect("bench step");
-                                        log.sync(receipt.seq).expect("bench step");
-                                    }
-                                });
-                            }
-                        });
-                        total += start.elapsed();
-                    }
-                    total
-                });
-            },
-        );
+        bench_appenders(&mut group, threads, 1);
     }
     group.finish();
+
+    let mut group = c.benchmark_group("audit_durable_run_of_16");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(5));
+    group.warm_up_time(Duration::from_secs(1));
+    for threads in [1u64, 8, 64] {
+        bench_appenders(&mut group, threads, 16);
+    }
+    group.finish();
+}
+
+/// `threads` appenders, each appending `run` entries and then syncing the last, until each
+/// has appended its share; throughput counts entries.
+fn bench_appenders(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    threads: u64,
+    run: u64,
+) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Arc::new(open(dir.path()));
+    // Enough entries per iteration for many commits, few enough to keep the bench short.
+    let per_thread: u64 = match (threads, run) {
+        (1, 1) => 50,
+        (8, 1) => 64,
+        (_, 1) => 32,
+        (1, _) => 256,
+        (8, _) => 128,
+        _ => 64,
+    };
+    group.throughput(Throughput::Elements(threads * per_thread));
+    group.bench_with_input(
+        BenchmarkId::from_parameter(threads),
+        &threads,
+        |b, &threads| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    std::thread::scope(|s| {
+                        for t in 0..threads {
+                            let log = &log;
+                            s.spawn(move || {
+                                let mut i = 0;
+                                while i < per_thread {
+                                    let mut last = 0;
+                                    for _ in 0..run {
+                                        last = log
+                                            .append(entry(t * 1_000_000 + i))
+                                            .expect("append")
+                                            .seq;
+                                        i += 1;
+                                    }
+                                    log.sync(last).expect("sync");
+                                }
+                            });
+                        }
+                    });
+                    total += start.elapsed();
+                }
+                total
+            });
+        },
+    );
 }
 
 fn large_log() -> (tempfile::TempDir, AuditLog) {
@@ -123,8 +162,9 @@ fn verify_and_prove(c: &mut Criterion) {
         .expect("a checkpoint");
 
     let mut group = c.benchmark_group("audit_verify");
+    group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10);
-    group.measurement_time(Duration::from_secs(15));
+    group.measurement_time(Duration::from_secs(10));
     group.warm_up_time(Duration::from_secs(1));
     group.throughput(Throughput::Elements(LARGE_LOG));
     group.bench_function("entries", |b| {

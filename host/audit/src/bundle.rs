@@ -251,6 +251,43 @@ impl Store {
 }
 
 /// Verifies a bundle with nothing but the log's public key. See the [module docs](self).
+///
+/// ```
+/// use cordon_audit::{AuditLog, Decision, DecisionLog, Entry, Query, verify_bundle};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let log = AuditLog::open_in(dir.path())?;
+/// for user in ["alice", "bob", "alice"] {
+///     log.append(Entry {
+///         tenant: "acme".into(),
+///         run_id: "run-1".into(),
+///         component_digest: "sha256:c0ffee".into(),
+///         policy_digest: "sha256:feed".into(),
+///         agent: "summariser".into(),
+///         user: Some(user.into()),
+///         purpose: "support".into(),
+///         engagement: "case-42".into(),
+///         action: "fs:read".into(),
+///         resource: "fs/notes.txt".into(),
+///         decision: Decision::Allow,
+///         policy_ids: vec!["allow-notes".into()],
+///         records: None,
+///     })?;
+/// }
+/// log.checkpoint()?; // commit and sign everything appended so far
+/// let query = Query { user: Some("alice".into()), ..Query::default() };
+/// let bundle = log.store().export_bundle(&query)?;
+/// let public_key = log.public_key();
+/// log.close()?;
+/// drop(dir); // the store is gone: the bundle and the public key are enough
+///
+/// let report = verify_bundle(&bundle, &public_key)?;
+/// assert_eq!(report.entries.len(), 2);
+/// assert!(report.entries.iter().all(|e| e.user.as_deref() == Some("alice")));
+/// # Ok(())
+/// # }
+/// ```
 pub fn verify_bundle(bundle: &Bundle, key: &PublicKey) -> Result<BundleReport, BundleVerifyError> {
     if bundle.format != BUNDLE_FORMAT {
         return Err(BundleVerifyError::UnknownFormat {

@@ -104,6 +104,20 @@ pub enum ReadError {
     },
 }
 
+impl ReadError {
+    /// Whether the log could not be opened because another process holds it (a host running
+    /// without [`crate::LogOptions::shared_readers`]).
+    pub fn is_held_elsewhere(&self) -> bool {
+        matches!(
+            self,
+            ReadError::Open {
+                source: redb::DatabaseError::DatabaseAlreadyOpen,
+                ..
+            }
+        )
+    }
+}
+
 macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for ReadError {

@@ -161,7 +161,16 @@ fn open_store(data_dir: &Path) -> anyhow::Result<Store> {
     if !path.exists() {
         anyhow::bail!("no decision log at `{}`", path.display());
     }
-    Store::open(&path).with_context(|| format!("cannot open the decision log `{}`", path.display()))
+    match Store::open(&path) {
+        Ok(store) => Ok(store),
+        Err(e) if e.is_held_elsewhere() => Err(anyhow::Error::new(e).context(format!(
+            "the decision log `{}` is held by another process (a running host?); stop it, \
+             or run the host with shared readers",
+            path.display()
+        ))),
+        Err(e) => Err(anyhow::Error::new(e)
+            .context(format!("cannot open the decision log `{}`", path.display()))),
+    }
 }
 
 fn read_key(path: &Path) -> anyhow::Result<PublicKey> {
