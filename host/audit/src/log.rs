@@ -347,11 +347,31 @@ impl AuditLog {
         if covered >= st.next_seq {
             return Ok(st.checkpoint.clone());
         }
-        st.checkpoint_wanted = st.checkpoint_wanted.max(st.next_seq);
-        let target = st.batches_taken + 1;
+        let wanted = st.next_seq;
+        st.checkpoint_wanted = st.checkpoint_wanted.max(wanted);
         self.shared.work.notify_one();
-        let st = self.wait_batch(st, target)?;
-        Ok(st.checkpoint.clone())
+        // Wait for a checkpoint that covers `wanted`, whichever commit signs it (the one in
+        // flight may already).
+        loop {
+            if st
+                .checkpoint
+                .as_ref()
+                .is_some_and(|c| c.tree_size >= wanted)
+            {
+                return Ok(st.checkpoint.clone());
+            }
+            if let Some(e) = &st.failed {
+                return Err(AppendError::WriterFailed(e.clone()));
+            }
+            if st.writer_exited {
+                return Err(AppendError::Closed);
+            }
+            st = self
+                .shared
+                .done
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
     }
 
     /// Destroys the commitment key of `subject` and waits until that is committed.

@@ -200,3 +200,34 @@ fn an_exclusive_log_refuses_other_handles_while_open() {
     // In-process reads go through the log's own store.
     assert_eq!(log.store().len().unwrap(), 3);
 }
+
+#[test]
+fn checkpoints_on_demand_while_others_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(common::open(dir.path()));
+    let appenders: Vec<_> = (0..4)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    let receipt = log.append(common::entry(t * 1000 + i)).unwrap();
+                    if i % 10 == 9 {
+                        log.sync(receipt.seq).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut sizes = Vec::new();
+    for _ in 0..50 {
+        if let Some(c) = log.checkpoint().unwrap() {
+            c.verify(&log.public_key()).unwrap();
+            sizes.push(c.tree_size);
+        }
+    }
+    for a in appenders {
+        a.join().unwrap();
+    }
+    assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
+    assert_eq!(log.checkpoint().unwrap().unwrap().tree_size, 400);
+}
