@@ -6,6 +6,7 @@
 //!   without group commit gives every appender; 8 and 64 show what sharing commits buys.
 //! - `audit_durable_run_of_16/{1,8,64}`: the same appenders, each appending a run's 16
 //!   decisions and then syncing once, as the runtime does before it returns a run's result.
+//! - `audit_append_queued/one_entry`: `append` alone, not yet durable (the gate's hot path).
 //! - `audit_verify/entries`: full verification (chain, tree, checkpoint signatures, stored
 //!   nodes) of a 1M-entry log, as entries per second.
 //! - `audit_inclusion_proof/1m`: one inclusion proof against the latest checkpoint of that log.
@@ -136,6 +137,31 @@ fn bench_appenders(
     );
 }
 
+/// `append` alone (no sync): the cost on the gate's hot path, with the writer committing
+/// behind it on the other core.
+fn queued_append(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = open(dir.path());
+    let mut group = c.benchmark_group("audit_append_queued");
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    group.throughput(Throughput::Elements(1));
+    let mut i = 0u64;
+    group.bench_function("one_entry", |b| {
+        b.iter_batched(
+            || {
+                i += 1;
+                entry(i)
+            },
+            |e| log.append(e).expect("append"),
+            criterion::BatchSize::SmallInput,
+        );
+    });
+    group.finish();
+    log.close().expect("close");
+}
+
 fn large_log() -> (tempfile::TempDir, AuditLog) {
     let dir = tempfile::tempdir().expect("bench step");
     let log = open(dir.path());
@@ -188,5 +214,5 @@ fn verify_and_prove(c: &mut Criterion) {
     drop(dir);
 }
 
-criterion_group!(benches, durable_append, verify_and_prove);
+criterion_group!(benches, queued_append, durable_append, verify_and_prove);
 criterion_main!(benches);

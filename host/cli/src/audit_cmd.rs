@@ -285,6 +285,76 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cordon_audit::{AuditLog, Decision, DecisionLog, Entry};
+
+    fn filters(user: &str) -> Filters {
+        Filters {
+            user: Some(user.into()),
+            record: None,
+            purpose: None,
+            tenant: None,
+            since: Some("2020-01-01".into()),
+            until: None,
+        }
+    }
+
+    #[test]
+    fn exports_a_bundle_that_verifies_and_fails_once_tampered() {
+        let data = tempfile::tempdir().unwrap();
+        let log = AuditLog::open_in(data.path()).unwrap();
+        for user in ["alice", "bob", "alice"] {
+            log.append(Entry {
+                tenant: "acme".into(),
+                run_id: "run-1".into(),
+                component_digest: "sha256:c0ffee".into(),
+                policy_digest: "sha256:feed".into(),
+                agent: "summariser".into(),
+                user: Some(user.into()),
+                purpose: "support".into(),
+                engagement: "case-42".into(),
+                action: "fs:read".into(),
+                resource: "fs/notes.txt".into(),
+                decision: Decision::Allow,
+                policy_ids: vec!["allow-notes".into()],
+                records: None,
+            })
+            .unwrap();
+        }
+        log.close().unwrap();
+
+        let ok = |code: ExitCode| code == ExitCode::SUCCESS;
+        assert!(ok(run(
+            AuditCommand::Verify {
+                public_key: None,
+                trusted_checkpoint: None
+            },
+            data.path()
+        )
+        .unwrap()));
+        let bundle = data.path().join("alice.json");
+        let export = AuditCommand::Export {
+            filters: filters("alice"),
+            output: bundle.clone(),
+        };
+        assert!(ok(run(export, data.path()).unwrap()));
+        let public_key = data.path().join(cordon_audit::PUBLIC_KEY_FILE);
+        let verify = |bundle: &Path| AuditCommand::VerifyBundle {
+            bundle: bundle.to_owned(),
+            public_key: public_key.clone(),
+        };
+        assert!(ok(run(verify(&bundle), data.path()).unwrap()));
+
+        let mut parsed = Bundle::read(&bundle).unwrap();
+        assert_eq!(parsed.entries.len(), 2);
+        parsed.entries[1].entry[20] ^= 1;
+        parsed.write(&bundle).unwrap();
+        assert_eq!(
+            run(verify(&bundle), data.path()).unwrap(),
+            ExitCode::from(EXIT_INVALID)
+        );
+        assert!(run(AuditCommand::Query(filters("carol")), data.path()).is_ok());
+        assert!(run(AuditCommand::Checkpoint, data.path()).is_ok());
+    }
 
     #[test]
     fn parses_times_as_unix_milliseconds() {
