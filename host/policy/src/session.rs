@@ -1,15 +1,21 @@
 //! Deciding the calls of one run: principal and context are built into Cedar once per run; each
 //! call adds only its resource.
 
-use cedar_policy::{Authorizer, Context, Entities, EntityUid, RestrictedExpression};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cedar_policy::{Authorizer, Context, Entities, Entity, EntityUid, RestrictedExpression};
 use serde::Serialize;
 
 use crate::bundle::PolicyBundle;
 use crate::entities::{
     EntityError, agent_uid, principal_entities, resource_entities, resource_uid, uid,
 };
-use crate::request::{Action, Principal, Request, RunContext};
+use crate::request::{Action, Principal, Request, Resource, RunContext};
 use crate::taint::{Taint, carries_taint};
+
+/// Most decisions a session remembers before it starts over.
+const MEMO_CAPACITY: usize = 4096;
 
 /// The answer to one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,6 +52,14 @@ pub struct Session {
     pub(crate) principal: EntityUid,
     actions: Vec<EntityUid>,
     pub(crate) base: Entities,
+    /// The agent and its human, for the per-call entity store.
+    principal_entities: Vec<Entity>,
+    /// Per action (indexed like `actions`): the action entity and the groups it is in.
+    action_chains: Vec<Vec<Entity>>,
+    /// Decisions already made in this run for calls whose context cannot change (no taint,
+    /// no method): principal, context and entities are all fixed, so Cedar would answer the
+    /// same again. Every call is still logged; only the evaluation is reused.
+    memo: Arc<Mutex<HashMap<(usize, bool, String), Decision>>>,
     pub(crate) context: RunContext,
     run_context: Context,
     authorizer: Authorizer,
@@ -58,22 +72,30 @@ impl Session {
         context: &RunContext,
     ) -> Result<Self, EntityError> {
         let schema = bundle.schema();
+        let principal_entities = principal_entities(schema, principal)?;
         let base = bundle
             .action_entities()
             .clone()
-            .add_entities(principal_entities(schema, principal)?, None)
+            .add_entities(principal_entities.clone(), None)
             .map_err(|e| {
                 EntityError::new(agent_uid(schema, principal).to_string(), e.to_string())
             })?;
-        let actions = Action::ALL
+        let actions: Vec<EntityUid> = Action::ALL
             .iter()
             .map(|a| uid(&schema.action, a.as_str()))
+            .collect();
+        let action_chains = actions
+            .iter()
+            .map(|a| action_chain(bundle.action_entities(), a))
             .collect();
         let run_context = context_of(context, None, None)?;
         Ok(Session {
             principal: agent_uid(schema, principal),
             actions,
             base,
+            principal_entities,
+            action_chains,
+            memo: Arc::default(),
             context: context.clone(),
             run_context,
             authorizer: Authorizer::new(),
@@ -114,10 +136,30 @@ impl Session {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn authorize_with_taint(&self, request: &Request, taint: &Taint) -> Decision {
-        match self.try_authorize(request, taint) {
+        let memo_key = match &request.resource {
+            _ if request.method.is_some() || carries_taint(request.action) => None,
+            Resource::File(p) => Some((action_index(request.action), false, p.clone())),
+            Resource::Dir(p) => Some((action_index(request.action), true, p.clone())),
+            _ => None,
+        };
+        if let Some(key) = &memo_key
+            && let Some(d) = self.memo.lock().ok().and_then(|m| m.get(key).cloned())
+        {
+            return d;
+        }
+        let decision = match self.try_authorize(request, taint) {
             Ok(d) => d,
             Err(e) => Decision::deny_with_error(e.to_string()),
+        };
+        if let Some(key) = memo_key
+            && let Ok(mut memo) = self.memo.lock()
+        {
+            if memo.len() >= MEMO_CAPACITY {
+                memo.clear();
+            }
+            memo.insert(key, decision.clone());
         }
+        decision
     }
 
     fn try_authorize(
@@ -126,20 +168,25 @@ impl Session {
         taint: &Taint,
     ) -> Result<Decision, Box<dyn std::error::Error>> {
         let schema = self.bundle.schema();
-        let entities = self
-            .base
-            .clone()
-            .add_entities(resource_entities(schema, &request.resource)?, None)?;
+        // A small store per call — the principal, the action and its groups, the resource and
+        // the directories above it — rather than a clone of every action of the schema: this
+        // is what keeps a decision to a few microseconds.
+        let index = action_index(request.action);
+        let chain = self.action_chains.get(index).ok_or("unknown action")?;
+        let entities = Entities::from_entities(
+            self.principal_entities
+                .iter()
+                .chain(chain)
+                .cloned()
+                .chain(resource_entities(schema, &request.resource)?),
+            None,
+        )?;
         let taint = carries_taint(request.action).then_some(taint);
         let context = match (&request.method, taint) {
             (None, None) => self.run_context.clone(),
             (method, taint) => context_of(&self.context, method.as_deref(), taint)?,
         };
-        let action = self
-            .actions
-            .get(action_index(request.action))
-            .cloned()
-            .ok_or("unknown action")?;
+        let action = self.actions.get(index).cloned().ok_or("unknown action")?;
         let cedar_request = cedar_policy::Request::new(
             self.principal.clone(),
             action,
@@ -169,6 +216,15 @@ impl Session {
             errors: diagnostics.errors().map(ToString::to_string).collect(),
         }
     }
+}
+
+/// `action` and every action group it is in, as entities.
+fn action_chain(actions: &Entities, action: &EntityUid) -> Vec<Entity> {
+    let mut chain: Vec<Entity> = actions.get(action).cloned().into_iter().collect();
+    if let Some(ancestors) = actions.ancestors(action) {
+        chain.extend(ancestors.filter_map(|a| actions.get(a).cloned()));
+    }
+    chain
 }
 
 fn action_index(a: Action) -> usize {

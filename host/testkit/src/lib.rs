@@ -97,9 +97,11 @@ pub fn read_n_guest(n: u32) -> anyhow::Result<Vec<u8>> {
         &format!(r#"(import "{FS}" "read" (func $read (param i32 i32 i32)))"#),
         &format!(
             r#"(func (export "run") (param i32 i32) (result i32)
-                 (local $i i32)
+                 (local $i i32) (local $mark i32)
+                 ;; free each answer before the next read, keeping the input
+                 (local.set $mark (global.get $bump))
                  (loop $l
-                   (global.set $bump (i32.const 16384))
+                   (global.set $bump (local.get $mark))
                    (call $read (local.get 0) (local.get 1) (i32.const 64))
                    (local.set $i (i32.add (local.get $i) (i32.const 1)))
                    (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))

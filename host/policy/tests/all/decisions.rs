@@ -135,3 +135,25 @@ fn http_requests_are_decided_on_host_port_and_method() {
     assert!(!send("api.example.com", 8443, "GET"));
     assert!(!send("evil.example.com", 443, "GET"));
 }
+
+#[test]
+fn a_repeated_request_gets_the_same_decision_and_others_are_not_confused_with_it() {
+    let b = bundle(
+        r#"@id("read-a") permit(principal, action == Cordon::Action::"fs:read", resource == Cordon::File::"/a");"#,
+    );
+    let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
+    let read = |p: &str| s.authorize(&Request::new(Action::FsRead, Resource::file(p).unwrap()));
+    for _ in 0..3 {
+        assert!(read("/a").allowed);
+        assert!(!read("/b").allowed);
+        assert!(
+            !s.authorize(&Request::new(Action::FsStat, Resource::file("/a").unwrap()))
+                .allowed
+        );
+        assert!(
+            !s.authorize(&Request::new(Action::FsList, Resource::dir("/a").unwrap()))
+                .allowed
+        );
+    }
+    assert_eq!(read("/a").policy_ids, ["read-a"]);
+}

@@ -267,3 +267,15 @@ fn a_run_without_a_root_gets_unsupported_after_the_policy_check() {
     assert_eq!(r.error.unwrap().kind, "unsupported");
     assert_eq!(r.decisions.len(), 1);
 }
+
+#[test]
+fn every_call_of_a_run_is_decided_and_logged_in_order() {
+    let sb = Sandbox::new();
+    sb.write("a.txt", "hello");
+    let r = sb.run(&load(cordon_testkit::read_n_guest(100)), ALLOW_ALL, "a.txt");
+    assert_eq!(r.output.as_deref(), Some("hello"), "{r:?}");
+    assert_eq!(r.host_calls, 100);
+    let seqs: Vec<u64> = r.decisions.iter().map(|d| d.seq).collect();
+    assert_eq!(seqs, (0..100).collect::<Vec<_>>());
+    assert_eq!(sb.log.head().unwrap().seq, 99);
+}

@@ -1,0 +1,93 @@
+//! The gate's cost: the same guest doing N fs reads, gated under an allow-all policy (Cedar
+//! decision + log append per call, log commit at the end) versus with the gate bypassed, in
+//! one run. The difference divided by N is the per-call overhead.
+
+#![expect(
+    clippy::expect_used,
+    reason = "a bench that cannot set up should stop loudly"
+)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cap_std::ambient_authority;
+use cap_std::fs::Dir;
+use cordon_audit::{AuditLog, LogOptions};
+use cordon_policy::{PolicyBundle, RunContext};
+use cordon_runtime::{CordonEngine, EngineOptions, Invocation, RunLimits, RunStatus};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+const READS: u32 = 10_000;
+
+fn gate(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("root")).expect("mkdir");
+    std::fs::write(dir.path().join("root/a.txt"), "hello").expect("write");
+    let engine = CordonEngine::new(EngineOptions::default()).expect("engine");
+    let guest = engine
+        .load(&cordon_testkit::read_n_guest(READS).expect("guest"))
+        .expect("load");
+    let bundle = PolicyBundle::load(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../policies/examples/allow-all.cedar"
+        )
+        .as_ref(),
+    )
+    .expect("bundle");
+    let log = Arc::new(
+        AuditLog::open(
+            &dir.path().join("audit.redb"),
+            LogOptions::in_dir(dir.path()),
+        )
+        .expect("log"),
+    );
+    let limits = RunLimits {
+        max_host_calls: u64::from(READS),
+        ..RunLimits::default()
+    };
+    let invocation = || Invocation {
+        run_id: "bench".into(),
+        tenant: "bench".into(),
+        human: None,
+        context: RunContext::new("benchmark", "none"),
+        bundle: bundle.clone(),
+        root: Some(
+            Dir::open_ambient_dir(dir.path().join("root"), ambient_authority()).expect("root"),
+        ),
+        limits,
+        log: log.clone(),
+        input: "a.txt".into(),
+        egress: cordon_runtime::EgressPolicy::default(),
+        taint: cordon_policy::Taint::default(),
+        shadow: None,
+        cancel: None,
+    };
+
+    let mut group = c.benchmark_group(format!("fs_read_x{READS}"));
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("gate_bypassed", |b| {
+        b.iter(|| {
+            let r = engine
+                .run_bypassing_gate_for_bench(&guest, invocation())
+                .expect("run");
+            assert_eq!(r.status, RunStatus::Ok, "{:?} {:?}", r.error, r.trap);
+            black_box(r)
+        })
+    });
+    group.bench_function("gated_allow_all", |b| {
+        b.iter(|| {
+            let r = engine.run(&guest, invocation()).expect("run");
+            assert_eq!(r.status, RunStatus::Ok, "{:?} {:?}", r.error, r.trap);
+            assert_eq!(r.decisions.len(), READS as usize);
+            black_box(r)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, gate);
+criterion_main!(benches);
