@@ -14,6 +14,9 @@ use crate::entities::{
 use crate::request::{Action, Principal, Request, Resource, RunContext};
 use crate::taint::{Taint, carries_taint};
 
+/// A remembered decision's key: the action's index, whether the path is a directory, the path.
+type MemoKey = (usize, bool, String);
+
 /// Most decisions a session remembers before it starts over.
 const MEMO_CAPACITY: usize = 4096;
 
@@ -59,7 +62,7 @@ pub struct Session {
     /// Decisions already made in this run for calls whose context cannot change (no taint,
     /// no method): principal, context and entities are all fixed, so Cedar would answer the
     /// same again. Every call is still logged; only the evaluation is reused.
-    memo: Arc<Mutex<HashMap<(usize, bool, String), Decision>>>,
+    memo: Arc<Mutex<HashMap<MemoKey, Decision>>>,
     pub(crate) context: RunContext,
     run_context: Context,
     authorizer: Authorizer,

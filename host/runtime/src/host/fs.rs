@@ -118,17 +118,28 @@ impl<'a> FsView<'a> {
         Ok(no_symlinks(root, path).map(|()| root))
     }
 
-    fn file(
+    /// Parse `raw`, then admit `action` on it as a file (`Resource::File`) or a directory
+    /// (`Resource::Dir`).
+    fn path(
         &mut self,
         action: Action,
         raw: &str,
+        as_resource: fn(String) -> Resource,
     ) -> wasmtime::Result<Result<(&'a Dir, GuestPath), Error>> {
         let path = match parse_path(raw) {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
-        let resource = Resource::File(path.policy.clone());
+        let resource = as_resource(path.policy.clone());
         Ok(self.admit(action, resource, &path)?.map(|d| (d, path)))
+    }
+
+    fn file(
+        &mut self,
+        action: Action,
+        raw: &str,
+    ) -> wasmtime::Result<Result<(&'a Dir, GuestPath), Error>> {
+        self.path(action, raw, Resource::File)
     }
 
     fn dir(
@@ -136,12 +147,7 @@ impl<'a> FsView<'a> {
         action: Action,
         raw: &str,
     ) -> wasmtime::Result<Result<(&'a Dir, GuestPath), Error>> {
-        let path = match parse_path(raw) {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
-        };
-        let resource = Resource::Dir(path.policy.clone());
-        Ok(self.admit(action, resource, &path)?.map(|d| (d, path)))
+        self.path(action, raw, Resource::Dir)
     }
 }
 

@@ -241,28 +241,12 @@ fn symlinks_are_not_followed_out_of_the_root_or_within_it() {
 #[test]
 fn a_run_without_a_root_gets_unsupported_after_the_policy_check() {
     let sb = Sandbox::new();
-    let engine = crate::support::engine();
-    let c = load(read_guest());
-    let r = engine
-        .run(
-            &c,
-            cordon_runtime::Invocation {
-                run_id: "no-root".into(),
-                tenant: "acme".into(),
-                human: None,
-                context: cordon_policy::RunContext::new("p", "e"),
-                bundle: cordon_policy::PolicyBundle::from_sources([("p.cedar", ALLOW_ALL)])
-                    .unwrap(),
-                root: None,
-                limits: Default::default(),
-                log: sb.log.clone(),
-                input: "a.txt".into(),
-                egress: cordon_runtime::EgressPolicy::default(),
-                taint: cordon_policy::Taint::default(),
-                shadow: None,
-                cancel: None,
-            },
-        )
+    let inv = cordon_runtime::Invocation {
+        root: None,
+        ..sb.invocation(ALLOW_ALL, "a.txt")
+    };
+    let r = crate::support::engine()
+        .run(&load(read_guest()), inv)
         .unwrap();
     assert_eq!(r.error.unwrap().kind, "unsupported");
     assert_eq!(r.decisions.len(), 1);

@@ -127,27 +127,11 @@ fn a_guest_trap_is_reported_as_a_trap() {
 fn limits_outside_their_bounds_are_refused_before_running() {
     let sb = Sandbox::new();
     let c = load(echo_guest());
-    let err = engine()
-        .run(
-            &c,
-            cordon_runtime::Invocation {
-                run_id: "bad-limits".into(),
-                tenant: "acme".into(),
-                human: None,
-                context: cordon_policy::RunContext::new("p", "e"),
-                bundle: cordon_policy::PolicyBundle::from_sources([("p.cedar", ALLOW_ALL)])
-                    .unwrap(),
-                root: None,
-                limits: limited(|l| l.memory_bytes = 1),
-                log: sb.log.clone(),
-                input: String::new(),
-                egress: cordon_runtime::EgressPolicy::default(),
-                taint: cordon_policy::Taint::default(),
-                shadow: None,
-                cancel: None,
-            },
-        )
-        .unwrap_err();
+    let inv = cordon_runtime::Invocation {
+        limits: limited(|l| l.memory_bytes = 1),
+        ..sb.invocation(ALLOW_ALL, "")
+    };
+    let err = engine().run(&c, inv).unwrap_err();
     assert!(
         matches!(err, cordon_runtime::RunError::Limits(ref e) if e.name == "memory_bytes"),
         "{err:?}"
@@ -167,30 +151,15 @@ fn a_cancelled_run_stops_promptly_and_says_so() {
         })
     };
     let started = std::time::Instant::now();
-    let r = engine()
-        .run(
-            &c,
-            cordon_runtime::Invocation {
-                run_id: "cancel-me".into(),
-                tenant: "acme".into(),
-                human: None,
-                context: cordon_policy::RunContext::new("p", "e"),
-                bundle: cordon_policy::PolicyBundle::from_sources([("p.cedar", ALLOW_ALL)])
-                    .unwrap(),
-                root: None,
-                limits: limited(|l| {
-                    l.fuel = RunLimits::BOUNDS[0].2;
-                    l.timeout_ms = 60_000;
-                }),
-                log: sb.log.clone(),
-                input: String::new(),
-                egress: cordon_runtime::EgressPolicy::default(),
-                taint: cordon_policy::Taint::default(),
-                shadow: None,
-                cancel: Some(cancel),
-            },
-        )
-        .unwrap();
+    let inv = cordon_runtime::Invocation {
+        limits: limited(|l| {
+            l.fuel = RunLimits::BOUNDS[0].2;
+            l.timeout_ms = 60_000;
+        }),
+        cancel: Some(cancel),
+        ..sb.invocation(ALLOW_ALL, "")
+    };
+    let r = engine().run(&c, inv).unwrap();
     killer.join().unwrap();
     assert_eq!(r.status, RunStatus::Cancelled, "{r:?}");
     // Cancelled at ~100 ms; the kill switch must act within 50 ms of that.

@@ -55,6 +55,28 @@ impl Sandbox {
         self.run_with(c, policy, input, RunLimits::default())
     }
 
+    /// An invocation of this sandbox: its root, its log, `policy` and `input`, default limits.
+    /// Tests change what they need with `Invocation { field, ..sb.invocation(p, i) }`.
+    pub fn invocation(&self, policy: &str, input: &str) -> Invocation {
+        let root =
+            Dir::open_ambient_dir(self.dir.path().join("root"), ambient_authority()).unwrap();
+        Invocation {
+            run_id: "test-run".into(),
+            tenant: "acme".into(),
+            human: None,
+            context: RunContext::new("testing", "t-1"),
+            bundle: PolicyBundle::from_sources([("test.cedar", policy)]).unwrap(),
+            root: Some(root),
+            limits: RunLimits::default(),
+            log: self.log.clone(),
+            input: input.into(),
+            egress: cordon_runtime::EgressPolicy::default(),
+            taint: cordon_policy::Taint::default(),
+            shadow: None,
+            cancel: None,
+        }
+    }
+
     pub fn run_with(
         &self,
         c: &LoadedComponent,
@@ -62,28 +84,11 @@ impl Sandbox {
         input: &str,
         limits: RunLimits,
     ) -> RunReport {
-        let root =
-            Dir::open_ambient_dir(self.dir.path().join("root"), ambient_authority()).unwrap();
-        engine()
-            .run(
-                c,
-                Invocation {
-                    run_id: "test-run".into(),
-                    tenant: "acme".into(),
-                    human: None,
-                    context: RunContext::new("testing", "t-1"),
-                    bundle: PolicyBundle::from_sources([("test.cedar", policy)]).unwrap(),
-                    root: Some(root),
-                    limits,
-                    log: self.log.clone(),
-                    input: input.into(),
-                    egress: cordon_runtime::EgressPolicy::default(),
-                    taint: cordon_policy::Taint::default(),
-                    shadow: None,
-                    cancel: None,
-                },
-            )
-            .unwrap()
+        let inv = Invocation {
+            limits,
+            ..self.invocation(policy, input)
+        };
+        engine().run(c, inv).unwrap()
     }
 }
 
