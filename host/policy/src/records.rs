@@ -15,9 +15,8 @@
 //! once and answers every record of that class from the cache. Otherwise it evaluates Cedar per
 //! record, exactly like [`RecordAuthorizer::record_naive`].
 
-use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use cedar_policy::{Context, Entities, Entity, EntityUid, PolicySet, RestrictedExpression};
 use serde::{Deserialize, Serialize};
@@ -99,9 +98,58 @@ pub struct RecordAttrs<'a> {
     pub held: bool,
 }
 
+/// A fast, non-cryptographic hasher for the decision cache (FxHash's mixing step). A
+/// collision only costs a key comparison: every hit compares the full class key.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxBuild = BuildHasherDefault<FxHasher>;
+
+/// Class hash → the classes with that hash and their decision's index.
+type ClassCache = HashMap<u64, Vec<(ClassKey, usize)>, FxBuild>;
+
 impl RecordAttrs<'_> {
     fn class_hash(&self) -> u64 {
-        let mut h = DefaultHasher::new();
+        let mut h = FxHasher::default();
         self.classification.hash(&mut h);
         self.jurisdiction.hash(&mut h);
         self.consent.hash(&mut h);
@@ -247,7 +295,7 @@ pub struct RecordAuthorizer<'s> {
     read: EntityUid,
     read_field: EntityUid,
     /// Attribute class → index into `decisions`; `None` when the policies name records.
-    cache: Option<HashMap<u64, Vec<(ClassKey, usize)>>>,
+    cache: Option<ClassCache>,
     decisions: Vec<Decision>,
     evaluations: u64,
 }
@@ -269,7 +317,7 @@ impl<'s> RecordAuthorizer<'s> {
                 None,
             )
             .map_err(|e| EntityError::new(coll.to_string(), e.to_string()))?;
-        let cache = (!names_record_entities(session.bundle.policies())).then(HashMap::new);
+        let cache = (!names_record_entities(session.bundle.policies())).then(HashMap::default);
         Ok(RecordAuthorizer {
             session,
             collection: collection.to_owned(),

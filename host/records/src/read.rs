@@ -193,13 +193,14 @@ impl Plan {
     }
 }
 
-/// One returned record: its id and the allowed fields, in the order they were requested.
+/// One returned record: its id and the values of the allowed fields, in the order of
+/// [`ReadResult::fields_returned`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
     /// The record's id.
     pub id: String,
-    /// `(field, value)`; a field the record lacks is `null`.
-    pub fields: Vec<(String, Value)>,
+    /// One value per returned field; a field the record lacks is `null`.
+    pub values: Vec<Value>,
 }
 
 /// What a read returned and withheld, and the labels of what it returned.
@@ -300,10 +301,10 @@ pub fn evaluate<'r>(
 fn project(plan: &Plan, r: &Record) -> Row {
     Row {
         id: r.id.clone(),
-        fields: plan
+        values: plan
             .returned
             .iter()
-            .map(|f| (f.clone(), r.fields.get(f).cloned().unwrap_or(Value::Null)))
+            .map(|f| r.fields.get(f).cloned().unwrap_or(Value::Null))
             .collect(),
     }
 }
