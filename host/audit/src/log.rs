@@ -329,6 +329,7 @@ impl AuditLog {
     }
 
     /// Read access to the committed state of the log (queries, proofs, bundles, verify).
+    /// The handle keeps the file open, even after the log is closed, until it is dropped.
     pub fn store(&self) -> Store {
         Store::from_database(self.db.clone())
     }
@@ -380,11 +381,20 @@ impl AuditLog {
     /// valid, but nothing links their commitments to the subject any more. If the subject
     /// appears again, it gets a new, unrelated key. See [`crate::subject`].
     pub fn erase_subject(&self, subject: &Subject) -> Result<(), EraseError> {
-        let bytes = subject.to_bytes();
+        self.erase_subjects(std::slice::from_ref(subject))
+    }
+
+    /// Destroys the commitment keys of all `subjects` in one commit, e.g. a data subject's
+    /// user id and every record that is about them (records are keyed per collection and id;
+    /// the data layer knows which records belong to whom).
+    pub fn erase_subjects(&self, subjects: &[Subject]) -> Result<(), EraseError> {
         let mut st = lock(&self.shared.state);
         check_open(&st)?;
-        st.keys.insert(bytes.clone(), KeyState::Erased);
-        st.pending.push(Op::DeleteKey { subject: bytes });
+        for subject in subjects {
+            let bytes = subject.to_bytes();
+            st.keys.insert(bytes.clone(), KeyState::Erased);
+            st.pending.push(Op::DeleteKey { subject: bytes });
+        }
         let target = st.batches_taken + 1;
         self.shared.work.notify_one();
         drop(self.wait_batch(st, target)?);

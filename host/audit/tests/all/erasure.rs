@@ -107,3 +107,37 @@ fn exporting_for_an_erased_user_finds_nothing() {
     let head = log.head().unwrap();
     log.sync(head.seq).unwrap();
 }
+
+#[test]
+fn erases_a_data_subject_and_their_records_in_one_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    common::append_range(&log, 0, 30);
+    let record = |id: &str| Subject::Record {
+        collection: "patients".into(),
+        id: id.into(),
+    };
+    log.erase_subjects(&[Subject::User("user-3".into()), record("p-3"), record("p-4")])
+        .unwrap();
+    let store = log.store();
+    assert!(store.query(&user("user-3")).unwrap().is_empty());
+    for id in ["p-3", "p-4"] {
+        let query = Query {
+            record: Some(("patients".into(), id.into())),
+            ..Query::default()
+        };
+        assert!(store.query(&query).unwrap().is_empty(), "{id}");
+    }
+    let still = Query {
+        record: Some(("patients".into(), "p-2".into())),
+        ..Query::default()
+    };
+    assert!(!store.query(&still).unwrap().is_empty());
+    drop(store); // a store handle keeps the file open
+    log.close().unwrap();
+    verify(
+        &common::log_path(dir.path()),
+        &common::public_key(dir.path()),
+    )
+    .unwrap();
+}
