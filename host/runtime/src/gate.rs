@@ -164,7 +164,7 @@ impl Gate {
             .map_err(|e| wasmtime::Error::msg(format!("decision log append failed: {e}")))?;
         self.last_seq = Some(receipt.seq);
         if let Some(shadow) = &self.shadow {
-            let candidate = shadow.authorize(&request);
+            let candidate = shadow.authorize_with_taint(&request, &self.taint);
             if candidate.allowed != decision.allowed {
                 self.shadow_differences.push(ShadowDifference {
                     seq: receipt.seq,

@@ -503,3 +503,38 @@ fn a_server_that_never_answers_runs_into_the_deadline() {
     assert_eq!(r.limit, Some(LimitExceeded::Timeout));
     assert_eq!(server.accepts(), 1);
 }
+
+#[test]
+fn a_shadow_bundle_decides_with_the_run_taint_too() {
+    let server = Server::start(|_| ok("accepted"));
+    let sb = Sandbox::new();
+    let guest = load(http_send_guest("GET", None, 1));
+    let r = engine()
+        .run(
+            &guest,
+            Invocation {
+                run_id: "shadow-taint".into(),
+                tenant: "acme".into(),
+                human: None,
+                context: RunContext::new("testing", "t-1"),
+                bundle: PolicyBundle::from_sources([("active.cedar", ALLOW_ALL)]).unwrap(),
+                root: None,
+                limits: RunLimits::default(),
+                log: sb.log.clone(),
+                input: server.url("/report"),
+                egress: loopback(),
+                taint: health(),
+                shadow: Some(
+                    PolicyBundle::from_sources([("candidate.cedar", NO_HEALTH_EGRESS)]).unwrap(),
+                ),
+                cancel: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(r.output.as_deref(), Some("accepted"), "{r:?}");
+    assert_eq!(r.shadow_differences.len(), 1, "{r:?}");
+    assert_eq!(
+        r.shadow_differences[0].shadow_policy_ids,
+        ["no-health-egress"]
+    );
+}
