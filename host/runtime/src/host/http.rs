@@ -157,15 +157,17 @@ fn url_parts(url: &Url) -> UrlParts {
 }
 
 /// Every address `url`'s host stands for: the address itself, or one lookup of the name.
-fn resolve(url: &Url) -> Result<Vec<SocketAddr>, Error> {
+/// `Ok(None)`: the lookup did not finish `within` (the run's remaining time).
+fn resolve(url: &Url, within: Duration) -> Result<Option<Vec<SocketAddr>>, Error> {
     let port = url.port_or_known_default().unwrap_or(0);
     let addrs: Vec<SocketAddr> = match url.host() {
         Some(url::Host::Ipv4(a)) => vec![SocketAddr::new(IpAddr::V4(a), port)],
         Some(url::Host::Ipv6(a)) => vec![SocketAddr::new(IpAddr::V6(a), port)],
-        Some(url::Host::Domain(d)) => (d, port)
-            .to_socket_addrs()
-            .map_err(|_| Error::Io(format!("cannot resolve `{d}`")))?
-            .collect(),
+        Some(url::Host::Domain(d)) => match lookup(d, port, within) {
+            Some(Ok(addrs)) => addrs,
+            Some(Err(_)) => return Err(Error::Io(format!("cannot resolve `{d}`"))),
+            None => return Ok(None),
+        },
         None => Vec::new(),
     };
     if addrs.is_empty() {
@@ -174,7 +176,33 @@ fn resolve(url: &Url) -> Result<Vec<SocketAddr>, Error> {
             url.host_str().unwrap_or_default()
         )));
     }
-    Ok(addrs)
+    Ok(Some(addrs))
+}
+
+/// The system resolver has no timeout, so the lookup runs on its own thread and is waited for
+/// at most `within`; a lookup that outlives the run finishes unobserved. `None`: time is up.
+fn lookup(domain: &str, port: u16, within: Duration) -> Option<std::io::Result<Vec<SocketAddr>>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let name = domain.to_owned();
+    let spawned = std::thread::Builder::new()
+        .name("cordon-dns".into())
+        .spawn(move || {
+            let _ = tx.send(
+                (name.as_str(), port)
+                    .to_socket_addrs()
+                    .map(Iterator::collect),
+            );
+        });
+    if let Err(e) = spawned {
+        return Some(Err(e));
+    }
+    match rx.recv_timeout(within) {
+        Ok(answer) => Some(answer),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Some(Err(std::io::Error::other(
+            "the lookup thread ended without an answer",
+        ))),
+    }
 }
 
 /// A blocking client whose resolver answers only with addresses the egress check pinned.
@@ -287,8 +315,9 @@ impl HttpView<'_> {
             record_decision("deny");
             return Ok(Err(denied));
         }
-        let addrs = match resolve(&req.url) {
-            Ok(a) => a,
+        let addrs = match resolve(&req.url, self.time_left()?) {
+            Ok(Some(a)) => a,
+            Ok(None) => return Err(wasmtime::Error::new(LimitExceeded::Timeout)),
             Err(e) => return Ok(Err(e)),
         };
         for a in &addrs {
@@ -412,7 +441,7 @@ impl Host for HttpView<'_> {
             method = tracing::field::Empty,
             host = tracing::field::Empty,
             decision = tracing::field::Empty,
-            tainted = self.gate.taint.is_tainted(),
+            taint = tracing::field::Empty,
         )
     )]
     fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, Error>> {
@@ -421,6 +450,13 @@ impl Host for HttpView<'_> {
             Err(e) => return Ok(Err(e)),
         };
         let span = tracing::Span::current();
+        if self.gate.taint.is_tainted() {
+            // Labels of what the run has read, never the data itself.
+            span.record(
+                "taint",
+                serde_json::to_string(&self.gate.taint).unwrap_or_default(),
+            );
+        }
         span.record("method", req.method.as_str());
         span.record("host", req.url.host_str().unwrap_or_default());
         let max_redirects = self.state.egress.max_redirects;
