@@ -153,3 +153,28 @@ impl tokio::io::AsyncWrite for Pipe {
         std::task::Poll::Ready(Ok(()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdout_and_stderr_share_one_budget_and_a_write_past_it_traps_with_the_output_limit() {
+        let capture = Capture::new(10);
+        let mut out = capture.stdout().p2_stream();
+        let mut err = capture.stderr().p2_stream();
+        out.write(Bytes::from_static(b"hello")).unwrap();
+        err.write(Bytes::from_static(b"oops")).unwrap();
+        match out.write(Bytes::from_static(b"!!")) {
+            Err(StreamError::Trap(e)) => {
+                assert_eq!(
+                    e.downcast_ref::<LimitExceeded>(),
+                    Some(&LimitExceeded::Output)
+                );
+            }
+            other => panic!("expected a trap, got {other:?}"),
+        }
+        // Nothing past the budget was kept; what fit is returned.
+        assert_eq!(capture.contents(), ("hello".to_owned(), "oops".to_owned()));
+    }
+}
