@@ -143,7 +143,9 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     }
     let mut egress = EgressPolicy::default();
     for range in &args.egress_ranges {
-        egress.allow_range(range).context("invalid --allow-egress-range")?;
+        egress
+            .allow_range(range)
+            .context("invalid --allow-egress-range")?;
     }
     if let Some(max) = args.max_response {
         egress.max_response_bytes = max;
