@@ -63,6 +63,7 @@ fn gate(c: &mut Criterion) {
         taint: cordon_policy::Taint::default(),
         shadow: None,
         cancel: None,
+        records: None,
     };
 
     let mut group = c.benchmark_group(format!("fs_read_x{READS}"));

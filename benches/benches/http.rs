@@ -128,6 +128,7 @@ fn http(c: &mut Criterion) {
         taint: taint.clone(),
         shadow: None,
         cancel: None,
+        records: None,
     };
 
     let mut group = c.benchmark_group(format!("http_get_x{REQUESTS}"));

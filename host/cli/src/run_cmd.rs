@@ -194,6 +194,7 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
             taint,
             shadow: None,
             cancel: None,
+            records: None,
         },
     )?;
     let succeeded = report.status.succeeded();

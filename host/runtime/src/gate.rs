@@ -275,6 +275,120 @@ impl Gate {
             "{what} is not provided by this host yet"
         )))
     }
+
+    /// Decide one read of `collection`: `read` evaluates it with an authorizer bound to this
+    /// run (every record by `records:read`, every requested field by `records:read-field`).
+    /// Then ONE entry is appended to the log — the record ids returned, the fields returned
+    /// and withheld, the count of records withheld — and the labels of what was returned are
+    /// added to the run's taint; only then is the result handed back for the guest. A read
+    /// refused as a whole is logged as a denial.
+    pub(crate) fn check_records(
+        &mut self,
+        collection: &str,
+        region: &str,
+        fields: &[String],
+        read: impl FnOnce(
+            &mut cordon_policy::RecordAuthorizer<'_>,
+        ) -> Result<cordon_records::ReadResult, cordon_records::ReadError>,
+    ) -> wasmtime::Result<Result<cordon_records::ReadResult, Error>> {
+        use cordon_records::{PlanError, ReadError};
+        self.count_call()?;
+        let rc = cordon_policy::RecordsContext {
+            host_region: region.to_owned(),
+            requested_fields: fields.to_vec(),
+        };
+        let outcome = match self.session.records(collection, &rc) {
+            Ok(mut auth) => read(&mut auth).map_err(|e| match e {
+                ReadError::UnknownCollection(_) => Error::NotFound(e.to_string()),
+                ReadError::Plan(PlanError::UnknownField { .. }) => Error::Invalid(e.to_string()),
+                ReadError::Plan(_) => Error::AccessDenied(Denial {
+                    action: "records:read".to_owned(),
+                    resource: String::new(),
+                    policy_ids: Vec::new(),
+                    decision_id: 0,
+                }),
+                ReadError::Storage(_) => Error::Io(e.to_string()),
+            }),
+            Err(e) => Err(Error::Io(e.to_string())),
+        };
+        let resource = format!("Cordon::Collection::{collection:?}");
+        let (allowed, policy_ids, access) = match &outcome {
+            Ok(r) => (
+                true,
+                r.policy_ids.iter().cloned().collect::<Vec<_>>(),
+                Some(cordon_audit::RecordAccess {
+                    collection: collection.to_owned(),
+                    record_ids: r.rows.iter().map(|row| row.id.clone()).collect(),
+                    fields_returned: r.fields_returned.clone(),
+                    fields_withheld: r.fields_withheld.clone(),
+                    records_withheld: r.records_withheld,
+                }),
+            ),
+            Err(_) => (false, Vec::new(), None),
+        };
+        let id = &self.identity;
+        let receipt = self
+            .log
+            .append(Entry {
+                tenant: id.tenant.clone(),
+                run_id: id.run_id.clone(),
+                component_digest: id.component_digest.clone(),
+                policy_digest: id.policy_digest.clone(),
+                agent: id.agent.clone(),
+                user: id.user.clone(),
+                purpose: id.purpose.clone(),
+                engagement: id.engagement.clone(),
+                action: "records:read".to_owned(),
+                resource: resource.clone(),
+                decision: if allowed {
+                    cordon_audit::Decision::Allow
+                } else {
+                    cordon_audit::Decision::Deny
+                },
+                policy_ids: policy_ids.clone(),
+                records: access,
+            })
+            .map_err(|e| wasmtime::Error::msg(format!("decision log append failed: {e}")))?;
+        self.last_seq = Some(receipt.seq);
+        tracing::debug!(
+            target: "cordon.gate",
+            tenant = %id.tenant,
+            run = %id.run_id,
+            action = "records:read",
+            decision = verdict(allowed),
+            seq = receipt.seq,
+        );
+        self.decisions.push(DecisionRecord {
+            seq: receipt.seq,
+            action: "records:read".to_owned(),
+            resource: resource.clone(),
+            decision: verdict(allowed),
+            policy_ids,
+            taint: None,
+        });
+        match outcome {
+            Ok(r) => {
+                if let Some(level) = r.max_classification {
+                    // One observation per jurisdiction returned; never for withheld data.
+                    let categories = r.categories.iter().cloned().collect::<Vec<_>>();
+                    if r.jurisdictions.is_empty() {
+                        self.taint
+                            .observe(collection, level, "", categories.clone());
+                    }
+                    for j in &r.jurisdictions {
+                        self.taint.observe(collection, level, j, categories.clone());
+                    }
+                }
+                Ok(Ok(r))
+            }
+            Err(Error::AccessDenied(d)) => Ok(Err(Error::AccessDenied(Denial {
+                resource,
+                decision_id: receipt.seq,
+                ..d
+            }))),
+            Err(e) => Ok(Err(e)),
+        }
+    }
 }
 
 fn verdict(allowed: bool) -> &'static str {

@@ -24,6 +24,7 @@
 //!     taint: cordon_policy::Taint::default(),
 //!     shadow: None,
 //!     cancel: None,
+//!     records: None,
 //! })?;
 //! println!("{:?}", report.status);
 //! # Ok(()) }
@@ -45,6 +46,7 @@ pub use component::{LoadError, LoadedComponent, digest};
 pub use egress::{AddressRefused, EgressPolicy, RangeError};
 pub use engine::{CordonEngine, EngineError, EngineOptions};
 pub use gate::{DecisionRecord, RunIdentity, ShadowDifference};
+pub use host::records::RecordsGrant;
 pub use limits::{LimitExceeded, LimitsError, RunLimits};
 pub use run::{
     AuditRange, CancelToken, Cancelled, GuestError, Invocation, RunError, RunReport, RunStatus,

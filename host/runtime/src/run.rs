@@ -19,6 +19,7 @@ use crate::egress::EgressPolicy;
 use crate::engine::CordonEngine;
 use crate::gate::{DecisionRecord, Gate, RunIdentity, ShadowDifference};
 use crate::host::http::HttpState;
+use crate::host::records::RecordsGrant;
 use crate::limits::{LimitExceeded, LimitsError, MemoryLimiter, RunLimits};
 use crate::state::RunState;
 
@@ -53,6 +54,9 @@ pub struct Invocation {
     pub shadow: Option<PolicyBundle>,
     /// Lets another thread stop the run (the kill switch).
     pub cancel: Option<CancelToken>,
+    /// The records store the records interface reads, and the host's region; `None`: records
+    /// calls are answered `unsupported`.
+    pub records: Option<RecordsGrant>,
 }
 
 /// Stops a run from another thread, within one epoch tick (about 5 ms) of being cancelled.
@@ -287,6 +291,7 @@ impl CordonEngine {
                 inv.egress,
                 start + std::time::Duration::from_millis(inv.limits.timeout_ms),
             ),
+            records: inv.records,
         };
         #[cfg(feature = "bench-gate-bypass")]
         let state = RunState {

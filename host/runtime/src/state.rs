@@ -7,7 +7,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::gate::Gate;
 use crate::host::fs::FsView;
 use crate::host::http::{HttpState, HttpView};
-use crate::host::records::RecordsView;
+use crate::host::records::{RecordsGrant, RecordsView};
 use crate::limits::MemoryLimiter;
 
 pub(crate) struct RunState {
@@ -18,6 +18,7 @@ pub(crate) struct RunState {
     pub(crate) root: Option<Dir>,
     pub(crate) max_read_bytes: u64,
     pub(crate) http: HttpState,
+    pub(crate) records: Option<RecordsGrant>,
 }
 
 impl RunState {
@@ -40,6 +41,7 @@ impl RunState {
     pub(crate) fn records(&mut self) -> RecordsView<'_> {
         RecordsView {
             gate: &mut self.gate,
+            grant: self.records.as_ref(),
         }
     }
 }

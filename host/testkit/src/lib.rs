@@ -325,3 +325,145 @@ pub fn http_send_guest(method: &str, body: Option<&str>, n: u32) -> anyhow::Resu
         ),
     ))
 }
+
+/// Which records call a [`records_guest`] makes.
+#[derive(Debug, Clone, Copy)]
+pub enum RecordsCall {
+    /// `query(collection, [], fields, limit)`.
+    Query {
+        /// The limit passed.
+        limit: u32,
+    },
+    /// `get(collection, <run input>, fields)`.
+    Get,
+}
+
+/// `run(input)` = one records call on `collection` for `fields` (both fixed at build time; a
+/// `get` takes the run's input as the id). The guest prints the answer as text: each row as
+/// `id:v1,v2,;` (a text value as itself, any other value as `?`), then `#` and one `x` per
+/// withheld record, then `|` and each withheld field followed by `,`, then `T` if truncated.
+/// An error is handed back as the run's error.
+pub fn records_guest(
+    call: RecordsCall,
+    collection: &str,
+    fields: &[&str],
+) -> anyhow::Result<Vec<u8>> {
+    const RECORDS: &str = "cordon:agent/records@0.1.0";
+    // Strings from 1024; the list of (ptr, len) field names at 2048; output from 8192.
+    let mut data = String::new();
+    let mut at = 1024usize;
+    let mut place = |s: &str, data: &mut String| -> usize {
+        let p = at;
+        data.push_str(&format!("(data (i32.const {p}) \"{s}\")\n"));
+        at += s.len().max(1);
+        p
+    };
+    let coll = place(collection, &mut data);
+    let mut list = Vec::new();
+    for f in fields {
+        list.push((place(f, &mut data), f.len()));
+    }
+    for (i, (p, len)) in list.iter().enumerate() {
+        let slot = 2048 + i * 8;
+        data.push_str(&format!(
+            "(data (i32.const {slot}) \"{}{}\")\n",
+            le_hex(*p as u32),
+            le_hex(*len as u32)
+        ));
+    }
+    let (import, call_expr) = match call {
+        RecordsCall::Query { limit } => (
+            format!(
+                r#"(import "{RECORDS}" "query" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32)))"#
+            ),
+            format!(
+                "(call $call (i32.const {coll}) (i32.const {}) (i32.const 0) (i32.const 0) (i32.const 2048) (i32.const {}) (i32.const {limit}) (i32.const 256))",
+                collection.len(),
+                fields.len()
+            ),
+        ),
+        RecordsCall::Get => (
+            format!(
+                r#"(import "{RECORDS}" "get" (func $call (param i32 i32 i32 i32 i32 i32 i32)))"#
+            ),
+            format!(
+                "(call $call (i32.const {coll}) (i32.const {}) (local.get 0) (local.get 1) (i32.const 2048) (i32.const {}) (i32.const 256))",
+                collection.len(),
+                fields.len()
+            ),
+        ),
+    };
+    component(&module(
+        &import,
+        &format!(
+            r#"{data}
+  (global $out (mut i32) (i32.const 8192))
+  (func $emit (param $p i32) (param $n i32)
+    (memory.copy (global.get $out) (local.get $p) (local.get $n))
+    (global.set $out (i32.add (global.get $out) (local.get $n))))
+  (func $byte (param $b i32)
+    (i32.store8 (global.get $out) (local.get $b))
+    (global.set $out (i32.add (global.get $out) (i32.const 1))))
+  (func (export "run") (param i32 i32) (result i32)
+    (local $rows i32) (local $n i32) (local $i i32) (local $row i32)
+    (local $fs i32) (local $fn i32) (local $j i32) (local $fv i32)
+    {call_expr}
+    (if (i32.load8_u (i32.const 256))
+      (then
+        (i32.store8 (i32.const 64) (i32.const 1))
+        (memory.copy (i32.const 72) (i32.const 264) (i32.const 40))
+        (return (i32.const 64))))
+    (local.set $rows (i32.load (i32.const 264)))
+    (local.set $n (i32.load (i32.const 268)))
+    (block $rows_done
+      (loop $rows_loop
+        (br_if $rows_done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $row (i32.add (local.get $rows) (i32.mul (local.get $i) (i32.const 16))))
+        (call $emit (i32.load (local.get $row)) (i32.load offset=4 (local.get $row)))
+        (call $byte (i32.const 58))
+        (local.set $fs (i32.load offset=8 (local.get $row)))
+        (local.set $fn (i32.load offset=12 (local.get $row)))
+        (local.set $j (i32.const 0))
+        (block $fields_done
+          (loop $fields_loop
+            (br_if $fields_done (i32.ge_u (local.get $j) (local.get $fn)))
+            (local.set $fv (i32.add (local.get $fs) (i32.mul (local.get $j) (i32.const 24))))
+            (if (i32.eq (i32.load8_u offset=8 (local.get $fv)) (i32.const 4))
+              (then (call $emit (i32.load offset=16 (local.get $fv)) (i32.load offset=20 (local.get $fv))))
+              (else (call $byte (i32.const 63))))
+            (call $byte (i32.const 44))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br $fields_loop)))
+        (call $byte (i32.const 59))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rows_loop)))
+    (call $byte (i32.const 35))
+    (call $emit (i32.const 4096) (i32.load (i32.const 272)))
+    (call $byte (i32.const 124))
+    (local.set $rows (i32.load (i32.const 276)))
+    (local.set $n (i32.load (i32.const 280)))
+    (local.set $i (i32.const 0))
+    (block $w_done
+      (loop $w_loop
+        (br_if $w_done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $row (i32.add (local.get $rows) (i32.mul (local.get $i) (i32.const 8))))
+        (call $emit (i32.load (local.get $row)) (i32.load offset=4 (local.get $row)))
+        (call $byte (i32.const 44))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $w_loop)))
+    (if (i32.load8_u (i32.const 284)) (then (call $byte (i32.const 84))))
+    (i32.store8 (i32.const 64) (i32.const 0))
+    (i32.store (i32.const 72) (i32.const 8192))
+    (i32.store (i32.const 76) (i32.sub (global.get $out) (i32.const 8192)))
+    (i32.const 64))"#
+        ),
+    ))
+}
+
+/// `n` as four little-endian bytes in WAT string escapes.
+fn le_hex(n: u32) -> String {
+    n.to_le_bytes()
+        .iter()
+        .map(|b| format!("\\{b:02x}"))
+        .collect()
+}

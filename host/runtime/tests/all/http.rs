@@ -169,6 +169,7 @@ impl<'a> Run<'a> {
                     taint: self.taint,
                     shadow: None,
                     cancel: None,
+                    records: None,
                 },
             )
             .unwrap()
@@ -428,6 +429,7 @@ when { context.taint.classification >= 2 };"#;
                     taint,
                     shadow: None,
                     cancel: None,
+                    records: None,
                 },
             )
             .unwrap()
@@ -528,6 +530,7 @@ fn a_shadow_bundle_decides_with_the_run_taint_too() {
                     PolicyBundle::from_sources([("candidate.cedar", NO_HEALTH_EGRESS)]).unwrap(),
                 ),
                 cancel: None,
+                records: None,
             },
         )
         .unwrap();

@@ -11,5 +11,6 @@ mod fs;
 mod http;
 mod limits;
 mod load;
+mod records;
 mod shadow;
 mod support;

@@ -74,6 +74,7 @@ impl Sandbox {
             taint: cordon_policy::Taint::default(),
             shadow: None,
             cancel: None,
+            records: None,
         }
     }
 

@@ -1,0 +1,222 @@
+//! The records interface: per-record and per-field decisions through the gate, one log entry
+//! per read, guests that see only what the policy allows.
+
+use std::sync::Arc;
+
+use cordon_policy::{Human, PolicyBundle, RunContext};
+use cordon_records::{Collection, RecordStore};
+use cordon_runtime::{Invocation, RecordsGrant, RunReport, RunStatus};
+use cordon_testkit::{RecordsCall, records_guest};
+
+use crate::support::{ALLOW_ALL, Sandbox, engine, load};
+
+const PATIENTS: &str = r#"{"name": "patients", "levels": ["public", "internal", "confidential", "restricted"],
+  "fields": [{"name": "name", "category": "identifier"}, {"name": "diagnosis", "category": "health"},
+             {"name": "balance", "category": "financial"}],
+  "row_caps": {"billing": 1}}"#;
+
+const ROWS: &str = r#"{"id": "p1", "subject": "ada", "classification": "confidential", "jurisdiction": "EU", "consent": ["treatment", "billing"], "fields": {"name": "Ada", "diagnosis": "asthma", "balance": "120"}}
+{"id": "p2", "subject": "bob", "classification": "internal", "jurisdiction": "EU", "consent": ["treatment"], "fields": {"name": "Bob", "diagnosis": "flu", "balance": "0"}}
+{"id": "p3", "subject": "cy", "classification": "internal", "jurisdiction": "US", "consent": ["treatment", "billing"], "fields": {"name": "Cy", "diagnosis": "hiv", "balance": "75"}}
+"#;
+
+fn store(sb: &Sandbox) -> Arc<RecordStore> {
+    let store = RecordStore::open_in(sb.dir.path()).unwrap();
+    store
+        .define_collection(&serde_json::from_str::<Collection>(PATIENTS).unwrap())
+        .unwrap();
+    store.import("patients", ROWS.as_bytes()).unwrap();
+    Arc::new(store)
+}
+
+fn healthcare() -> PolicyBundle {
+    PolicyBundle::load(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../policies/examples/healthcare.cedar"),
+    )
+    .unwrap()
+}
+
+/// Run `guest` as a `role` for `purpose` on a host in `region`.
+fn run(
+    sb: &Sandbox,
+    store: &Arc<RecordStore>,
+    guest: anyhow::Result<Vec<u8>>,
+    role: &str,
+    purpose: &str,
+    region: &str,
+    input: &str,
+) -> RunReport {
+    let inv = Invocation {
+        human: Some(Human::new("u-1", [role])),
+        context: RunContext::new(purpose, "e-1"),
+        bundle: healthcare(),
+        records: Some(RecordsGrant {
+            store: store.clone(),
+            region: region.into(),
+        }),
+        ..sb.invocation(ALLOW_ALL, input)
+    };
+    engine().run(&load(guest), inv).unwrap()
+}
+
+fn query(fields: &[&str]) -> anyhow::Result<Vec<u8>> {
+    records_guest(RecordsCall::Query { limit: 0 }, "patients", fields)
+}
+
+#[test]
+fn two_purposes_see_different_fields_of_the_same_records() {
+    let sb = Sandbox::new();
+    let s = store(&sb);
+    let fields = ["name", "diagnosis", "balance"];
+    let treat = run(
+        &sb,
+        &s,
+        query(&fields),
+        "clinician",
+        "treatment",
+        "eu-west",
+        "",
+    );
+    assert_eq!(treat.status, RunStatus::Ok, "{treat:?}");
+    assert_eq!(
+        treat.output.as_deref(),
+        Some("p1:Ada,asthma,;p2:Bob,flu,;p3:Cy,hiv,;#|balance,")
+    );
+    let bill = run(&sb, &s, query(&fields), "billing", "billing", "eu-west", "");
+    // billing: p2 did not consent; the cap is one row.
+    assert_eq!(bill.output.as_deref(), Some("p1:Ada,120,;#x|diagnosis,T"));
+}
+
+#[test]
+fn a_field_of_a_denied_category_never_reaches_output_or_stdout() {
+    let sb = Sandbox::new();
+    let s = store(&sb);
+    let r = run(
+        &sb,
+        &s,
+        query(&["diagnosis", "name"]),
+        "billing",
+        "billing",
+        "eu-west",
+        "",
+    );
+    let seen = format!("{:?}{}{}", r.output, r.stdout, r.stderr);
+    for secret in ["asthma", "flu", "hiv"] {
+        assert!(!seen.contains(secret), "{secret} leaked: {seen}");
+    }
+}
+
+#[test]
+fn wrong_jurisdiction_is_withheld_and_counted() {
+    let sb = Sandbox::new();
+    let s = store(&sb);
+    let r = run(
+        &sb,
+        &s,
+        query(&["name"]),
+        "clinician",
+        "treatment",
+        "us-east",
+        "",
+    );
+    assert_eq!(r.output.as_deref(), Some("p3:Cy,;#xx|"));
+}
+
+#[test]
+fn each_read_is_one_log_entry_naming_what_was_returned_and_withheld() {
+    let sb = Sandbox::new();
+    let s = store(&sb);
+    let r = run(
+        &sb,
+        &s,
+        query(&["name", "balance"]),
+        "clinician",
+        "treatment",
+        "us-east",
+        "",
+    );
+    assert_eq!(r.decisions.len(), 1);
+    let d = &r.decisions[0];
+    assert_eq!((d.action.as_str(), d.decision), ("records:read", "allow"));
+    assert_eq!(d.resource, r#"Cordon::Collection::"patients""#);
+    assert_eq!(
+        d.policy_ids,
+        ["clinicians-read-for-treatment", "treatment-fields"]
+    );
+    let entry = sb.log.store().entry(d.seq).unwrap().unwrap();
+    let access = entry.records.unwrap();
+    assert_eq!(access.collection, "patients");
+    assert_eq!(access.record_commitments.len(), 1);
+    assert_eq!(access.fields_returned, ["name"]);
+    assert_eq!(access.fields_withheld, ["balance"]);
+    assert_eq!(access.records_withheld, 2);
+}
+
+#[test]
+fn get_returns_one_allowed_record_and_withholds_a_denied_one() {
+    let sb = Sandbox::new();
+    let s = store(&sb);
+    let guest = || records_guest(RecordsCall::Get, "patients", &["name"]);
+    let ok = run(&sb, &s, guest(), "clinician", "treatment", "eu-west", "p2");
+    assert_eq!(ok.output.as_deref(), Some("p2:Bob,;#|"));
+    let withheld = run(&sb, &s, guest(), "billing", "billing", "eu-west", "p2");
+    assert_eq!(withheld.output.as_deref(), Some("#x|"));
+}
+
+#[test]
+fn an_erased_subject_is_never_returned() {
+    let sb = Sandbox::new();
+    let s = store(&sb);
+    s.erase_subject("ada").unwrap();
+    let r = run(
+        &sb,
+        &s,
+        query(&["name"]),
+        "clinician",
+        "treatment",
+        "eu-west",
+        "",
+    );
+    assert_eq!(r.output.as_deref(), Some("p2:Bob,;p3:Cy,;#|"));
+}
+
+#[test]
+fn a_filter_on_a_withheld_field_is_access_denied_and_logged() {
+    // The strict collection turns withheld fields into a denial of the whole read.
+    let sb = Sandbox::new();
+    let s = store(&sb);
+    let mut c = s.collection("patients").unwrap().unwrap();
+    c.strict_fields = true;
+    s.define_collection(&c).unwrap();
+    let r = run(
+        &sb,
+        &s,
+        query(&["name", "diagnosis"]),
+        "billing",
+        "billing",
+        "eu-west",
+        "",
+    );
+    assert_eq!(r.status, RunStatus::Error, "{r:?}");
+    assert_eq!(r.error.unwrap().kind, "access-denied");
+    assert_eq!(r.decisions[0].decision, "deny");
+}
+
+#[test]
+fn an_unknown_collection_is_not_found() {
+    let sb = Sandbox::new();
+    let s = store(&sb);
+    let guest = records_guest(RecordsCall::Query { limit: 0 }, "nope", &["name"]);
+    let r = run(&sb, &s, guest, "clinician", "treatment", "eu-west", "");
+    let e = r.error.unwrap();
+    assert_eq!(e.kind, "not-found");
+    assert_eq!(e.message, "collection `nope` is not defined");
+}
+
+#[test]
+fn without_a_store_records_calls_stay_unsupported() {
+    let sb = Sandbox::new();
+    let r = sb.run(&load(query(&["name"])), ALLOW_ALL, "");
+    assert_eq!(r.error.unwrap().kind, "unsupported");
+}
