@@ -450,7 +450,7 @@ impl Host for HttpView<'_> {
             Err(e) => return Ok(Err(e)),
         };
         let span = tracing::Span::current();
-        if self.gate.taint.is_tainted() {
+        if self.gate.taint.is_tainted() && !span.is_disabled() {
             // Labels of what the run has read, never the data itself.
             span.record(
                 "taint",
