@@ -104,6 +104,35 @@ fn put_strs(out: &mut Vec<u8>, items: &[String], field: &'static str) -> Result<
     Ok(())
 }
 
+/// About how many bytes `entry` encodes to (exact unless it has many record ids).
+pub(crate) fn size_hint(entry: &Entry) -> usize {
+    let strs = |items: &[String]| items.iter().map(|s| 4 + s.len()).sum::<usize>() + 4;
+    let records = entry.records.as_ref().map_or(0, |r| {
+        4 + r.collection.len()
+            + 4
+            + 32 * r.record_ids.len()
+            + strs(&r.fields_returned)
+            + strs(&r.fields_withheld)
+            + 8
+    });
+    HEADER_LEN
+        + 4 * 9
+        + entry.tenant.len()
+        + entry.run_id.len()
+        + entry.component_digest.len()
+        + entry.policy_digest.len()
+        + entry.agent.len()
+        + entry.purpose.len()
+        + entry.engagement.len()
+        + entry.action.len()
+        + entry.resource.len()
+        + 33
+        + 1
+        + strs(&entry.policy_ids)
+        + 1
+        + records
+}
+
 /// Appends the canonical encoding of `entry` to `out`, with the user and record ids replaced
 /// by their commitments (`record_ids` in the order of `entry.records.record_ids`).
 pub(crate) fn encode_entry(

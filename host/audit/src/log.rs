@@ -47,6 +47,10 @@ pub struct LogOptions {
     /// fsyncs per commit instead of one, which halves the commit rate. Off by default: then
     /// the host holds the file exclusively, and reads go through [`AuditLog::store`].
     pub shared_readers: bool,
+    /// `append` waits while this many entries are queued and not yet taken by the writer,
+    /// so memory stays bounded when the disk is slower than the appenders. Default 65536
+    /// (a few tens of MB).
+    pub max_pending: usize,
 }
 
 impl LogOptions {
@@ -59,6 +63,7 @@ impl LogOptions {
             checkpoint_every: 4096,
             checkpoint_interval: Duration::from_secs(1),
             shared_readers: false,
+            max_pending: 1 << 16,
         }
     }
 }
@@ -196,6 +201,10 @@ struct State {
     failed: Option<Arc<CommitError>>,
     closing: bool,
     writer_exited: bool,
+    /// The writer is waiting for work: only then does an append need to wake it.
+    writer_idle: bool,
+    /// Entries in `pending`.
+    pending_entries: usize,
 }
 
 struct Shared {
@@ -223,6 +232,7 @@ fn now_ms() -> u64 {
 /// See the [crate documentation](crate) for an example.
 pub struct AuditLog {
     shared: Arc<Shared>,
+    max_pending: usize,
     db: Arc<Database>,
     public_key: PublicKey,
     writer: Option<JoinHandle<()>>,
@@ -289,6 +299,8 @@ impl AuditLog {
                 failed: None,
                 closing: false,
                 writer_exited: false,
+                writer_idle: false,
+                pending_entries: 0,
             }),
             work: Condvar::new(),
             done: Condvar::new(),
@@ -312,6 +324,7 @@ impl AuditLog {
             .map_err(OpenError::Spawn)?;
         Ok(AuditLog {
             shared,
+            max_pending: options.max_pending.max(1),
             db,
             public_key,
             writer: Some(handle),
@@ -527,27 +540,26 @@ fn init_tables(db: &Database, public_key: &PublicKey) -> Result<(), OpenError> {
 
 impl DecisionLog for AuditLog {
     fn append(&self, entry: Entry) -> Result<Receipt, AppendError> {
-        let user = entry
-            .user
-            .as_ref()
-            .map(|u| Subject::User(u.clone()).to_bytes());
+        let user = entry.user.as_deref().map(subject::user_bytes);
         let records: Vec<Vec<u8>> = entry.records.as_ref().map_or_else(Vec::new, |r| {
             r.record_ids
                 .iter()
-                .map(|id| {
-                    Subject::Record {
-                        collection: r.collection.clone(),
-                        id: id.clone(),
-                    }
-                    .to_bytes()
-                })
+                .map(|id| subject::record_bytes(&r.collection, id))
                 .collect()
         });
-        let mut value = Vec::with_capacity(32 + 256);
+        let mut value = Vec::with_capacity(32 + encoding::size_hint(&entry));
         value.resize(32, 0);
 
         let mut st = lock(&self.shared.state);
         check_open(&st)?;
+        while st.pending_entries >= self.max_pending {
+            st = self
+                .shared
+                .done
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+            check_open(&st)?;
+        }
         let user = match user {
             Some(subject) => {
                 let key = self.key_for(&mut st, &subject)?;
@@ -574,13 +586,17 @@ impl DecisionLog for AuditLog {
         let chain = merkle::chain_hash(&st.chain, &leaf);
         value[..32].copy_from_slice(&chain);
         st.pending.push(Op::Entry { seq, leaf, value });
+        st.pending_entries += 1;
         st.next_seq = seq + 1;
         st.chain = chain;
         st.last_time = time;
         let receipt = Receipt { seq, hash: chain };
         st.head = Some(receipt);
+        let wake = st.writer_idle;
         drop(st);
-        self.shared.work.notify_one();
+        if wake {
+            self.shared.work.notify_one();
+        }
         Ok(receipt)
     }
 
@@ -666,6 +682,7 @@ impl Writer {
                         if now >= due {
                             break;
                         }
+                        st.writer_idle = true;
                         st = self
                             .shared
                             .work
@@ -673,14 +690,17 @@ impl Writer {
                             .unwrap_or_else(PoisonError::into_inner)
                             .0;
                     } else {
+                        st.writer_idle = true;
                         st = self
                             .shared
                             .work
                             .wait(st)
                             .unwrap_or_else(PoisonError::into_inner);
                     }
+                    st.writer_idle = false;
                 }
                 st.batches_taken += 1;
+                st.pending_entries = 0;
                 (
                     std::mem::take(&mut st.pending),
                     st.closing,

@@ -55,22 +55,30 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// The canonical bytes of [`Subject::User`] without building one.
+pub(crate) fn user_bytes(id: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + id.len());
+    out.push(1);
+    put_str(&mut out, id);
+    out
+}
+
+/// The canonical bytes of [`Subject::Record`] without building one.
+pub(crate) fn record_bytes(collection: &str, id: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + collection.len() + id.len());
+    out.push(2);
+    put_str(&mut out, collection);
+    put_str(&mut out, id);
+    out
+}
+
 impl Subject {
     /// The canonical bytes naming the subject (the key of the `subject_keys` table).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
         match self {
-            Subject::User(id) => {
-                out.push(1);
-                put_str(&mut out, id);
-            }
-            Subject::Record { collection, id } => {
-                out.push(2);
-                put_str(&mut out, collection);
-                put_str(&mut out, id);
-            }
+            Subject::User(id) => user_bytes(id),
+            Subject::Record { collection, id } => record_bytes(collection, id),
         }
-        out
     }
 
     /// The commitment to this subject under `key`.

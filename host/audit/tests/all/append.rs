@@ -231,3 +231,25 @@ fn checkpoints_on_demand_while_others_append() {
     assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
     assert_eq!(log.checkpoint().unwrap().unwrap().tree_size, 400);
 }
+
+#[test]
+fn appends_wait_for_the_writer_when_the_queue_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = cordon_audit::LogOptions {
+        max_pending: 4,
+        ..common::options(dir.path())
+    };
+    let log = AuditLog::open(&common::log_path(dir.path()), options).unwrap();
+    // Far more entries than the queue holds, never synced: every append still succeeds (it
+    // waits for the writer instead of growing the queue), and every entry lands.
+    for i in 0..200 {
+        assert_eq!(log.append(common::entry(i)).unwrap().seq, i);
+    }
+    log.close().unwrap();
+    let report = verify(
+        &common::log_path(dir.path()),
+        &common::public_key(dir.path()),
+    )
+    .unwrap();
+    assert_eq!(report.entries, 200);
+}
