@@ -45,6 +45,9 @@ const RESERVED_HEADERS: [&str; 5] = [
     "upgrade",
 ];
 
+/// A request that times out this close to the run's deadline ran into the deadline.
+const DEADLINE_SLACK: Duration = Duration::from_millis(10);
+
 /// Headers dropped when a redirect leaves the origin the guest sent them to.
 const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authorization"];
 
@@ -291,7 +294,12 @@ impl HttpView<'_> {
     /// A transport error: the run's deadline passing ends the run; anything else is the
     /// guest's `io` error.
     fn transport_error(&self, host: &str, e: &reqwest::Error) -> wasmtime::Result<Error> {
-        if Instant::now() >= self.state.deadline {
+        // The request's timeout is the run's remaining time; a timer may fire a hair early.
+        let left = self
+            .state
+            .deadline
+            .saturating_duration_since(Instant::now());
+        if left.is_zero() || (e.is_timeout() && left < DEADLINE_SLACK) {
             return Err(wasmtime::Error::new(LimitExceeded::Timeout));
         }
         let what = if e.is_timeout() {
