@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod audit_cmd;
 mod policy_cmd;
+mod records_cmd;
 mod run_cmd;
 
 /// Exit code for bad input: an unreadable or invalid component, policy or argument.
@@ -52,6 +53,9 @@ enum Command {
     /// Verify, query and export the decision log.
     #[command(subcommand)]
     Audit(audit_cmd::AuditCommand),
+    /// Define collections, import records, erase subjects, hold and release records.
+    #[command(subcommand)]
+    Records(records_cmd::RecordsCommand),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(*args, &cli.data),
         Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::Audit(cmd) => audit_cmd::run(cmd, &cli.data),
+        Command::Records(cmd) => records_cmd::run(cmd, &cli.data),
     };
     match result {
         Ok(code) => code,

@@ -10,7 +10,9 @@ use cap_std::fs::Dir;
 use clap::Args;
 use cordon_audit::{AuditLog, LogOptions};
 use cordon_policy::{Human, PolicyBundle, RunContext, Taint};
-use cordon_runtime::{CordonEngine, EgressPolicy, EngineOptions, Invocation, RunLimits};
+use cordon_runtime::{
+    CordonEngine, EgressPolicy, EngineOptions, Invocation, RecordsGrant, RunLimits,
+};
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -102,6 +104,12 @@ pub(crate) struct RunArgs {
     /// "categories": ["health"]}`; policies see them as `context.taint` on http and fs writes.
     #[arg(long, value_name = "JSON")]
     input_taint: Option<String>,
+
+    /// The region this host runs in, seen by record policies as `context.host_region` (e.g.
+    /// `eu-west` for EU residency rules). Records are read from `<data>/records.redb` when it
+    /// exists; otherwise records calls are answered `unsupported`.
+    #[arg(long, default_value = "local")]
+    region: String,
 }
 
 /// `65536`, `64K`, `16M`, `1G` (also `KiB`, `MiB`, `GiB`).
@@ -178,6 +186,16 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     let log = AuditLog::open(&log_path, LogOptions::in_dir(data))
         .with_context(|| format!("cannot open the decision log `{}`", log_path.display()))?;
     let log = Arc::new(log);
+    let records_path = data.join(cordon_records::RECORDS_FILE);
+    let records = if records_path.exists() {
+        let store = cordon_records::RecordStore::open(&records_path)?;
+        Some(RecordsGrant {
+            store: Arc::new(store),
+            region: args.region.clone(),
+        })
+    } else {
+        None
+    };
     let report = engine.run(
         &component,
         Invocation {
@@ -194,7 +212,7 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
             taint,
             shadow: None,
             cancel: None,
-            records: None,
+            records,
         },
     )?;
     let succeeded = report.status.succeeded();

@@ -8,5 +8,6 @@
 
 mod guests;
 mod policy;
+mod records;
 mod run;
 mod support;

@@ -1,0 +1,127 @@
+//! `cordon records`: define collections, import records, erase subjects, hold and release
+//! records in `<data>/records.redb`. Every action is kept in the store's operator log.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+use cordon_records::{Collection, RecordStore};
+
+#[derive(Subcommand)]
+#[command(after_help = "\
+A collection file is JSON: {\"name\": \"patients\", \"levels\": [\"public\", \"internal\", \
+\"restricted\"], \"fields\": [{\"name\": \"diagnosis\", \"category\": \"health\"}], \
+\"row_caps\": {\"billing\": 100}, \"strict_fields\": false}.
+
+An import file has one JSON record per line: {\"id\": \"p1\", \"subject\": \"ada\", \
+\"classification\": \"internal\", \"jurisdiction\": \"EU\", \"consent\": [\"treatment\"], \
+\"holds\": [], \"retain_until\": 1893456000, \"fields\": {\"diagnosis\": \"asthma\"}}.
+
+Examples:
+  cordon records define patients.json
+  cordon records import patients patients.jsonl
+  cordon records hold patients p1 litigation-7
+  cordon records erase ada
+  cordon records release patients p1 litigation-7")]
+pub(crate) enum RecordsCommand {
+    /// Define (or redefine) a collection from a JSON file.
+    Define {
+        /// The collection file.
+        file: PathBuf,
+    },
+    /// Import JSONL records into a collection: all of them, or none if any line is bad.
+    Import {
+        /// The collection.
+        collection: String,
+        /// The JSONL file.
+        file: PathBuf,
+    },
+    /// Erase every record of a data subject; records under a legal hold are kept (never served)
+    /// until the hold is lifted.
+    Erase {
+        /// The data subject.
+        subject: String,
+    },
+    /// Put a record under a legal hold.
+    Hold {
+        /// The collection.
+        collection: String,
+        /// The record id.
+        id: String,
+        /// The hold's name (e.g. a case number).
+        hold: String,
+    },
+    /// Lift a legal hold; a pending erasure takes effect when the last hold is lifted.
+    Release {
+        /// The collection.
+        collection: String,
+        /// The record id.
+        id: String,
+        /// The hold's name.
+        hold: String,
+    },
+    /// Print the operator log (every define, import, hold, release and erasure).
+    Log,
+}
+
+fn open(data: &Path) -> anyhow::Result<RecordStore> {
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create data directory `{}`", data.display()))?;
+    Ok(RecordStore::open_in(data)?)
+}
+
+fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub(crate) fn run(cmd: RecordsCommand, data: &Path) -> anyhow::Result<ExitCode> {
+    let store = open(data)?;
+    match cmd {
+        RecordsCommand::Define { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read collection file `{}`", file.display()))?;
+            let c: Collection = serde_json::from_str(&text)
+                .with_context(|| format!("`{}` is not a collection definition", file.display()))?;
+            store.define_collection(&c)?;
+            print(&serde_json::json!({ "defined": c.name, "fields": c.fields.len() }))?;
+        }
+        RecordsCommand::Import { collection, file } => {
+            let f = std::fs::File::open(&file)
+                .with_context(|| format!("cannot read import file `{}`", file.display()))?;
+            match store.import(&collection, BufReader::new(f)) {
+                Ok(report) => print(&report)?,
+                Err(cordon_records::ImportError::BadLines { errors }) => {
+                    eprintln!(
+                        "error: {} bad line(s) in `{}`; nothing was imported",
+                        errors.len(),
+                        file.display()
+                    );
+                    for e in errors {
+                        eprintln!("  {e}");
+                    }
+                    return Ok(ExitCode::from(crate::EXIT_BAD_INPUT));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        RecordsCommand::Erase { subject } => print(&store.erase_subject(&subject)?)?,
+        RecordsCommand::Hold {
+            collection,
+            id,
+            hold,
+        } => {
+            store.hold(&collection, &id, &hold)?;
+            print(&serde_json::json!({ "held": format!("{collection}/{id}"), "hold": hold }))?;
+        }
+        RecordsCommand::Release {
+            collection,
+            id,
+            hold,
+        } => print(&store.release(&collection, &id, &hold)?)?,
+        RecordsCommand::Log => print(&store.operator_log()?)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,127 @@
+//! `cordon records` and `cordon run --region` with a records store.
+
+use cordon_testkit::{RecordsCall, records_guest};
+
+use crate::support::{Scratch, s};
+
+const PATIENTS: &str = r#"{"name": "patients", "levels": ["public", "internal", "confidential", "restricted"],
+  "fields": [{"name": "name", "category": "identifier"}, {"name": "diagnosis", "category": "health"},
+             {"name": "balance", "category": "financial"}]}"#;
+
+const ROWS: &str = r#"{"id": "p1", "subject": "ada", "classification": "confidential", "jurisdiction": "EU", "consent": ["treatment", "billing"], "fields": {"name": "Ada", "diagnosis": "asthma", "balance": "120"}}
+{"id": "p2", "subject": "bob", "classification": "internal", "jurisdiction": "EU", "consent": ["treatment", "billing"], "fields": {"name": "Bob", "diagnosis": "flu", "balance": "0"}}
+"#;
+
+fn healthcare() -> String {
+    format!(
+        "{}/../../policies/examples/healthcare.cedar",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn setup() -> Scratch {
+    let sc = Scratch::new();
+    let def = sc.file("patients.json", PATIENTS);
+    let rows = sc.file("patients.jsonl", ROWS);
+    let r = sc.cordon(&["records", "define", s(&def)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = sc.cordon(&["records", "import", "patients", s(&rows)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["inserted"], 2);
+    let guest = records_guest(
+        RecordsCall::Query { limit: 0 },
+        "patients",
+        &["name", "diagnosis", "balance"],
+    )
+    .unwrap();
+    sc.file("reader.wasm", guest);
+    sc
+}
+
+fn read_as(sc: &Scratch, role: &str, purpose: &str) -> String {
+    let policy = healthcare();
+    let wasm = sc.path("reader.wasm");
+    let r = sc.cordon(&[
+        "run",
+        s(&wasm),
+        "--policy",
+        &policy,
+        "--user",
+        "u-1",
+        "--role",
+        role,
+        "--purpose",
+        purpose,
+        "--region",
+        "eu-west",
+    ]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    r.json()["output"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn the_same_agent_sees_different_fields_for_two_purposes() {
+    let sc = setup();
+    assert_eq!(
+        read_as(&sc, "clinician", "treatment"),
+        "p1:Ada,asthma,;p2:Bob,flu,;#|balance,"
+    );
+    assert_eq!(
+        read_as(&sc, "billing", "billing"),
+        "p1:Ada,120,;p2:Bob,0,;#|diagnosis,"
+    );
+}
+
+#[test]
+fn an_erased_subject_disappears_and_a_held_record_survives_erasure() {
+    let sc = setup();
+    let r = sc.cordon(&["records", "hold", "patients", "p2", "litigation-7"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = sc.cordon(&["records", "erase", "ada"]);
+    assert_eq!(r.json()["erased"], 1);
+    let r = sc.cordon(&["records", "erase", "bob"]);
+    let report = r.json();
+    assert_eq!(report["erased"], 0);
+    assert_eq!(
+        report["refused"][0]["reason"],
+        "under legal hold `litigation-7`"
+    );
+    // Neither is served: ada is gone, bob's record is kept for the hold only.
+    assert_eq!(read_as(&sc, "clinician", "treatment"), "#|balance,");
+    let r = sc.cordon(&["records", "release", "patients", "p2", "litigation-7"]);
+    assert_eq!(r.json()["erased"], true);
+    let log = sc.cordon(&["records", "log"]).json();
+    let actions: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["define", "import", "hold", "erase", "erase", "release"]
+    );
+}
+
+#[test]
+fn a_bad_import_names_every_bad_line_and_imports_nothing() {
+    let sc = setup();
+    let bad = sc.file(
+        "bad.jsonl",
+        "{\"id\": \"p9\", \"subject\": \"x\", \"classification\": \"public\"}\n{oops\n{\"id\": \"p8\", \"subject\": \"y\", \"classification\": \"top-secret\"}\n",
+    );
+    let r = sc.cordon(&["records", "import", "patients", s(&bad)]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("2 bad line(s)"), "{}", r.stderr);
+    assert!(r.stderr.contains("line 2:"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("line 3: unknown classification `top-secret`"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        read_as(&sc, "clinician", "treatment"),
+        "p1:Ada,asthma,;p2:Bob,flu,;#|balance,"
+    );
+}
