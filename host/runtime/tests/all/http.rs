@@ -541,3 +541,14 @@ fn a_shadow_bundle_decides_with_the_run_taint_too() {
         ["no-health-egress"]
     );
 }
+
+#[test]
+fn https_to_a_server_that_speaks_no_tls_is_an_io_error_not_a_trap() {
+    let server = Server::start(|_| ok("plain text"));
+    let sb = Sandbox::new();
+    let r = Run::new(&sb, ALLOW_ALL).go(&format!("https://127.0.0.1:{}/", server.port));
+    assert_eq!(r.status, RunStatus::Error, "{r:?}");
+    assert_eq!(error_kind(&r), "io", "{r:?}");
+    assert_eq!(r.decisions[0].decision, "allow");
+    assert_eq!(server.accepts(), 1, "the TLS handshake was attempted");
+}
