@@ -317,6 +317,7 @@ impl AuditLog {
             last_checkpoint_at: Instant::now(),
             every: options.checkpoint_every.max(1),
             interval: options.checkpoint_interval,
+            spare: Vec::new(),
         };
         let handle = std::thread::Builder::new()
             .name("cordon-audit-writer".into())
@@ -647,6 +648,8 @@ struct Writer {
     last_checkpoint_at: Instant,
     every: u64,
     interval: Duration,
+    /// An empty queue with capacity, swapped in for the one the writer takes.
+    spare: Vec<Op>,
 }
 
 impl Writer {
@@ -701,15 +704,20 @@ impl Writer {
                 }
                 st.batches_taken += 1;
                 st.pending_entries = 0;
+                let spare = std::mem::take(&mut self.spare);
                 (
-                    std::mem::take(&mut st.pending),
+                    std::mem::replace(&mut st.pending, spare),
                     st.closing,
                     st.checkpoint_wanted,
                     st.batches_taken,
                 )
             };
             let force = closing || wanted > self.last_checkpoint_size;
-            let result = self.commit(ops, force);
+            let mut ops = ops;
+            let result = self.commit(&mut ops, force);
+            // Reuse the drained queue's allocation for the next batch.
+            ops.clear();
+            self.spare = ops;
             let mut st = lock(&self.shared.state);
             match result {
                 Ok(checkpoint) => {
@@ -741,7 +749,11 @@ impl Writer {
     /// Writes `ops` in one transaction and commits it. A checkpoint is signed whenever the
     /// tree reaches `every` entries past the previous one, and at the end of the batch if
     /// `force` is set or the interval has passed. Returns the last checkpoint signed.
-    fn commit(&mut self, ops: Vec<Op>, force: bool) -> Result<Option<Checkpoint>, CommitError> {
+    fn commit(
+        &mut self,
+        ops: &mut Vec<Op>,
+        force: bool,
+    ) -> Result<Option<Checkpoint>, CommitError> {
         let mut txn = self.db.begin_write().map_err(redb::Error::from)?;
         txn.set_durability(Durability::Immediate)
             .map_err(redb::Error::from)?;
@@ -752,7 +764,7 @@ impl Writer {
             let mut nodes = txn.open_table(NODES).map_err(redb::Error::from)?;
             let mut keys = txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?;
             let mut completed = Vec::with_capacity(8);
-            for op in ops {
+            for op in ops.drain(..) {
                 match op {
                     Op::Entry { seq, leaf, value } => {
                         debug_assert_eq!(seq, self.frontier.size());
