@@ -12,6 +12,7 @@ mod audit_cmd;
 mod policy_cmd;
 mod records_cmd;
 mod run_cmd;
+mod serve_cmd;
 
 /// Exit code for bad input: an unreadable or invalid component, policy or argument.
 pub(crate) const EXIT_BAD_INPUT: u8 = 2;
@@ -56,6 +57,11 @@ enum Command {
     /// Define collections, import records, erase subjects, hold and release records.
     #[command(subcommand)]
     Records(records_cmd::RecordsCommand),
+    /// Serve the authenticated HTTP API: tenants, components, policy bundles, runs.
+    Serve(serve_cmd::ServeArgs),
+    /// A development identity provider: make a key, sign on-behalf-of tokens (demos only).
+    #[command(subcommand)]
+    Token(serve_cmd::TokenCommand),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +74,8 @@ fn main() -> ExitCode {
         Command::Run(args) => run_cmd::run(*args, &cli.data),
         Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::Audit(cmd) => audit_cmd::run(cmd, &cli.data),
+        Command::Serve(args) => serve_cmd::serve(args, &cli.data),
+        Command::Token(cmd) => serve_cmd::token(cmd),
         Command::Records(cmd) => records_cmd::run(cmd, &cli.data),
     };
     match result {

@@ -1,0 +1,223 @@
+//! `cordon serve`: the HTTP service, and `cordon token`: a development identity provider that
+//! makes an ed25519 key and signs on-behalf-of tokens with it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use cordon_server::{AppState, ServerConfig, load_or_create_admin_token};
+use serde::Deserialize;
+
+#[derive(Args)]
+#[command(after_help = "\
+State lives in the data directory (--data): server.redb (tenants, hashed tokens, components, \
+policy bundle versions, identity keys), audit.redb (the decision log) and admin.token (the \
+operator's bearer token, generated on first start with mode 0600 unless --admin-token-file is \
+given). Ctrl-C stops accepting, lets runs finish (cancelling those still going after the grace \
+period) and closes the log.
+
+Example:
+  cordon serve --bind 127.0.0.1:8080 --data ./cordon-data
+  curl -H \"Authorization: Bearer $(cat cordon-data/admin.token)\" -X PUT \\
+      -d '{\"allow_unattended\": false}' http://127.0.0.1:8080/v1/admin/tenants/acme")]
+pub(crate) struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long)]
+    bind: Option<SocketAddr>,
+
+    /// Read the operator's token from this file instead of `<data>/admin.token`.
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
+
+    /// A JSON config file: {"bind", "max_upload_bytes", "max_body_bytes", "request_timeout_ms",
+    /// "max_in_flight", "shutdown_grace_ms"}; flags win over it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    bind: Option<SocketAddr>,
+    max_upload_bytes: Option<usize>,
+    max_body_bytes: Option<usize>,
+    request_timeout_ms: Option<u64>,
+    max_in_flight: Option<usize>,
+    shutdown_grace_ms: Option<u64>,
+}
+
+pub(crate) fn serve(args: ServeArgs, data: &Path) -> anyhow::Result<ExitCode> {
+    let file: ConfigFile = match &args.config {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read config `{}`", p.display()))?;
+            serde_json::from_str(&text)
+                .with_context(|| format!("config `{}` is not valid", p.display()))?
+        }
+        None => ConfigFile::default(),
+    };
+    let bind = args
+        .bind
+        .or(file.bind)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let admin = load_or_create_admin_token(data, args.admin_token_file.as_deref())
+        .context("cannot read or create the admin token")?;
+    let mut config = ServerConfig::new(data, admin);
+    if let Some(v) = file.max_upload_bytes {
+        config.max_upload_bytes = v;
+    }
+    if let Some(v) = file.max_body_bytes {
+        config.max_body_bytes = v;
+    }
+    if let Some(v) = file.request_timeout_ms {
+        config.request_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = file.max_in_flight {
+        config.max_in_flight = v;
+    }
+    let grace = Duration::from_millis(file.shutdown_grace_ms.unwrap_or(10_000));
+    let state = AppState::open(config).context("cannot open the server's state")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        let addr = listener.local_addr()?;
+        eprintln!(
+            "cordon serve: listening on http://{addr} (data in {})",
+            data.display()
+        );
+        let signal = async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("cordon serve: shutting down");
+        };
+        cordon_server::serve(state, listener, signal, grace)
+            .await
+            .context("the server failed")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A development identity provider: for demos and tests only.
+#[derive(Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Make an ed25519 key pair: `<out>.key` (PKCS#8 PEM, mode 0600) and `<out>.pub` (PEM).
+    Keygen {
+        /// The path prefix of the two files.
+        out: PathBuf,
+    },
+    /// Sign an on-behalf-of JWT (EdDSA) with a key from `cordon token keygen`; prints it.
+    Sign {
+        /// The private key (`<out>.key`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The human (`sub`).
+        #[arg(long)]
+        sub: String,
+        /// A role (repeatable).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// `iss`.
+        #[arg(long, default_value = "https://idp.example")]
+        issuer: String,
+        /// `aud`.
+        #[arg(long, default_value = "cordon")]
+        audience: String,
+        /// Seconds until it expires.
+        #[arg(long, default_value_t = 600)]
+        ttl: u64,
+        /// The purpose it is granted for.
+        #[arg(long)]
+        purpose: Option<String>,
+        /// The engagement it is granted for.
+        #[arg(long)]
+        engagement: Option<String>,
+    },
+}
+
+const PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+const SPKI_PREFIX: [u8; 12] = [
+    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
+];
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    format!("-----BEGIN {label}-----\n{b64}\n-----END {label}-----\n")
+}
+
+fn unpem(text: &str) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine as _;
+    let body: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    Ok(base64::engine::general_purpose::STANDARD.decode(body.trim())?)
+}
+
+pub(crate) fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        TokenCommand::Keygen { out } => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+            let mut der = PKCS8_PREFIX.to_vec();
+            der.extend_from_slice(&seed);
+            let mut spki = SPKI_PREFIX.to_vec();
+            spki.extend_from_slice(key.verifying_key().as_bytes());
+            let private = out.with_extension("key");
+            let mut opts = std::fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts
+                .open(&private)
+                .with_context(|| format!("cannot write `{}`", private.display()))?;
+            std::io::Write::write_all(&mut f, pem("PRIVATE KEY", &der).as_bytes())?;
+            let public = out.with_extension("pub");
+            std::fs::write(&public, pem("PUBLIC KEY", &spki))
+                .with_context(|| format!("cannot write `{}`", public.display()))?;
+            println!("{}", public.display());
+        }
+        TokenCommand::Sign {
+            key,
+            sub,
+            roles,
+            issuer,
+            audience,
+            ttl,
+            purpose,
+            engagement,
+        } => {
+            let text = std::fs::read_to_string(&key)
+                .with_context(|| format!("cannot read `{}`", key.display()))?;
+            let der = unpem(&text).context("the key is not PEM")?;
+            let exp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs()
+                + ttl;
+            let mut claims = serde_json::json!({
+                "iss": issuer, "aud": audience, "sub": sub, "roles": roles, "exp": exp,
+            });
+            if let Some(p) = purpose {
+                claims["purpose"] = p.into();
+            }
+            if let Some(e) = engagement {
+                claims["engagement"] = e.into();
+            }
+            let jwt = jsonwebtoken::encode(
+                &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+                &claims,
+                &jsonwebtoken::EncodingKey::from_ed_der(&der),
+            )
+            .context("cannot sign the token")?;
+            println!("{jwt}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

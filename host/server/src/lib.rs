@@ -1,0 +1,213 @@
+//! Cordon as a service: an authenticated HTTP API (axum) for tenants, components, versioned
+//! policy bundles with shadow mode, on-behalf-of identity, runs and the kill switch.
+//!
+//! State lives in one embedded redb file (`<data>/server.redb`), decisions in the decision
+//! log (`<data>/audit.redb`). Handlers never touch wasmtime: they go through cordon-runtime.
+//!
+//! ```no_run
+//! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+//! use cordon_server::{AppState, ServerConfig, app};
+//! let state = AppState::open(ServerConfig::new("cordon-data", "admin-secret"))?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! axum::serve(listener, app(state.clone())).await?;
+//! state.shutdown(std::time::Duration::from_secs(10)).await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod identity;
+mod metrics;
+mod model;
+mod routes;
+mod state;
+mod store;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use axum::{BoxError, Json, Router};
+use tower::ServiceBuilder;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+pub use error::{ApiError, ErrorBody, ErrorDetail};
+pub use identity::{IdentityKey, KeyError, TokenError};
+pub use model::{
+    BundleUpload, BundleVersion, ComponentInfo, DecisionSummary, IssuedToken, RunRequest, RunView,
+    SuspendRequest, Tenant, TenantLimits, TenantSpec, VersionRequest,
+};
+pub use state::{ADMIN_TOKEN_FILE, AppState, ServerConfig, StartError, load_or_create_admin_token};
+pub use store::{STATE_FILE, StoreError};
+
+/// The OpenAPI document of the API.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Cordon",
+        description = "Run agent-generated WebAssembly components with every host call decided by Cedar and logged"
+    ),
+    paths(
+        routes::healthz,
+        routes::metrics,
+        routes::put_tenant,
+        routes::get_tenant,
+        routes::issue_token,
+        routes::upload_bundle,
+        routes::list_bundles,
+        routes::activate,
+        routes::rollback,
+        routes::shadow,
+        routes::shadow_differences,
+        routes::add_key,
+        routes::list_keys,
+        routes::suspend,
+        routes::resume,
+        routes::upload_component,
+        routes::list_components,
+        routes::get_component,
+        routes::delete_component,
+        routes::run,
+        routes::get_run,
+        routes::cancel_run,
+    ),
+    components(schemas(
+        ErrorBody,
+        ErrorDetail,
+        Tenant,
+        TenantLimits,
+        TenantSpec,
+        BundleUpload,
+        BundleVersion,
+        ComponentInfo,
+        RunRequest,
+        RunView,
+        DecisionSummary,
+        IssuedToken,
+        SuspendRequest,
+        VersionRequest,
+        IdentityKey
+    ))
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+async fn overloaded(e: BoxError) -> axum::response::Response {
+    if e.is::<tower::load_shed::error::Overloaded>() {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many requests in flight; retry later",
+        )
+        .into_response()
+    } else {
+        ApiError::internal(&e).into_response()
+    }
+}
+
+/// Serve `state` on `listener` until `signal` resolves; then stop accepting, let runs finish
+/// for `grace` (cancelling the rest) and close the decision log.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    signal: impl std::future::Future<Output = ()> + Send + 'static,
+    grace: std::time::Duration,
+) -> Result<(), ServeError> {
+    axum::serve(listener, app(state.clone()))
+        .with_graceful_shutdown(signal)
+        .await
+        .map_err(ServeError::Io)?;
+    tracing::info!(target: "cordon.server", "stopped accepting; finishing runs");
+    state.shutdown(grace).await.map_err(ServeError::Close)
+}
+
+/// Serving failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listener failed.
+    #[error("the listener failed")]
+    Io(#[source] std::io::Error),
+    /// The decision log could not be closed cleanly.
+    #[error("cannot close the decision log")]
+    Close(#[source] cordon_audit::CloseError),
+}
+
+/// The API as a router: every route, with body limits, a request timeout, load shedding past
+/// `max_in_flight` requests and tracing.
+pub fn app(state: AppState) -> Router {
+    let config = state.config().clone();
+    let uploads = Router::new()
+        .route(
+            "/v1/tenants/{tenant}/components",
+            post(routes::upload_component).get(routes::list_components),
+        )
+        .layer(DefaultBodyLimit::max(config.max_upload_bytes));
+    let api = Router::new()
+        .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(openapi))
+        .route(
+            "/v1/admin/tenants/{tenant}",
+            put(routes::put_tenant).get(routes::get_tenant),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/tokens",
+            post(routes::issue_token),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/bundles",
+            post(routes::upload_bundle).get(routes::list_bundles),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/bundles/active",
+            put(routes::activate),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/bundles/rollback",
+            post(routes::rollback),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/bundles/shadow",
+            put(routes::shadow),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/shadow-differences",
+            get(routes::shadow_differences),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/identity-keys",
+            post(routes::add_key).get(routes::list_keys),
+        )
+        .route("/v1/admin/tenants/{tenant}/suspend", post(routes::suspend))
+        .route("/v1/admin/tenants/{tenant}/resume", post(routes::resume))
+        .route(
+            "/v1/tenants/{tenant}/components/{digest}",
+            get(routes::get_component).delete(routes::delete_component),
+        )
+        .route("/v1/tenants/{tenant}/runs", post(routes::run))
+        .route("/v1/tenants/{tenant}/runs/{run}", get(routes::get_run))
+        .route(
+            "/v1/tenants/{tenant}/runs/{run}/cancel",
+            post(routes::cancel_run),
+        )
+        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+    api.merge(uploads)
+        .layer(
+            ServiceBuilder::new()
+                .layer(TraceLayer::new_for_http())
+                .layer(HandleErrorLayer::new(overloaded))
+                .load_shed()
+                .concurrency_limit(config.max_in_flight)
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    config.request_timeout,
+                )),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,194 @@
+//! Shared set-up: a state in a temporary directory, requests, an identity provider's key.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine as _;
+use cordon_server::{AppState, ServerConfig, app};
+use ed25519_dalek::SigningKey;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+pub const ADMIN: &str = "test-admin-token";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub state: AppState,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let state = AppState::open(ServerConfig::new(dir.path(), ADMIN)).unwrap();
+        Env { dir, state }
+    }
+
+    pub fn reopen(self) -> Env {
+        let Env { dir, state } = self;
+        drop(state);
+        let state = AppState::open(ServerConfig::new(dir.path(), ADMIN)).unwrap();
+        Env { dir, state }
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Body,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        req = req.header("content-type", "application/json");
+        let resp = app(self.state.clone())
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, v)
+    }
+
+    pub async fn json(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        self.call(method, uri, token, Body::from(body.to_string()))
+            .await
+    }
+
+    /// Create a tenant with `spec`, and issue it a token.
+    pub async fn tenant(&self, id: &str, spec: Value) -> String {
+        let (s, _) = self
+            .json("PUT", &format!("/v1/admin/tenants/{id}"), Some(ADMIN), spec)
+            .await;
+        assert!(s.is_success(), "{s}");
+        let (s, v) = self
+            .call(
+                "POST",
+                &format!("/v1/admin/tenants/{id}/tokens"),
+                Some(ADMIN),
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        v["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn upload(&self, tenant: &str, token: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        self.call(
+            "POST",
+            &format!("/v1/tenants/{tenant}/components"),
+            Some(token),
+            Body::from(bytes),
+        )
+        .await
+    }
+
+    pub async fn bundle(&self, tenant: &str, cedar: &str, activate: bool) -> (StatusCode, Value) {
+        self.json(
+            "POST",
+            &format!("/v1/admin/tenants/{tenant}/bundles"),
+            Some(ADMIN),
+            json!({"files": {"policy.cedar": cedar}, "activate": activate}),
+        )
+        .await
+    }
+
+    /// A tenant allowing unattended runs, with an allow-all bundle and the echo guest.
+    pub async fn echo_tenant(&self, id: &str) -> (String, String) {
+        let token = self.tenant(id, json!({"allow_unattended": true})).await;
+        let (s, _) = self.bundle(id, ALLOW_ALL, true).await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (s, v) = self
+            .upload(id, &token, cordon_testkit::echo_guest().unwrap())
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        (token, v["digest"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn run(&self, tenant: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.json(
+            "POST",
+            &format!("/v1/tenants/{tenant}/runs"),
+            Some(token),
+            body,
+        )
+        .await
+    }
+}
+
+pub const ALLOW_ALL: &str = r#"@id("all") permit(principal, action, resource);"#;
+
+/// An identity provider's ed25519 key: signs tokens, and exports its public key as PEM.
+pub struct Idp {
+    key: SigningKey,
+}
+
+impl Idp {
+    pub fn new(seed: u8) -> Idp {
+        Idp {
+            key: SigningKey::from_bytes(&[seed; 32]),
+        }
+    }
+
+    pub fn public_pem(&self) -> String {
+        let mut der = hex("302a300506032b6570032100");
+        der.extend_from_slice(self.key.verifying_key().as_bytes());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
+    }
+
+    pub fn sign(&self, claims: Value) -> String {
+        let mut der = hex("302e020100300506032b657004220420");
+        der.extend_from_slice(self.key.as_bytes());
+        let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
+            &claims,
+            &key,
+        )
+        .unwrap()
+    }
+
+    /// Register this key for `tenant` (issuer `https://idp.test`, audience `cordon`).
+    pub async fn register(&self, env: &Env, tenant: &str) {
+        let (s, v) = env
+            .json(
+                "POST",
+                &format!("/v1/admin/tenants/{tenant}/identity-keys"),
+                Some(ADMIN),
+                json!({"issuer": "https://idp.test", "audience": "cordon",
+                       "pem": self.public_pem(), "algorithm": "EdDSA"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+    }
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Claims for `alice`, valid for ten minutes.
+pub fn claims() -> Value {
+    json!({"iss": "https://idp.test", "aud": "cordon", "sub": "alice",
+           "roles": ["analyst"], "exp": now() + 600})
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}

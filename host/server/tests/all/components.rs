@@ -1,0 +1,77 @@
+use axum::body::Body;
+use axum::http::StatusCode;
+use serde_json::json;
+
+use crate::common::Env;
+
+#[tokio::test]
+async fn components_are_stored_by_digest_listed_fetched_and_deleted() {
+    let env = Env::new();
+    let token = env.tenant("acme", json!({})).await;
+    let bytes = cordon_testkit::echo_guest().unwrap();
+    let (s, v) = env.upload("acme", &token, bytes.clone()).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let digest = v["digest"].as_str().unwrap().to_owned();
+    assert_eq!(digest, blake3::hash(&bytes).to_hex().to_string());
+    let (s, _) = env.upload("acme", &token, bytes).await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "a second upload of the same bytes is not new"
+    );
+    let (_, list) = env
+        .call(
+            "GET",
+            "/v1/tenants/acme/components",
+            Some(&token),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let uri = format!("/v1/tenants/acme/components/{digest}");
+    let (s, _) = env.call("GET", &uri, Some(&token), Body::empty()).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = env.call("DELETE", &uri, Some(&token), Body::empty()).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = env.call("GET", &uri, Some(&token), Body::empty()).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_uploads_get_a_4xx_naming_the_problem() {
+    let env = Env::new();
+    let token = env.tenant("acme", json!({})).await;
+    let cases = [
+        (cordon_testkit::core_module().unwrap(), "not a component"),
+        (
+            cordon_testkit::unknown_import_guest().unwrap(),
+            "evil:net/raw",
+        ),
+        (
+            b"\x7fELF\x02\x01\x01\0\xff\xfe".to_vec(),
+            "not a WebAssembly file",
+        ),
+    ];
+    for (bytes, needle) in cases {
+        let (s, v) = env.upload("acme", &token, bytes).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["error"]["code"], "invalid-component");
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(needle),
+            "{v}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn components_over_the_tenants_size_limit_get_413() {
+    let env = Env::new();
+    let token = env
+        .tenant("acme", json!({"limits": {"max_component_bytes": 1024}}))
+        .await;
+    let (s, v) = env
+        .upload("acme", &token, cordon_testkit::echo_guest().unwrap())
+        .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(v["error"]["code"], "component-too-large");
+}

@@ -1,0 +1,18 @@
+//! Integration tests of cordon-server: routes in-process with `app(state).oneshot(..)`, and
+//! end to end against a listening server.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests stop loudly"
+)]
+
+mod auth;
+mod bundles;
+mod common;
+mod components;
+mod identity;
+mod kill;
+mod persistence;
+mod runs;
+mod serve;
