@@ -467,3 +467,40 @@ fn le_hex(n: u32) -> String {
         .map(|b| format!("\\{b:02x}"))
         .collect()
 }
+
+/// `run(url)` = `http.send` GET `url`, then `records.query(collection, [], [field], 0)`, then the
+/// same GET again: for taint. Returns two characters, the outcome of each send (`0` ok, `1`
+/// error), e.g. `01` when the read made the second send fail.
+pub fn send_read_send_guest(collection: &str, field: &str) -> anyhow::Result<Vec<u8>> {
+    const HTTP: &str = "cordon:agent/http@0.1.0";
+    const RECORDS: &str = "cordon:agent/records@0.1.0";
+    let (clen, flen) = (collection.len(), field.len());
+    component(&module(
+        &format!(
+            r#"(import "{HTTP}" "send" (func $send (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
+               (import "{RECORDS}" "query" (func $query (param i32 i32 i32 i32 i32 i32 i32 i32)))"#
+        ),
+        &format!(
+            r#"(data (i32.const 128) "GET")
+               (data (i32.const 1024) "{collection}")
+               (data (i32.const 1536) "{field}")
+               (func $get (param $url i32) (param $len i32) (result i32)
+                 (call $send (i32.const 128) (i32.const 3) (local.get $url) (local.get $len)
+                             (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0)
+                             (i32.const 256))
+                 (i32.add (i32.const 48) (i32.load8_u (i32.const 256))))
+               (func (export "run") (param i32 i32) (result i32)
+                 (i32.store8 (i32.const 160) (call $get (local.get 0) (local.get 1)))
+                 ;; the field list: one (ptr, len)
+                 (i32.store (i32.const 2048) (i32.const 1536))
+                 (i32.store (i32.const 2052) (i32.const {flen}))
+                 (call $query (i32.const 1024) (i32.const {clen}) (i32.const 0) (i32.const 0)
+                              (i32.const 2048) (i32.const 1) (i32.const 0) (i32.const 3072))
+                 (i32.store8 (i32.const 161) (call $get (local.get 0) (local.get 1)))
+                 (i32.store8 (i32.const 64) (i32.const 0))
+                 (i32.store (i32.const 72) (i32.const 160))
+                 (i32.store (i32.const 76) (i32.const 2))
+                 (i32.const 64))"#
+        ),
+    ))
+}

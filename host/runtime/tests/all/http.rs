@@ -552,3 +552,63 @@ fn https_to_a_server_that_speaks_no_tls_is_an_io_error_not_a_trap() {
     assert_eq!(r.decisions[0].decision, "allow");
     assert_eq!(server.accepts(), 1, "the TLS handshake was attempted");
 }
+
+/// The whole loop in one run: the same GET goes out before the run reads health data from the
+/// records store and is refused after it, because the read tainted the run.
+#[test]
+fn a_records_read_of_health_data_blocks_the_next_egress_of_the_same_run() {
+    let server = Server::start(|_| ok("accepted"));
+    let sb = Sandbox::new();
+    let store = cordon_records::RecordStore::open_in(sb.dir.path()).unwrap();
+    store
+        .define_collection(
+            &serde_json::from_str(
+                r#"{"name": "patients", "levels": ["public", "internal", "confidential"],
+                    "fields": [{"name": "diagnosis", "category": "health"}]}"#,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    store
+        .import(
+            "patients",
+            br#"{"id": "p1", "subject": "ada", "classification": "confidential", "jurisdiction": "EU", "consent": ["testing"], "fields": {"diagnosis": "asthma"}}
+"#
+            .as_slice(),
+        )
+        .unwrap();
+    let inv = Invocation {
+        egress: loopback(),
+        records: Some(cordon_runtime::RecordsGrant {
+            store: std::sync::Arc::new(store),
+            region: "eu-west".into(),
+        }),
+        ..sb.invocation(NO_HEALTH_EGRESS, &server.url("/report"))
+    };
+    let r = engine()
+        .run(
+            &load(cordon_testkit::send_read_send_guest(
+                "patients",
+                "diagnosis",
+            )),
+            inv,
+        )
+        .unwrap();
+    assert_eq!(r.output.as_deref(), Some("01"), "{r:?}");
+    let last = r.decisions.last().unwrap();
+    assert_eq!(
+        (
+            last.action.as_str(),
+            last.decision,
+            last.policy_ids.as_slice()
+        ),
+        ("http:send", "deny", &["no-health-egress".to_owned()][..]),
+        "{r:?}"
+    );
+    assert!(last.taint.as_ref().unwrap().categories().contains("health"));
+    assert_eq!(
+        server.accepts(),
+        1,
+        "only the send before the read connected"
+    );
+}
