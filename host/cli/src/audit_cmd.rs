@@ -17,7 +17,8 @@ const EXIT_INVALID: u8 = 1;
 #[derive(clap::Subcommand)]
 pub enum AuditCommand {
     /// Verify the whole decision log in the data directory: every entry's chain hash, the
-    /// Merkle tree, and every checkpoint's signature. Works while a host is running.
+    /// Merkle tree, and every checkpoint's signature. Needs the log not to be held by a
+    /// running host (unless the host opened it with shared readers).
     Verify {
         /// The checkpoint public key (default: `<data>/audit-signing.pub`).
         #[arg(long)]
