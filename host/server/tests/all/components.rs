@@ -75,3 +75,17 @@ async fn components_over_the_tenants_size_limit_get_413() {
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert_eq!(v["error"]["code"], "component-too-large");
 }
+
+#[tokio::test]
+async fn uploads_over_the_http_body_limit_get_413_before_validation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = cordon_server::ServerConfig::new(dir.path(), crate::common::ADMIN);
+    config.max_upload_bytes = 4096;
+    let env = Env {
+        state: cordon_server::AppState::open(config).unwrap(),
+        dir,
+    };
+    let token = env.tenant("acme", json!({})).await;
+    let (s, _) = env.upload("acme", &token, vec![0u8; 8192]).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
+}

@@ -111,3 +111,31 @@ async fn unusable_identity_keys_are_refused_at_registration() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_eq!(v["error"]["code"], "invalid-key");
 }
+
+#[tokio::test]
+async fn a_jwks_key_verifies_tokens_by_kid() {
+    use base64::Engine as _;
+    let env = Env::new();
+    let token = env.tenant("acme", json!({})).await;
+    env.bundle("acme", crate::common::ALLOW_ALL, true).await;
+    let (_, c) = env
+        .upload("acme", &token, cordon_testkit::echo_guest().unwrap())
+        .await;
+    let digest = c["digest"].as_str().unwrap().to_owned();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
+    let (s, v) = env
+        .json(
+            "POST",
+            "/v1/admin/tenants/acme/identity-keys",
+            Some(crate::common::ADMIN),
+            json!({"issuer": "https://idp.test", "audience": "cordon",
+                   "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": "k1", "alg": "EdDSA"}]}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let jwt = Idp::new(5).sign(claims());
+    let (s, v) = env.run("acme", &token, body(&digest, Some(jwt))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["user"], "alice");
+}
