@@ -101,6 +101,14 @@ fn an_erased_subject_disappears_and_a_held_record_survives_erasure() {
         actions,
         ["define", "import", "hold", "erase", "erase", "release"]
     );
+    // The same six actions, and the run's one read, are in the decision log, which verifies.
+    let verify = sc.cordon(&["audit", "verify"]);
+    assert_eq!(verify.code, 0, "{}\n{}", verify.stdout, verify.stderr);
+    assert!(
+        verify.stdout.contains("\"entries\": 7"),
+        "{}",
+        verify.stdout
+    );
 }
 
 #[test]

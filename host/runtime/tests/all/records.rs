@@ -182,8 +182,7 @@ fn an_erased_subject_is_never_returned() {
 }
 
 #[test]
-fn a_filter_on_a_withheld_field_is_access_denied_and_logged() {
-    // The strict collection turns withheld fields into a denial of the whole read.
+fn a_strict_collection_denies_a_read_of_withheld_fields_and_logs_the_denial() {
     let sb = Sandbox::new();
     let s = store(&sb);
     let mut c = s.collection("patients").unwrap().unwrap();
