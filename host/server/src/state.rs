@@ -140,7 +140,11 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     runs: Mutex<Runs>,
     running: watch::Sender<usize>,
+    /// Parsed bundle versions by `<tenant>/<version>`.
     bundles: Mutex<HashMap<String, PolicyBundle>>,
+    /// Compiled components by digest (content-addressed, so shared by tenants holding the same
+    /// bytes; each run first checks the tenant holds the digest).
+    loaded: Mutex<HashMap<String, LoadedComponent>>,
     /// Serialises read-modify-write of tenant records.
     tenant_lock: Mutex<()>,
 }
@@ -216,6 +220,7 @@ impl AppState {
                 runs: Mutex::default(),
                 running,
                 bundles: Mutex::default(),
+                loaded: Mutex::default(),
                 tenant_lock: Mutex::default(),
             }),
         })
@@ -416,7 +421,7 @@ impl AppState {
             }
             Ok(v)
         })?;
-        lock(&self.inner.bundles).insert(v.digest.clone(), bundle);
+        lock(&self.inner.bundles).insert(key(tenant, &format!("{:020}", v.version)), bundle);
         if activate {
             self.log_operator(
                 tenant,
@@ -445,13 +450,15 @@ impl AppState {
             .ok_or_else(|| ApiError::not_found("bundle version"))
     }
 
+    /// A version, parsed once per process (versions never change once stored).
     fn bundle(&self, tenant: &str, version: u64) -> Result<PolicyBundle, ApiError> {
-        let v = self.bundle_version(tenant, version)?;
-        if let Some(b) = lock(&self.inner.bundles).get(&v.digest) {
+        let k = key(tenant, &format!("{version:020}"));
+        if let Some(b) = lock(&self.inner.bundles).get(&k) {
             return Ok(b.clone());
         }
+        let v = self.bundle_version(tenant, version)?;
         let b = PolicyBundle::from_sources(v.sources).map_err(|e| ApiError::internal(&e))?;
-        lock(&self.inner.bundles).insert(v.digest, b.clone());
+        lock(&self.inner.bundles).insert(k, b.clone());
         Ok(b)
     }
 
@@ -633,16 +640,21 @@ impl AppState {
     }
 
     async fn loaded(&self, tenant: &str, digest: &str) -> Result<LoadedComponent, ApiError> {
+        if let Some(c) = lock(&self.inner.loaded).get(digest) {
+            return Ok(c.clone());
+        }
         let bytes = self
             .inner
             .store
             .get_bytes(store::COMPONENT_BYTES, &key(tenant, digest))?
             .ok_or_else(|| ApiError::not_found("component"))?;
         let state = self.clone();
-        tokio::task::spawn_blocking(move || state.inner.engine.load(&bytes))
+        let c = tokio::task::spawn_blocking(move || state.inner.engine.load(&bytes))
             .await
             .map_err(|e| ApiError::internal(&e))?
-            .map_err(|e| ApiError::internal(&e))
+            .map_err(|e| ApiError::internal(&e))?;
+        lock(&self.inner.loaded).insert(digest.to_owned(), c.clone());
+        Ok(c)
     }
 
     // ---- suspension and the operator's log entries ----
