@@ -12,8 +12,8 @@
 
 use std::time::{Duration, Instant};
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use cordon_server::{AppState, ServerConfig, app};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "bench-admin";
