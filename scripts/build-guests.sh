@@ -85,7 +85,8 @@ if [ ${#rust_names[@]} -gt 0 ]; then
     # The same source gives the same bytes wherever the checkout is: a component's digest names
     # it in policies and the decision log, so no build path may leak into it.
     export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--remap-path-prefix=$ROOT=/cordon --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
-    cargo_args=(build --release --target "$TARGET" --manifest-path "$EXAMPLES/Cargo.toml" --locked)
+    cargo_args=(build --release --target "$TARGET" --manifest-path "$EXAMPLES/Cargo.toml" --locked
+        --target-dir "$EXAMPLES/target")
     for name in "${rust_names[@]}"; do cargo_args+=(-p "$name"); done
     start=$(now)
     case $route in
