@@ -31,6 +31,27 @@ pub struct RunIdentity {
     pub engagement: String,
 }
 
+impl RunIdentity {
+    /// A log entry bound to this run, its decision fields still to be filled in.
+    fn entry(&self) -> Entry {
+        Entry {
+            tenant: self.tenant.clone(),
+            run_id: self.run_id.clone(),
+            component_digest: self.component_digest.clone(),
+            policy_digest: self.policy_digest.clone(),
+            agent: self.agent.clone(),
+            user: self.user.clone(),
+            purpose: self.purpose.clone(),
+            engagement: self.engagement.clone(),
+            action: String::new(),
+            resource: String::new(),
+            decision: cordon_audit::Decision::Deny,
+            policy_ids: Vec::new(),
+            records: None,
+        }
+    }
+}
+
 /// One decision as the run's report shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DecisionRecord {
@@ -118,6 +139,17 @@ impl Gate {
         self
     }
 
+    /// Append one decision, bound to the run's identity, to the log. The run ends if it cannot
+    /// be recorded: Cordon never acts on an unrecorded decision.
+    fn record(&mut self, entry: Entry) -> wasmtime::Result<cordon_audit::Receipt> {
+        let receipt = self
+            .log
+            .append(entry)
+            .map_err(|e| wasmtime::Error::msg(format!("decision log append failed: {e}")))?;
+        self.last_seq = Some(receipt.seq);
+        Ok(receipt)
+    }
+
     /// Count one host call; past the limit the run ends.
     fn count_call(&mut self) -> wasmtime::Result<()> {
         self.host_calls += 1;
@@ -139,30 +171,18 @@ impl Gate {
         let decision = self.session.authorize_with_taint(&request, &self.taint);
         let action = request.action.as_str();
         let resource = request.resource.cedar_id();
-        let id = &self.identity;
-        let receipt = self
-            .log
-            .append(Entry {
-                tenant: id.tenant.clone(),
-                run_id: id.run_id.clone(),
-                component_digest: id.component_digest.clone(),
-                policy_digest: id.policy_digest.clone(),
-                agent: id.agent.clone(),
-                user: id.user.clone(),
-                purpose: id.purpose.clone(),
-                engagement: id.engagement.clone(),
-                action: action.to_owned(),
-                resource: resource.clone(),
-                decision: if decision.allowed {
-                    cordon_audit::Decision::Allow
-                } else {
-                    cordon_audit::Decision::Deny
-                },
-                policy_ids: decision.policy_ids.clone(),
-                records: None,
-            })
-            .map_err(|e| wasmtime::Error::msg(format!("decision log append failed: {e}")))?;
-        self.last_seq = Some(receipt.seq);
+        let receipt = self.record(Entry {
+            action: action.to_owned(),
+            resource: resource.clone(),
+            decision: if decision.allowed {
+                cordon_audit::Decision::Allow
+            } else {
+                cordon_audit::Decision::Deny
+            },
+            policy_ids: decision.policy_ids.clone(),
+            records: None,
+            ..self.identity.entry()
+        })?;
         if let Some(shadow) = &self.shadow {
             let candidate = shadow.authorize_with_taint(&request, &self.taint);
             if candidate.allowed != decision.allowed {
@@ -178,8 +198,8 @@ impl Gate {
         }
         tracing::debug!(
             target: "cordon.gate",
-            tenant = %id.tenant,
-            run = %id.run_id,
+            tenant = %self.identity.tenant,
+            run = %self.identity.run_id,
             action,
             decision = if decision.allowed { "allow" } else { "deny" },
             seq = receipt.seq,
@@ -218,30 +238,18 @@ impl Gate {
     pub(crate) fn refuse(&mut self, request: &Request, guard: &str) -> wasmtime::Result<Error> {
         let action = request.action.as_str();
         let resource = request.resource.cedar_id();
-        let id = &self.identity;
-        let receipt = self
-            .log
-            .append(Entry {
-                tenant: id.tenant.clone(),
-                run_id: id.run_id.clone(),
-                component_digest: id.component_digest.clone(),
-                policy_digest: id.policy_digest.clone(),
-                agent: id.agent.clone(),
-                user: id.user.clone(),
-                purpose: id.purpose.clone(),
-                engagement: id.engagement.clone(),
-                action: action.to_owned(),
-                resource: resource.clone(),
-                decision: cordon_audit::Decision::Deny,
-                policy_ids: vec![guard.to_owned()],
-                records: None,
-            })
-            .map_err(|e| wasmtime::Error::msg(format!("decision log append failed: {e}")))?;
-        self.last_seq = Some(receipt.seq);
+        let receipt = self.record(Entry {
+            action: action.to_owned(),
+            resource: resource.clone(),
+            decision: cordon_audit::Decision::Deny,
+            policy_ids: vec![guard.to_owned()],
+            records: None,
+            ..self.identity.entry()
+        })?;
         tracing::debug!(
             target: "cordon.gate",
-            tenant = %id.tenant,
-            run = %id.run_id,
+            tenant = %self.identity.tenant,
+            run = %self.identity.run_id,
             action,
             decision = "deny",
             guard,
@@ -326,34 +334,22 @@ impl Gate {
             ),
             Err(_) => (false, Vec::new(), None),
         };
-        let id = &self.identity;
-        let receipt = self
-            .log
-            .append(Entry {
-                tenant: id.tenant.clone(),
-                run_id: id.run_id.clone(),
-                component_digest: id.component_digest.clone(),
-                policy_digest: id.policy_digest.clone(),
-                agent: id.agent.clone(),
-                user: id.user.clone(),
-                purpose: id.purpose.clone(),
-                engagement: id.engagement.clone(),
-                action: "records:read".to_owned(),
-                resource: resource.clone(),
-                decision: if allowed {
-                    cordon_audit::Decision::Allow
-                } else {
-                    cordon_audit::Decision::Deny
-                },
-                policy_ids: policy_ids.clone(),
-                records: access,
-            })
-            .map_err(|e| wasmtime::Error::msg(format!("decision log append failed: {e}")))?;
-        self.last_seq = Some(receipt.seq);
+        let receipt = self.record(Entry {
+            action: "records:read".to_owned(),
+            resource: resource.clone(),
+            decision: if allowed {
+                cordon_audit::Decision::Allow
+            } else {
+                cordon_audit::Decision::Deny
+            },
+            policy_ids: policy_ids.clone(),
+            records: access,
+            ..self.identity.entry()
+        })?;
         tracing::debug!(
             target: "cordon.gate",
-            tenant = %id.tenant,
-            run = %id.run_id,
+            tenant = %self.identity.tenant,
+            run = %self.identity.run_id,
             action = "records:read",
             decision = verdict(allowed),
             seq = receipt.seq,
