@@ -367,26 +367,12 @@ impl AuditLog {
         self.shared.work.notify_one();
         // Wait for a checkpoint that covers `wanted`, whichever commit signs it (the one in
         // flight may already).
-        loop {
-            if st
-                .checkpoint
+        let st = self.wait_for(st, |st| {
+            st.checkpoint
                 .as_ref()
                 .is_some_and(|c| c.tree_size >= wanted)
-            {
-                return Ok(st.checkpoint.clone());
-            }
-            if let Some(e) = &st.failed {
-                return Err(AppendError::WriterFailed(e.clone()));
-            }
-            if st.writer_exited {
-                return Err(AppendError::Closed);
-            }
-            st = self
-                .shared
-                .done
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
+        })?;
+        Ok(st.checkpoint.clone())
     }
 
     /// Destroys the commitment key of `subject` and waits until that is committed.
@@ -439,11 +425,20 @@ impl AuditLog {
 
     fn wait_batch<'a>(
         &self,
-        mut st: MutexGuard<'a, State>,
+        st: MutexGuard<'a, State>,
         target: u64,
     ) -> Result<MutexGuard<'a, State>, AppendError> {
+        self.wait_for(st, |st| st.batches_done >= target)
+    }
+
+    /// Wait for the writer until `done` holds, or until it has failed or exited.
+    fn wait_for<'a>(
+        &self,
+        mut st: MutexGuard<'a, State>,
+        done: impl Fn(&State) -> bool,
+    ) -> Result<MutexGuard<'a, State>, AppendError> {
         loop {
-            if st.batches_done >= target {
+            if done(&st) {
                 return Ok(st);
             }
             if let Some(e) = &st.failed {
@@ -602,26 +597,11 @@ impl DecisionLog for AuditLog {
     }
 
     fn sync(&self, through: u64) -> Result<(), AppendError> {
-        let mut st = lock(&self.shared.state);
+        let st = lock(&self.shared.state);
         if through >= st.next_seq {
             return Err(AppendError::NotAppended { seq: through });
         }
-        loop {
-            if st.committed > through {
-                return Ok(());
-            }
-            if let Some(e) = &st.failed {
-                return Err(AppendError::WriterFailed(e.clone()));
-            }
-            if st.writer_exited {
-                return Err(AppendError::Closed);
-            }
-            st = self
-                .shared
-                .done
-                .wait(st)
-                .unwrap_or_else(PoisonError::into_inner);
-        }
+        self.wait_for(st, |st| st.committed > through).map(drop)
     }
 
     fn head(&self) -> Option<Receipt> {
