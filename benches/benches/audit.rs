@@ -53,6 +53,7 @@ fn entry(i: u64) -> Entry {
             fields_withheld: vec!["diagnosis".into()],
             records_withheld: 0,
         }),
+        taint: None,
     }
 }
 

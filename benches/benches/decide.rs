@@ -65,6 +65,7 @@ fn decide(c: &mut Criterion) {
         decision: cordon_audit::Decision::Allow,
         policy_ids: vec!["reports-read-only".into()],
         records: None,
+        taint: None,
     };
     c.bench_function("log_append_per_call", |b| {
         b.iter(|| black_box(log.append(entry.clone()).expect("append")))

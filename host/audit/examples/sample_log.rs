@@ -54,6 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 fields_withheld: vec!["diagnosis".into()],
                 records_withheld: 0,
             }),
+            taint: None,
         })?;
         last = Some(receipt.seq);
     }

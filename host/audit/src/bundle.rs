@@ -273,6 +273,7 @@ impl Store {
 ///         decision: Decision::Allow,
 ///         policy_ids: vec!["allow-notes".into()],
 ///         records: None,
+///         taint: None,
 ///     })?;
 /// }
 /// log.checkpoint()?; // commit and sign everything appended so far

@@ -1,17 +1,18 @@
-//! The canonical binary encoding of a log entry, version 1.
+//! The canonical binary encoding of a log entry, version 2 (version 1 is still read).
 //!
 //! An entry's bytes are what the leaf hash covers, so the encoding is fixed and canonical: one
 //! entry has exactly one encoding, and the decoder rejects anything else (unknown version, bad
 //! tag, invalid UTF-8, trailing bytes). All integers are big-endian.
 //!
 //! ```text
-//! entry       = version:u8(=1) seq:u64 time_ms:u64
+//! entry       = version:u8(=2) seq:u64 time_ms:u64
 //!               tenant:str run_id:str component_digest:str policy_digest:str agent:str
 //!               user:opt-commitment
 //!               purpose:str engagement:str action:str resource:str
 //!               decision:u8 (0 = deny, 1 = allow)
 //!               policy_ids:list<str>
 //!               records:opt-records
+//!               taint:opt-taint                  (absent in version 1)
 //! str         = len:u32 bytes:u8[len]            UTF-8
 //! list<T>     = count:u32 T[count]
 //! commitment  = u8[32]                           keyed blake3, see crate::subject
@@ -19,6 +20,10 @@
 //! opt-records = 0x00
 //!             | 0x01 collection:str record_ids:list<commitment>
 //!                    fields_returned:list<str> fields_withheld:list<str> records_withheld:u64
+//! opt-taint   = 0x00
+//!             | 0x01 classification:opt-u32 jurisdictions:list<str>
+//!                    collections:list<str> categories:list<str>
+//! opt-u32     = 0x00 | 0x01 u32
 //! ```
 //!
 //! `seq` is the entry's position in the log (from 0) and `time_ms` the Unix time in
@@ -26,15 +31,20 @@
 //! ordered by time as well as by sequence number. The stored value of an entry is its chain
 //! hash (32 bytes) followed by these bytes; only these bytes are hashed into the leaf.
 //!
-//! A future version changes the first byte; decoders dispatch on it, and entries of every
-//! version stay verifiable because hashes are over the bytes as stored.
+//! A new version changes the first byte; decoders dispatch on it, and entries of every
+//! version stay verifiable because hashes are over the bytes as stored. Version 1 entries
+//! (written before taint labels were logged) decode with `taint: None`; this crate writes
+//! only version 2, so an entry still has exactly one encoding.
 
 use serde::Serialize;
 
-use crate::{Decision, Entry, Hash};
+use crate::{Decision, Entry, Hash, TaintLabels};
 
 /// The encoding version this crate writes.
-pub const ENTRY_VERSION: u8 = 1;
+pub const ENTRY_VERSION: u8 = 2;
+
+/// The first version, without taint labels; still read.
+const ENTRY_VERSION_1: u8 = 1;
 
 /// Offset of the fixed header: version (1) + seq (8) + time (8).
 pub(crate) const HEADER_LEN: usize = 17;
@@ -115,6 +125,9 @@ pub(crate) fn size_hint(entry: &Entry) -> usize {
             + strs(&r.fields_withheld)
             + 8
     });
+    let taint = entry.taint.as_ref().map_or(0, |t| {
+        5 + strs(&t.jurisdictions) + strs(&t.collections) + strs(&t.categories)
+    });
     HEADER_LEN
         + 4 * 9
         + entry.tenant.len()
@@ -131,6 +144,8 @@ pub(crate) fn size_hint(entry: &Entry) -> usize {
         + strs(&entry.policy_ids)
         + 1
         + records
+        + 1
+        + taint
 }
 
 /// Appends the canonical encoding of `entry` to `out`, with the user and record ids replaced
@@ -181,6 +196,22 @@ pub(crate) fn encode_entry(
             out.extend_from_slice(&r.records_withheld.to_be_bytes());
         }
     }
+    match &entry.taint {
+        None => out.push(0),
+        Some(t) => {
+            out.push(1);
+            match t.classification {
+                None => out.push(0),
+                Some(level) => {
+                    out.push(1);
+                    out.extend_from_slice(&level.to_be_bytes());
+                }
+            }
+            put_strs(out, &t.jurisdictions, "taint.jurisdictions")?;
+            put_strs(out, &t.collections, "taint.collections")?;
+            put_strs(out, &t.categories, "taint.categories")?;
+        }
+    }
     Ok(())
 }
 
@@ -217,6 +248,8 @@ pub struct LoggedEntry {
     pub policy_ids: Vec<String>,
     /// See [`Entry::records`].
     pub records: Option<LoggedRecords>,
+    /// See [`Entry::taint`]; always `None` in version 1 entries.
+    pub taint: Option<TaintLabels>,
 }
 
 /// A record read as stored: record ids are commitments.
@@ -307,20 +340,23 @@ impl<'a> Reader<'a> {
 /// Reads the fixed header: `(seq, time_ms)`. Checks the version only.
 pub(crate) fn decode_header(bytes: &[u8]) -> Result<(u64, u64), DecodeError> {
     let mut r = Reader { bytes, pos: 0 };
-    let version = r.u8()?;
-    if version != ENTRY_VERSION {
-        return Err(DecodeError::UnknownVersion { version });
-    }
+    read_version(&mut r)?;
     Ok((r.u64()?, r.u64()?))
+}
+
+fn read_version(r: &mut Reader<'_>) -> Result<u8, DecodeError> {
+    match r.u8()? {
+        version @ (ENTRY_VERSION_1 | ENTRY_VERSION) => Ok(version),
+        version => Err(DecodeError::UnknownVersion { version }),
+    }
 }
 
 /// Decodes a whole entry, rejecting anything that is not the canonical encoding.
 pub fn decode_entry(bytes: &[u8]) -> Result<LoggedEntry, DecodeError> {
-    let (seq, time_ms) = decode_header(bytes)?;
-    let mut r = Reader {
-        bytes,
-        pos: HEADER_LEN,
-    };
+    let mut r = Reader { bytes, pos: 0 };
+    let version = read_version(&mut r)?;
+    let seq = r.u64()?;
+    let time_ms = r.u64()?;
     let tenant = r.str()?;
     let run_id = r.str()?;
     let component_digest = r.str()?;
@@ -359,6 +395,17 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LoggedEntry, DecodeError> {
     } else {
         None
     };
+    let taint = if version != ENTRY_VERSION_1 && r.tag()? {
+        let classification = if r.tag()? { Some(r.u32()?) } else { None };
+        Some(TaintLabels {
+            classification,
+            jurisdictions: r.strs()?,
+            collections: r.strs()?,
+            categories: r.strs()?,
+        })
+    } else {
+        None
+    };
     if r.pos != bytes.len() {
         return Err(DecodeError::TrailingBytes {
             extra: bytes.len() - r.pos,
@@ -380,5 +427,6 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LoggedEntry, DecodeError> {
         decision,
         policy_ids,
         records,
+        taint,
     })
 }

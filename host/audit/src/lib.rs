@@ -45,6 +45,7 @@
 //!     decision: Decision::Allow,
 //!     policy_ids: vec!["allow-notes".into()],
 //!     records: None,
+//!     taint: None,
 //! })?;
 //! log.sync(receipt.seq)?; // durable from here on
 //! log.close()?;
@@ -150,6 +151,24 @@ pub struct Entry {
     pub policy_ids: Vec<String>,
     /// For record reads: what was returned and withheld.
     pub records: Option<RecordAccess>,
+    /// For calls that can carry data out (egress, file writes) of a run that had already read
+    /// labelled data: what it had read when the call was decided.
+    pub taint: Option<TaintLabels>,
+}
+
+/// What a run had read when a decision was made: the labels a policy saw in `context.taint`.
+/// None of them identifies a person (they name levels, jurisdictions, collections and field
+/// categories), so they are stored as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaintLabels {
+    /// The highest classification level read: its position in the tenant's ordered levels.
+    pub classification: Option<u32>,
+    /// The jurisdictions of the records read.
+    pub jurisdictions: Vec<String>,
+    /// The collections read from.
+    pub collections: Vec<String>,
+    /// The categories of the fields returned.
+    pub categories: Vec<String>,
 }
 
 /// The acknowledgement of an append: the entry's sequence number and chain hash.

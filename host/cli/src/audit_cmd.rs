@@ -318,6 +318,7 @@ mod tests {
                 decision: Decision::Allow,
                 policy_ids: vec!["allow-notes".into()],
                 records: None,
+                taint: None,
             })
             .unwrap();
         }

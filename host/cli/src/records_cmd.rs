@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Subcommand;
-use cordon_audit::{AuditLog, DecisionLog, Entry, RecordAccess};
-use cordon_records::{Collection, RecordStore};
+use cordon_audit::AuditLog;
+use cordon_records::{ActionError, Collection, ImportError, Operator, RecordStore};
 
 #[derive(Subcommand)]
 #[command(after_help = "\
@@ -79,62 +79,41 @@ fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Append one operator action to the decision log and wait until it is durable. `ids` are the
-/// record ids (or the subject) it concerns: the log keeps them only as keyed commitments.
-fn audit(data: &Path, action: &str, collection: &str, ids: Vec<String>) -> anyhow::Result<()> {
+pub(crate) fn run(cmd: RecordsCommand, data: &Path) -> anyhow::Result<ExitCode> {
+    let store = open(data)?;
+    if let RecordsCommand::Log = cmd {
+        print(&store.operator_log()?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let log = AuditLog::open_in(data).with_context(|| {
         format!(
             "cannot open the decision log in `{}` to record the operator action",
             data.display()
         )
     })?;
-    let receipt = log.append(Entry {
-        tenant: "local".into(),
-        run_id: format!("operator-{}", uuid::Uuid::new_v4()),
-        component_digest: String::new(),
-        policy_digest: String::new(),
-        agent: "operator".into(),
-        user: None,
-        purpose: "records-administration".into(),
-        engagement: "none".into(),
-        action: format!("records:{action}"),
-        resource: format!("Cordon::Collection::{collection:?}"),
-        decision: cordon_audit::Decision::Allow,
-        policy_ids: Vec::new(),
-        records: Some(RecordAccess {
-            collection: collection.to_owned(),
-            record_ids: ids,
-            fields_returned: Vec::new(),
-            fields_withheld: Vec::new(),
-            records_withheld: 0,
-        }),
-    })?;
-    log.sync(receipt.seq)?;
+    let code = act(&Operator::new(&store, &log, "local"), cmd);
     log.close()?;
-    Ok(())
+    code
 }
 
-pub(crate) fn run(cmd: RecordsCommand, data: &Path) -> anyhow::Result<ExitCode> {
-    let store = open(data)?;
+/// Do one action; the operator appends it to the decision log (record ids and subjects only as
+/// keyed commitments) and waits until it is durable.
+fn act(op: &Operator<'_>, cmd: RecordsCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         RecordsCommand::Define { file } => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("cannot read collection file `{}`", file.display()))?;
             let c: Collection = serde_json::from_str(&text)
                 .with_context(|| format!("`{}` is not a collection definition", file.display()))?;
-            store.define_collection(&c)?;
-            audit(data, "define", &c.name, Vec::new())?;
+            op.define(&c)?;
             print(&serde_json::json!({ "defined": c.name, "fields": c.fields.len() }))?;
         }
         RecordsCommand::Import { collection, file } => {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("cannot read import file `{}`", file.display()))?;
-            match store.import(&collection, BufReader::new(f)) {
-                Ok(report) => {
-                    audit(data, "import", &collection, Vec::new())?;
-                    print(&report)?
-                }
-                Err(cordon_records::ImportError::BadLines { errors }) => {
+            match op.import(&collection, BufReader::new(f)) {
+                Ok(report) => print(&report)?,
+                Err(ActionError::Refused(ImportError::BadLines { errors })) => {
                     eprintln!(
                         "error: {} bad line(s) in `{}`; nothing was imported",
                         errors.len(),
@@ -148,30 +127,21 @@ pub(crate) fn run(cmd: RecordsCommand, data: &Path) -> anyhow::Result<ExitCode> 
                 Err(e) => return Err(e.into()),
             }
         }
-        RecordsCommand::Erase { subject } => {
-            let report = store.erase_subject(&subject)?;
-            audit(data, "erase", "*", vec![subject])?;
-            print(&report)?
-        }
+        RecordsCommand::Erase { subject } => print(&op.erase(&subject)?)?,
         RecordsCommand::Hold {
             collection,
             id,
             hold,
         } => {
-            store.hold(&collection, &id, &hold)?;
-            audit(data, "hold", &collection, vec![id.clone()])?;
+            op.hold(&collection, &id, &hold)?;
             print(&serde_json::json!({ "held": format!("{collection}/{id}"), "hold": hold }))?;
         }
         RecordsCommand::Release {
             collection,
             id,
             hold,
-        } => {
-            let report = store.release(&collection, &id, &hold)?;
-            audit(data, "release", &collection, vec![id])?;
-            print(&report)?
-        }
-        RecordsCommand::Log => print(&store.operator_log()?)?,
+        } => print(&op.release(&collection, &id, &hold)?)?,
+        RecordsCommand::Log => {}
     }
     Ok(ExitCode::SUCCESS)
 }

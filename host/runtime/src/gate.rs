@@ -48,7 +48,18 @@ impl RunIdentity {
             decision: cordon_audit::Decision::Deny,
             policy_ids: Vec::new(),
             records: None,
+            taint: None,
         }
+    }
+}
+
+/// The labels of `taint` as the log keeps them.
+fn labels(taint: &Taint) -> cordon_audit::TaintLabels {
+    cordon_audit::TaintLabels {
+        classification: taint.classification(),
+        jurisdictions: taint.jurisdictions().iter().cloned().collect(),
+        collections: taint.collections().iter().cloned().collect(),
+        categories: taint.categories().iter().cloned().collect(),
     }
 }
 
@@ -171,6 +182,7 @@ impl Gate {
         let decision = self.session.authorize_with_taint(&request, &self.taint);
         let action = request.action.as_str();
         let resource = request.resource.cedar_id();
+        let taint = self.taint_for(request.action);
         let receipt = self.record(Entry {
             action: action.to_owned(),
             resource: resource.clone(),
@@ -181,6 +193,7 @@ impl Gate {
             },
             policy_ids: decision.policy_ids.clone(),
             records: None,
+            taint: taint.as_ref().map(labels),
             ..self.identity.entry()
         })?;
         if let Some(shadow) = &self.shadow {
@@ -210,7 +223,7 @@ impl Gate {
             resource: resource.clone(),
             decision: verdict(decision.allowed),
             policy_ids: decision.policy_ids.clone(),
-            taint: self.taint_for(request.action),
+            taint,
         });
         if decision.allowed {
             Ok(Ok(()))
@@ -238,12 +251,14 @@ impl Gate {
     pub(crate) fn refuse(&mut self, request: &Request, guard: &str) -> wasmtime::Result<Error> {
         let action = request.action.as_str();
         let resource = request.resource.cedar_id();
+        let taint = self.taint_for(request.action);
         let receipt = self.record(Entry {
             action: action.to_owned(),
             resource: resource.clone(),
             decision: cordon_audit::Decision::Deny,
             policy_ids: vec![guard.to_owned()],
             records: None,
+            taint: taint.as_ref().map(labels),
             ..self.identity.entry()
         })?;
         tracing::debug!(
@@ -261,7 +276,7 @@ impl Gate {
             resource: resource.clone(),
             decision: "deny",
             policy_ids: vec![guard.to_owned()],
-            taint: self.taint_for(request.action),
+            taint,
         });
         Ok(Error::AccessDenied(Denial {
             action: action.to_owned(),

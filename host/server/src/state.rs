@@ -722,6 +722,7 @@ impl AppState {
                 decision: Decision::Allow,
                 policy_ids: Vec::new(),
                 records: None,
+                taint: None,
             })
             .map_err(|e| ApiError::internal(&e))?;
         log.sync(r.seq).map_err(|e| ApiError::internal(&e))?;

@@ -49,6 +49,7 @@ pub fn entry(i: u64) -> Entry {
             fields_withheld: vec!["diagnosis".into()],
             records_withheld: i % 2,
         }),
+        taint: None,
     }
 }
 

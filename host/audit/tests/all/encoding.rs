@@ -54,3 +54,85 @@ fn the_same_entry_always_encodes_to_the_same_bytes() {
     assert_eq!(x.len(), y.len());
     assert_eq!(x[17..], y[17..]);
 }
+
+#[test]
+fn stores_the_taint_labels_of_an_egress_decision() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    let labels = cordon_audit::TaintLabels {
+        classification: Some(2),
+        jurisdictions: vec!["EU".into()],
+        collections: vec!["patients".into()],
+        categories: vec!["contact".into(), "health".into()],
+    };
+    let receipt = log
+        .append(cordon_audit::Entry {
+            action: "http:send".into(),
+            records: None,
+            taint: Some(labels.clone()),
+            ..common::entry(1)
+        })
+        .unwrap();
+    log.sync(receipt.seq).unwrap();
+    let bytes = log.store().entry_bytes(receipt.seq).unwrap().unwrap();
+    let entry = encoding::decode_entry(&bytes).unwrap();
+    assert_eq!(entry.taint, Some(labels));
+
+    // A different label is a different leaf: the labels are covered by the hash.
+    let other = log
+        .append(cordon_audit::Entry {
+            action: "http:send".into(),
+            records: None,
+            taint: Some(cordon_audit::TaintLabels {
+                classification: Some(1),
+                ..Default::default()
+            }),
+            ..common::entry(1)
+        })
+        .unwrap();
+    log.sync(other.seq).unwrap();
+    let other_bytes = log.store().entry_bytes(other.seq).unwrap().unwrap();
+    assert_ne!(bytes[17..], other_bytes[17..]);
+}
+
+#[test]
+fn reads_version_1_entries_which_have_no_taint() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    let receipt = log
+        .append(cordon_audit::Entry {
+            taint: None,
+            ..common::entry(3)
+        })
+        .unwrap();
+    log.sync(receipt.seq).unwrap();
+    let v2 = log.store().entry_bytes(receipt.seq).unwrap().unwrap();
+    assert_eq!(
+        v2.last(),
+        Some(&0),
+        "version 2 ends with the empty taint tag"
+    );
+
+    // The same entry as version 1 wrote it: no taint tag at all.
+    let mut v1 = v2[..v2.len() - 1].to_vec();
+    v1[0] = 1;
+    let old = encoding::decode_entry(&v1).unwrap();
+    let new = encoding::decode_entry(&v2).unwrap();
+    assert_eq!(old, new);
+    assert_eq!(old.taint, None);
+
+    // Each version has exactly one encoding: a taint tag in version 1 is trailing bytes, and
+    // version 2 without one is truncated.
+    let mut v1_with_tag = v2.clone();
+    v1_with_tag[0] = 1;
+    assert_eq!(
+        encoding::decode_entry(&v1_with_tag),
+        Err(DecodeError::TrailingBytes { extra: 1 })
+    );
+    let mut v2_without_tag = v1.clone();
+    v2_without_tag[0] = 2;
+    assert!(matches!(
+        encoding::decode_entry(&v2_without_tag),
+        Err(DecodeError::Truncated { .. })
+    ));
+}

@@ -230,6 +230,18 @@ fn egress_probe_shows_an_allowed_a_denied_and_a_taint_blocked_request() {
     );
     assert_eq!(j["decisions"][2]["taint"]["categories"][0], "health", "{j}");
     assert_eq!(accepts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The signed log holds the three decisions, each with the labels the policy saw.
+    let logged = sc.cordon(&["audit", "query", "--tenant", "local"]).json();
+    let logged = logged.as_array().unwrap();
+    assert_eq!(logged.len(), 3, "{logged:?}");
+    for (entry, decision) in logged.iter().zip(["allow", "deny", "deny"]) {
+        assert_eq!(entry["action"], "http:send", "{entry}");
+        assert_eq!(entry["decision"], decision, "{entry}");
+        assert_eq!(entry["taint"]["categories"][0], "health", "{entry}");
+        assert_eq!(entry["taint"]["classification"], 2, "{entry}");
+    }
+    assert_eq!(logged[2]["policy_ids"][0], "health-data-stays-with-the-ehr");
+    assert_eq!(sc.cordon(&["audit", "verify"]).code, 0);
 
     let r = sc.cordon(&base);
     let j = r.json();
