@@ -100,6 +100,11 @@ pub(crate) struct RunArgs {
     #[arg(long, value_parser = parse_size)]
     max_response: Option<u64>,
 
+    /// Most milliseconds one http request may take, redirects included (default 30000); a
+    /// slower request is abandoned and the guest gets `limit-exceeded`.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    http_timeout: Option<u64>,
+
     /// Labels of data the input already contains, as JSON, e.g. `{"classification": 2,
     /// "categories": ["health"]}`; policies see them as `context.taint` on http and fs writes.
     #[arg(long, value_name = "JSON")]
@@ -157,6 +162,9 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     }
     if let Some(max) = args.max_response {
         egress.max_response_bytes = max;
+    }
+    if let Some(ms) = args.http_timeout {
+        egress.request_timeout = std::time::Duration::from_millis(ms);
     }
     let taint: Taint = match &args.input_taint {
         Some(t) => serde_json::from_str(t)

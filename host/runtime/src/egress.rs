@@ -22,6 +22,7 @@
 //! ```
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use ipnet::IpNet;
 
@@ -39,6 +40,9 @@ pub struct EgressPolicy {
     pub max_response_bytes: u64,
     /// Most redirects followed for one request (each hop is decided by the policy again).
     pub max_redirects: u32,
+    /// Most time one request may take, redirects included; a slower one is abandoned and the
+    /// guest gets `limit-exceeded`. The run's own deadline applies as well and ends the run.
+    pub request_timeout: Duration,
 }
 
 impl Default for EgressPolicy {
@@ -48,6 +52,7 @@ impl Default for EgressPolicy {
             max_request_bytes: 1 << 20,
             max_response_bytes: 8 << 20,
             max_redirects: 5,
+            request_timeout: Duration::from_secs(30),
         }
     }
 }

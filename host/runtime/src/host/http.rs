@@ -13,7 +13,9 @@
 //!    pinned and never looks a name up again, so DNS rebinding cannot swap the address.
 //!
 //! Request and response bodies are bounded, redirects are followed by hand (so each hop goes
-//! through 1–3), and a request never outlives the run's deadline.
+//! through 1–3), and a request never outlives its own time limit
+//! ([`EgressPolicy::request_timeout`](crate::EgressPolicy), all hops together: the guest gets
+//! `limit-exceeded`) nor the run's deadline (the run ends).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -45,7 +47,7 @@ const RESERVED_HEADERS: [&str; 5] = [
     "upgrade",
 ];
 
-/// A request that times out this close to the run's deadline ran into the deadline.
+/// A request that times out this close to its time limit or the run's deadline ran into it.
 const DEADLINE_SLACK: Duration = Duration::from_millis(10);
 
 /// Headers dropped when a redirect leaves the origin the guest sent them to.
@@ -279,28 +281,53 @@ impl HttpView<'_> {
             .min(self.max_body_bytes)
     }
 
-    /// Time left before the run's deadline; none left ends the run.
-    fn time_left(&self) -> wasmtime::Result<Duration> {
-        let left = self
-            .state
-            .deadline
-            .saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(wasmtime::Error::new(LimitExceeded::Timeout));
-        }
-        Ok(left)
+    /// When a request started now must be done by: its own time limit or the run's deadline,
+    /// whichever comes first.
+    fn request_deadline(&self) -> Instant {
+        Instant::now()
+            .checked_add(self.state.egress.request_timeout)
+            .map_or(self.state.deadline, |d| d.min(self.state.deadline))
     }
 
-    /// A transport error: the run's deadline passing ends the run; anything else is the
-    /// guest's `io` error.
-    fn transport_error(&self, host: &str, e: &reqwest::Error) -> wasmtime::Result<Error> {
-        // The request's timeout is the run's remaining time; a timer may fire a hair early.
-        let left = self
+    /// Time left before `until` (see [`Self::request_deadline`]); none left is
+    /// [`Self::out_of_time`].
+    fn time_left(&self, until: Instant, host: &str) -> wasmtime::Result<Result<Duration, Error>> {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return self.out_of_time(host).map(Err);
+        }
+        Ok(Ok(left))
+    }
+
+    /// A request ran out of time: at the run's deadline the run ends; at the request's own
+    /// limit the guest gets `limit-exceeded` and the run goes on.
+    fn out_of_time(&self, host: &str) -> wasmtime::Result<Error> {
+        if self
             .state
             .deadline
-            .saturating_duration_since(Instant::now());
-        if left.is_zero() || (e.is_timeout() && left < DEADLINE_SLACK) {
+            .saturating_duration_since(Instant::now())
+            < DEADLINE_SLACK
+        {
             return Err(wasmtime::Error::new(LimitExceeded::Timeout));
+        }
+        Ok(Error::LimitExceeded(format!(
+            "the request to `{host}` took longer than the {} ms allowed",
+            self.state.egress.request_timeout.as_millis()
+        )))
+    }
+
+    /// A transport error: running out of time is [`Self::out_of_time`]; anything else is the
+    /// guest's `io` error.
+    fn transport_error(
+        &self,
+        host: &str,
+        until: Instant,
+        e: &reqwest::Error,
+    ) -> wasmtime::Result<Error> {
+        // The client's timeout is the time left; a timer may fire a hair early.
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || (e.is_timeout() && left < DEADLINE_SLACK) {
+            return self.out_of_time(host);
         }
         let what = if e.is_timeout() {
             "timed out"
@@ -312,8 +339,8 @@ impl HttpView<'_> {
         Ok(Error::Io(format!("the request to `{host}` {what}")))
     }
 
-    /// Decide, check the addresses, and send one hop.
-    fn hop(&mut self, req: &Checked) -> wasmtime::Result<Result<Hop, Error>> {
+    /// Decide, check the addresses, and send one hop, done by `until`.
+    fn hop(&mut self, req: &Checked, until: Instant) -> wasmtime::Result<Result<Hop, Error>> {
         let host = req.url.host_str().unwrap_or_default().to_ascii_lowercase();
         let decision = cordon_policy::Request {
             method: Some(req.method.as_str().to_owned()),
@@ -323,9 +350,13 @@ impl HttpView<'_> {
             record_decision("deny");
             return Ok(Err(denied));
         }
-        let addrs = match resolve(&req.url, self.time_left()?) {
+        let within = match self.time_left(until, &host)? {
+            Ok(left) => left,
+            Err(e) => return Ok(Err(e)),
+        };
+        let addrs = match resolve(&req.url, within) {
             Ok(Some(a)) => a,
-            Ok(None) => return Err(wasmtime::Error::new(LimitExceeded::Timeout)),
+            Ok(None) => return Ok(Err(self.out_of_time(&host)?)),
             Err(e) => return Ok(Err(e)),
         };
         for a in &addrs {
@@ -336,7 +367,10 @@ impl HttpView<'_> {
             }
         }
         record_decision("allow");
-        let timeout = self.time_left()?;
+        let timeout = match self.time_left(until, &host)? {
+            Ok(left) => left,
+            Err(e) => return Ok(Err(e)),
+        };
         let max = self.max_response();
         let client = self.client()?;
         client.pin(&host, addrs);
@@ -350,7 +384,7 @@ impl HttpView<'_> {
         }
         let mut resp = match builder.send() {
             Ok(r) => r,
-            Err(e) => return Ok(Err(self.transport_error(&host, &e)?)),
+            Err(e) => return Ok(Err(self.transport_error(&host, until, &e)?)),
         };
         let status = resp.status();
         if status.is_redirection()
@@ -378,8 +412,8 @@ impl HttpView<'_> {
             .take(max.saturating_add(1))
             .read_to_end(&mut body)
         {
-            if Instant::now() >= self.state.deadline {
-                return Err(wasmtime::Error::new(LimitExceeded::Timeout));
+            if until.saturating_duration_since(Instant::now()) < DEADLINE_SLACK {
+                return Ok(Err(self.out_of_time(&host)?));
             }
             return Ok(Err(Error::Io(format!(
                 "reading the response from `{host}` failed: {e}"
@@ -469,8 +503,9 @@ impl Host for HttpView<'_> {
         span.record("host", req.url.host_str().unwrap_or_default());
         let max_redirects = self.state.egress.max_redirects;
         let mut redirects = 0;
+        let until = self.request_deadline();
         loop {
-            match self.hop(&req)? {
+            match self.hop(&req, until)? {
                 Err(e) => return Ok(Err(e)),
                 Ok(Hop::Done(response)) => return Ok(Ok(response)),
                 Ok(Hop::Redirect(next, status)) => {

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use cordon_audit::DecisionLog;
 use cordon_policy::{PolicyBundle, RunContext, Taint};
 use cordon_runtime::{EgressPolicy, Invocation, LimitExceeded, RunLimits, RunReport, RunStatus};
 use cordon_testkit::http_send_guest;
@@ -392,8 +393,31 @@ fn taint_blocks_egress_after_a_classified_read_and_allows_it_before() {
     assert_eq!(
         d.taint.as_ref(),
         Some(&health()),
-        "the taint is logged with the decision"
+        "the taint is reported with the decision"
     );
+    // ... and it is in the signed log, covered by the entry's hash.
+    sb.log.sync(d.seq).unwrap();
+    let logged =
+        cordon_audit::encoding::decode_entry(&sb.log.store().entry_bytes(d.seq).unwrap().unwrap())
+            .unwrap();
+    assert_eq!(
+        logged.taint,
+        Some(cordon_audit::TaintLabels {
+            classification: Some(3),
+            jurisdictions: vec!["EU".into()],
+            collections: vec!["patients".into()],
+            categories: vec!["contact".into(), "health".into()],
+        })
+    );
+    let clean_entry = cordon_audit::encoding::decode_entry(
+        &sb.log
+            .store()
+            .entry_bytes(clean.decisions[0].seq)
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(clean_entry.taint, None, "an untainted run logs no labels");
     assert_eq!(server.accepts(), 1, "only the clean run connected");
 }
 
@@ -503,6 +527,31 @@ fn a_server_that_never_answers_runs_into_the_deadline() {
     .go(&server.url("/slow"));
     assert_eq!(r.status, RunStatus::LimitExceeded, "{r:?}");
     assert_eq!(r.limit, Some(LimitExceeded::Timeout));
+    assert_eq!(server.accepts(), 1);
+}
+
+#[test]
+fn a_request_slower_than_its_time_limit_is_limit_exceeded_and_the_run_goes_on() {
+    let server = Server::start(|_| None);
+    let sb = Sandbox::new();
+    let r = Run {
+        egress: EgressPolicy {
+            request_timeout: std::time::Duration::from_millis(200),
+            ..loopback()
+        },
+        limits: RunLimits {
+            timeout_ms: 10_000,
+            ..RunLimits::default()
+        },
+        ..Run::new(&sb, ALLOW_ALL)
+    }
+    .go(&server.url("/slow"));
+    assert_eq!(error_kind(&r), "limit-exceeded", "{r:?}");
+    assert!(
+        r.error.as_ref().unwrap().message.contains("200 ms"),
+        "{r:?}"
+    );
+    assert_eq!(r.limit, None, "the run itself stayed within its limits");
     assert_eq!(server.accepts(), 1);
 }
 
