@@ -42,13 +42,15 @@
 #![deny(missing_docs)]
 
 mod model;
+mod operator;
 mod read;
 mod store;
 
 pub use model::{Collection, FieldDef, Record, Value};
+pub use operator::{ActionError, InspectError, OPERATOR_PURPOSE, Operator, Select};
 pub use read::{CompareOp, Condition, Path, Plan, PlanError, ReadResult, ReadSpec, Row, evaluate};
 pub use store::{
     DefineError, EraseError, ErasureReport, HoldError, ImportError, ImportReport, LineError,
-    OpenError, OperatorAction, RECORDS_FILE, ReadError, RecordStore, RefusedErasure, ReleaseReport,
-    StorageError, now_unix,
+    OpenError, OperatorAction, RECORDS_FILE, ReadError, RecordRef, RecordStore, RefusedErasure,
+    ReleaseReport, StorageError, now_unix,
 };

@@ -229,8 +229,21 @@ pub struct ErasureReport {
     pub subject: String,
     /// Records whose content was deleted.
     pub erased: usize,
+    /// Which records those were (given to the caller; the stored erasure request keeps only
+    /// the count).
+    #[serde(default)]
+    pub erased_records: Vec<RecordRef>,
     /// Records kept because a legal hold covers them.
     pub refused: Vec<RefusedErasure>,
+}
+
+/// A record named by its collection and id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordRef {
+    /// The collection.
+    pub collection: String,
+    /// The record id.
+    pub id: String,
 }
 
 /// One operator action on the store, as the operator log keeps it.
@@ -337,6 +350,18 @@ impl RecordStore {
         v.map(|v| decode(name, v.value())).transpose()
     }
 
+    /// Every defined collection, by name.
+    pub fn collections(&self) -> Result<Vec<Collection>, StorageError> {
+        let txn = self.db.begin_read().map_err(st)?;
+        let t = txn.open_table(COLLECTIONS).map_err(st)?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(st)? {
+            let (k, v) = item.map_err(st)?;
+            out.push(decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
     /// Import JSONL records into `collection` in one write transaction: every bad line is
     /// reported by number and, if there is any, nothing is written. A record whose id exists
     /// replaces it, keeping its holds.
@@ -351,9 +376,19 @@ impl RecordStore {
         let mut errors = Vec::new();
         let mut parsed = Vec::new();
         let mut ids = BTreeSet::new();
-        for (i, line) in input.lines().enumerate() {
+        for (i, line) in input.split(b'\n').enumerate() {
             let line_no = i + 1;
-            let line = line?;
+            let mut line = line?;
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            let Ok(line) = String::from_utf8(line) else {
+                errors.push(LineError {
+                    line: line_no,
+                    message: "not UTF-8 text".into(),
+                });
+                continue;
+            };
             if line.trim().is_empty() {
                 continue;
             }
@@ -471,6 +506,36 @@ impl RecordStore {
         Ok(out)
     }
 
+    /// Up to `limit` stored records of `collection` in id order, starting after the id
+    /// `after`, servable or not.
+    pub fn records_page(
+        &self,
+        collection: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Record>, StorageError> {
+        use std::ops::Bound;
+        let txn = self.db.begin_read().map_err(st)?;
+        let t = txn.open_table(RECORDS).map_err(st)?;
+        let first = format!("{collection}\0");
+        let after = after.map(|id| record_key(collection, id));
+        let start = match &after {
+            Some(k) => Bound::Excluded(k.as_str()),
+            None => Bound::Included(first.as_str()),
+        };
+        let end = format!("{collection}\u{1}");
+        let mut out = Vec::new();
+        for item in t
+            .range::<&str>((start, Bound::Excluded(end.as_str())))
+            .map_err(st)?
+            .take(limit)
+        {
+            let (k, v) = item.map_err(st)?;
+            out.push(decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
     /// Put record `id` of `collection` under legal hold `hold`.
     pub fn hold(&self, collection: &str, id: &str, hold: &str) -> Result<(), HoldError> {
         self.update_record(collection, id, |r| {
@@ -561,6 +626,7 @@ impl RecordStore {
         let mut report = ErasureReport {
             subject: subject.to_owned(),
             erased: 0,
+            erased_records: Vec::new(),
             refused: Vec::new(),
         };
         {
@@ -599,11 +665,19 @@ impl RecordStore {
                     records.remove(key.as_str()).map_err(st)?;
                     subjects.remove(skey.as_str()).map_err(st)?;
                     report.erased += 1;
+                    report.erased_records.push(RecordRef {
+                        collection: collection.to_owned(),
+                        id: id.to_owned(),
+                    });
                 }
             }
             let mut erasures = txn.open_table(ERASURES).map_err(st)?;
+            let stored = ErasureReport {
+                erased_records: Vec::new(),
+                ..report.clone()
+            };
             erasures
-                .insert(subject, encode(&report).as_slice())
+                .insert(subject, encode(&stored).as_slice())
                 .map_err(st)?;
             log_action(
                 &txn,

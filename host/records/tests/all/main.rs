@@ -9,5 +9,6 @@
 mod erasure;
 mod fast_path;
 mod import;
+mod operator;
 mod reads;
 mod support;
