@@ -11,7 +11,7 @@ use clap::Args;
 use cordon_audit::{AuditLog, LogOptions};
 use cordon_policy::{Human, PolicyBundle, RunContext, Taint};
 use cordon_runtime::{
-    CordonEngine, EgressPolicy, EngineOptions, Invocation, RecordsGrant, RunLimits,
+    CordonEngine, EgressPolicy, EngineOptions, Invocation, PoolOptions, RecordsGrant, RunLimits,
 };
 
 #[derive(Args)]
@@ -184,8 +184,10 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     };
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create data directory `{}`", data.display()))?;
+    // One run: one slot of the same pooling allocator `cordon serve` uses.
     let engine = CordonEngine::new(EngineOptions {
         cache_dir: Some(data.join("cache")),
+        pool: Some(PoolOptions { max_runs: 1 }),
     })?;
     let component = engine
         .load(&bytes)

@@ -33,7 +33,9 @@ pub(crate) struct ServeArgs {
     admin_token_file: Option<PathBuf>,
 
     /// A JSON config file: {"bind", "max_upload_bytes", "max_body_bytes", "request_timeout_ms",
-    /// "max_in_flight", "shutdown_grace_ms"}; flags win over it.
+    /// "max_in_flight", "max_runs", "shutdown_grace_ms"}; flags win over it. `max_runs`
+    /// (default 64) is how many runs the host holds at once across tenants: instance slots
+    /// are preallocated for them, and a run beyond them is refused with 503.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -46,6 +48,7 @@ struct ConfigFile {
     max_body_bytes: Option<usize>,
     request_timeout_ms: Option<u64>,
     max_in_flight: Option<usize>,
+    max_runs: Option<u32>,
     shutdown_grace_ms: Option<u64>,
 }
 
@@ -77,6 +80,13 @@ pub(crate) fn serve(args: ServeArgs, data: &Path) -> anyhow::Result<ExitCode> {
     }
     if let Some(v) = file.max_in_flight {
         config.max_in_flight = v;
+    }
+    if let Some(v) = file.max_runs {
+        anyhow::ensure!(
+            (1..=4096).contains(&v),
+            "`max_runs` {v} is outside 1..=4096"
+        );
+        config.max_runs = v;
     }
     let grace = Duration::from_millis(file.shutdown_grace_ms.unwrap_or(10_000));
     let state = AppState::open(config).context("cannot open the server's state")?;

@@ -9,7 +9,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wasmtime::component::Linker;
-use wasmtime::{Cache, CacheConfig, Config, Engine};
+use wasmtime::{
+    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
+};
 
 use crate::bindings::cordon::agent::{fs, http, records, types};
 use crate::component::{LoadError, LoadedComponent};
@@ -27,6 +29,47 @@ pub struct EngineOptions {
     /// Where compiled components are cached across processes (keyed by the component's bytes
     /// and the engine's configuration). `None`: compile in every process.
     pub cache_dir: Option<PathBuf>,
+    /// Preallocate instance slots for this many concurrent runs (wasmtime's pooling
+    /// allocator): a run then takes a slot whose memories and tables were reserved up front
+    /// and are reset, not unmapped, when it ends. A run that finds every slot taken is refused
+    /// with [`RunError::AtCapacity`](crate::RunError::AtCapacity). `None`: allocate each
+    /// run's instance on demand.
+    pub pool: Option<PoolOptions>,
+}
+
+/// The pooling allocator's size. Each slot reserves address space (about 6 GiB per linear
+/// memory, most of it never touched), not memory: a run's memory is still bounded by its
+/// [`RunLimits`](crate::RunLimits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Most runs at the same time.
+    pub max_runs: u32,
+}
+
+impl PoolOptions {
+    /// Core module instances, linear memories and tables one run's component may hold.
+    /// Rust, Python and JS guests built by `scripts/build-guests.sh` need well under these.
+    const CORE_INSTANCES_PER_RUN: u32 = 32;
+    const MEMORIES_PER_RUN: u32 = 8;
+    const TABLES_PER_RUN: u32 = 16;
+    /// Elements of one table; interpreters (CPython, SpiderMonkey) have large function tables.
+    const TABLE_ELEMENTS: usize = 100_000;
+
+    fn config(self) -> PoolingAllocationConfig {
+        let runs = self.max_runs.max(1);
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(runs)
+            .total_core_instances(runs.saturating_mul(Self::CORE_INSTANCES_PER_RUN))
+            .total_memories(runs.saturating_mul(Self::MEMORIES_PER_RUN))
+            .total_tables(runs.saturating_mul(Self::TABLES_PER_RUN))
+            .max_core_instances_per_component(Self::CORE_INSTANCES_PER_RUN)
+            .max_memories_per_component(Self::MEMORIES_PER_RUN)
+            .max_tables_per_component(Self::TABLES_PER_RUN)
+            .max_memories_per_module(2)
+            .max_tables_per_module(4)
+            .table_elements(Self::TABLE_ELEMENTS);
+        pool
+    }
 }
 
 /// The engine could not be built.
@@ -70,6 +113,9 @@ impl CordonEngine {
             .wasm_component_model(true)
             .consume_fuel(true)
             .epoch_interruption(true);
+        if let Some(pool) = options.pool {
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool.config()));
+        }
         if let Some(dir) = &options.cache_dir {
             let cache_err = |message: String| EngineError::Cache {
                 path: dir.clone(),

@@ -44,7 +44,7 @@ mod state;
 
 pub use component::{LoadError, LoadedComponent, digest};
 pub use egress::{AddressRefused, EgressPolicy, RangeError};
-pub use engine::{CordonEngine, EngineError, EngineOptions};
+pub use engine::{CordonEngine, EngineError, EngineOptions, PoolOptions};
 pub use gate::{DecisionRecord, RunIdentity, ShadowDifference};
 pub use host::records::RecordsGrant;
 pub use limits::{LimitExceeded, LimitsError, RunLimits};

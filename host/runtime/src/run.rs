@@ -217,6 +217,9 @@ pub enum RunError {
     /// The run's decisions could not be made durable; its result is withheld.
     #[error("the decision log could not commit the run's decisions: {0}")]
     Log(String),
+    /// Every instance slot of the engine's pool is taken by a running run; nothing ran.
+    #[error("the host is running as many runs as it has room for ({0}); try again later")]
+    AtCapacity(String),
 }
 
 impl CordonEngine {
@@ -321,10 +324,16 @@ impl CordonEngine {
             }
         });
 
-        let result = component
-            .pre
-            .instantiate(&mut store)
-            .and_then(|agent| agent.call_run(&mut store, &inv.input));
+        let agent = match component.pre.instantiate(&mut store) {
+            Err(e)
+                if e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                    .is_some() =>
+            {
+                return Err(RunError::AtCapacity(e.to_string()));
+            }
+            agent => agent,
+        };
+        let result = agent.and_then(|agent| agent.call_run(&mut store, &inv.input));
         let fuel_used = inv
             .limits
             .fuel

@@ -12,7 +12,8 @@ use cap_std::fs::Dir;
 use cordon_audit::{AuditLog, Decision, DecisionLog, Entry, LogOptions};
 use cordon_policy::{Human, PolicyBundle, RunContext, Taint};
 use cordon_runtime::{
-    CancelToken, CordonEngine, EgressPolicy, EngineOptions, Invocation, LoadedComponent, RunReport,
+    CancelToken, CordonEngine, EgressPolicy, EngineOptions, Invocation, LoadedComponent,
+    PoolOptions, RunReport,
 };
 use tokio::sync::watch;
 
@@ -43,6 +44,9 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Requests in flight at once; more are shed with 503.
     pub max_in_flight: usize,
+    /// Runs at once across all tenants: the engine preallocates this many instance slots
+    /// (wasmtime's pooling allocator); a run beyond them is refused with 503 `at-capacity`.
+    pub max_runs: u32,
 }
 
 impl ServerConfig {
@@ -55,6 +59,7 @@ impl ServerConfig {
             max_body_bytes: 2 << 20,
             request_timeout: Duration::from_secs(120),
             max_in_flight: 1024,
+            max_runs: 64,
         }
     }
 }
@@ -207,6 +212,9 @@ impl AppState {
         )?;
         let engine = CordonEngine::new(EngineOptions {
             cache_dir: Some(data.join("cache")),
+            pool: Some(PoolOptions {
+                max_runs: config.max_runs,
+            }),
         })?;
         let (running, _) = watch::channel(0);
         Ok(AppState {
@@ -826,6 +834,18 @@ impl AppState {
         // Reserve a slot (the concurrency limit) and register the run for cancel/poll.
         {
             let mut runs = lock(&self.inner.runs);
+            let host_wide: u64 = runs.running.values().sum();
+            if host_wide >= u64::from(self.inner.config.max_runs) {
+                drop(runs);
+                return Err(self.refuse(
+                    "capacity",
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "at-capacity",
+                        "the host is running as many runs as it has room for; try again later",
+                    ),
+                ));
+            }
             let n = runs.running.entry(tenant_id.to_owned()).or_default();
             if *n >= tenant.limits.max_concurrent_runs {
                 drop(runs);
@@ -942,6 +962,11 @@ impl AppState {
                     }
                 }
                 (status, Some(json), Some(s))
+            }
+            Err(cordon_runtime::RunError::AtCapacity(e)) => {
+                // Another engine user took the last slot after the host-wide count was checked.
+                tracing::warn!(target: "cordon.server", run = run_id, error = %e, "run refused");
+                ("at-capacity".to_owned(), None, None)
             }
             Err(e) => {
                 tracing::error!(target: "cordon.server", run = run_id, error = %e, "run failed");

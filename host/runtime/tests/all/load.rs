@@ -71,6 +71,7 @@ fn compiled_components_are_cached_on_disk_across_engines() {
     let cache = dir.path().join("cache");
     let options = cordon_runtime::EngineOptions {
         cache_dir: Some(cache.clone()),
+        pool: None,
     };
     let bytes = cordon_testkit::read_guest().unwrap();
     cordon_runtime::CordonEngine::new(options.clone())

@@ -11,6 +11,7 @@ mod fs;
 mod http;
 mod limits;
 mod load;
+mod pool;
 mod records;
 mod shadow;
 mod support;

@@ -7,12 +7,19 @@ use cap_std::fs::Dir;
 use cordon_audit::{AuditLog, LogOptions};
 use cordon_policy::{PolicyBundle, RunContext};
 use cordon_runtime::{
-    CordonEngine, EngineOptions, Invocation, LoadedComponent, RunLimits, RunReport,
+    CordonEngine, EngineOptions, Invocation, LoadedComponent, PoolOptions, RunLimits, RunReport,
 };
 
 pub fn engine() -> &'static CordonEngine {
     static ENGINE: OnceLock<CordonEngine> = OnceLock::new();
-    ENGINE.get_or_init(|| CordonEngine::new(EngineOptions::default()).unwrap())
+    // Pooled, as `cordon serve` runs them: every test exercises the slots.
+    ENGINE.get_or_init(|| {
+        CordonEngine::new(EngineOptions {
+            cache_dir: None,
+            pool: Some(PoolOptions { max_runs: 16 }),
+        })
+        .unwrap()
+    })
 }
 
 pub fn load(bytes: anyhow::Result<Vec<u8>>) -> LoadedComponent {

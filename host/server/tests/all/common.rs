@@ -18,8 +18,15 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
+        Env::with_config(|_| {})
+    }
+
+    /// A state whose configuration `adjust` changed from the defaults.
+    pub fn with_config(adjust: impl FnOnce(&mut ServerConfig)) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let state = AppState::open(ServerConfig::new(dir.path(), ADMIN)).unwrap();
+        let mut config = ServerConfig::new(dir.path(), ADMIN);
+        adjust(&mut config);
+        let state = AppState::open(config).unwrap();
         Env { dir, state }
     }
 

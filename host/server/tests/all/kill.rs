@@ -154,3 +154,45 @@ async fn a_suspended_tenant_is_refused_and_operator_actions_are_logged() {
         .collect();
     assert!(actions.iter().any(|a| a == "admin:suspend"), "{actions:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_beyond_the_hosts_capacity_is_refused_with_503_until_a_slot_frees() {
+    let env = Env::with_config(|c| c.max_runs = 1);
+    let (token, digest) = spinning(&env).await;
+    let id = start(&env, &token, &digest).await;
+    let body = json!({"component": digest, "purpose": "p", "engagement": "e"});
+    let (s, v) = env.run("acme", &token, body.clone()).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["error"]["code"], "at-capacity", "{v}");
+
+    let (s, _) = env
+        .call(
+            "POST",
+            &format!("/v1/tenants/acme/runs/{id}/cancel"),
+            Some(&token),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, v) = until_finished(&env, &token, &id).await;
+    assert_eq!(v["status"], "cancelled");
+    // The slot is free again: the next run is accepted and runs.
+    let id = start(&env, &token, &digest).await;
+    let (_, v) = env
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/runs/{id}"),
+            Some(&token),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(v["status"], "running", "{v}");
+    env.call(
+        "POST",
+        &format!("/v1/tenants/acme/runs/{id}/cancel"),
+        Some(&token),
+        Body::empty(),
+    )
+    .await;
+    until_finished(&env, &token, &id).await;
+}

@@ -1,0 +1,75 @@
+//! The pooling allocator: each run takes a preallocated instance slot; a run that finds every
+//! slot taken is refused before anything runs, and a finished run's slot is reused.
+
+use cordon_runtime::{
+    CancelToken, CordonEngine, EngineOptions, Invocation, LimitExceeded, PoolOptions, RunError,
+    RunLimits, RunReport, RunStatus,
+};
+use cordon_testkit::{echo_guest, spin_guest};
+
+use crate::support::{ALLOW_ALL, Sandbox};
+
+fn limits(timeout_ms: u64) -> RunLimits {
+    RunLimits {
+        fuel: RunLimits::BOUNDS[0].2,
+        timeout_ms,
+        ..RunLimits::default()
+    }
+}
+
+#[test]
+fn a_run_beyond_the_pool_is_refused_at_capacity_and_its_slot_is_reused_after() {
+    let engine = CordonEngine::new(EngineOptions {
+        cache_dir: None,
+        pool: Some(PoolOptions { max_runs: 1 }),
+    })
+    .unwrap();
+    let spin = engine.load(&spin_guest().unwrap()).unwrap();
+    let echo = engine.load(&echo_guest().unwrap()).unwrap();
+    let sb = Sandbox::new();
+    let cancel = CancelToken::new();
+    let (held, refusal) = std::thread::scope(|scope| {
+        // The holder spins in the only slot until cancelled. Until it has the slot, a probe
+        // may take it first (and end at its own short deadline): both sides retry.
+        let holder = scope.spawn(|| {
+            loop {
+                let inv = Invocation {
+                    limits: limits(60_000),
+                    cancel: Some(cancel.clone()),
+                    ..sb.invocation(ALLOW_ALL, "")
+                };
+                match engine.run(&spin, inv) {
+                    Err(RunError::AtCapacity(_)) => continue,
+                    other => break other,
+                }
+            }
+        });
+        let mut refusal = None;
+        for _ in 0..10_000 {
+            let probe = Invocation {
+                limits: limits(20),
+                ..sb.invocation(ALLOW_ALL, "")
+            };
+            match engine.run(&spin, probe) {
+                Err(RunError::AtCapacity(message)) => {
+                    refusal = Some(message);
+                    break;
+                }
+                Ok(r) => assert_eq!(r.limit, Some(LimitExceeded::Timeout), "{r:?}"),
+                Err(e) => panic!("unexpected run error: {e}"),
+            }
+        }
+        cancel.cancel();
+        (holder.join().unwrap(), refusal)
+    });
+    let refusal = refusal.expect("a second run while the slot was held was never refused");
+    assert!(refusal.contains("concurrent"), "{refusal}");
+    assert_eq!(held.unwrap().status, RunStatus::Cancelled);
+
+    // The slot is back: the next run gets it and completes.
+    let r: RunReport = engine
+        .run(&echo, sb.invocation(ALLOW_ALL, "hello"))
+        .unwrap();
+    assert_eq!(r.status, RunStatus::Ok, "{r:?}");
+    assert_eq!(r.output.as_deref(), Some("hello"));
+}
