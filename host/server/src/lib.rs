@@ -30,6 +30,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{BoxError, Json, Router};
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -203,7 +204,9 @@ pub fn app(state: AppState) -> Router {
                 .layer(TraceLayer::new_for_http())
                 .layer(HandleErrorLayer::new(overloaded))
                 .load_shed()
-                .concurrency_limit(config.max_in_flight)
+                // axum layers every route separately: one semaphore for all of them, or the
+                // limit would be per route.
+                .layer(GlobalConcurrencyLimitLayer::new(config.max_in_flight))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     config.request_timeout,

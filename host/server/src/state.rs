@@ -891,7 +891,7 @@ impl AppState {
             egress: EgressPolicy::default(),
             taint: Taint::default(),
             shadow,
-            cancel: Some(cancel),
+            cancel: Some(cancel.clone()),
             records: None,
         };
         let state = self.clone();
@@ -903,7 +903,12 @@ impl AppState {
         if req.is_async {
             return Ok((run_id, None));
         }
+        // A caller that stops waiting (the request timeout, a closed connection) drops this
+        // future: nobody can see the result any more, so the run is cancelled, not left to
+        // burn its slot until its own limit.
+        let abandoned = CancelOnDrop(Some(cancel));
         let view = handle.await.map_err(|e| ApiError::internal(&e))?;
+        abandoned.disarm();
         Ok((run_id, Some(view)))
     }
 
@@ -1040,5 +1045,22 @@ impl AppState {
         };
         self.log_operator(tenant, "admin:cancel-run", &format!("{component}/{run_id}"))?;
         self.run_view(tenant, run_id)
+    }
+}
+
+/// Cancels a run when dropped, unless disarmed first.
+struct CancelOnDrop(Option<CancelToken>);
+
+impl CancelOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(cancel) = self.0.take() {
+            cancel.cancel();
+        }
     }
 }

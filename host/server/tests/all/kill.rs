@@ -7,8 +7,13 @@ use serde_json::{Value, json};
 use crate::common::{ADMIN, ALLOW_ALL, Env};
 
 async fn spinning(env: &Env) -> (String, String) {
+    spinning_for(env, 60_000).await
+}
+
+/// Tenant `acme` (unattended runs, allow-all) with a guest that spins until its `timeout_ms`.
+pub(crate) async fn spinning_for(env: &Env, timeout_ms: u64) -> (String, String) {
     let token = env
-        .tenant("acme", json!({"allow_unattended": true, "limits": {"timeout_ms": 60000, "fuel": 1000000000000u64}}))
+        .tenant("acme", json!({"allow_unattended": true, "limits": {"timeout_ms": timeout_ms, "fuel": 1000000000000u64}}))
         .await;
     env.bundle("acme", ALLOW_ALL, true).await;
     let (_, c) = env
@@ -17,7 +22,7 @@ async fn spinning(env: &Env) -> (String, String) {
     (token, c["digest"].as_str().unwrap().to_owned())
 }
 
-async fn start(env: &Env, token: &str, digest: &str) -> String {
+pub(crate) async fn start(env: &Env, token: &str, digest: &str) -> String {
     let (s, v) = env
         .run(
             "acme",
@@ -30,7 +35,7 @@ async fn start(env: &Env, token: &str, digest: &str) -> String {
 }
 
 /// Poll until the run is no longer running; how long that took.
-async fn until_finished(env: &Env, token: &str, id: &str) -> (Duration, Value) {
+pub(crate) async fn until_finished(env: &Env, token: &str, id: &str) -> (Duration, Value) {
     let t0 = Instant::now();
     loop {
         let (_, v) = env

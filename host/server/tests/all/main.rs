@@ -12,6 +12,7 @@ mod bundles;
 mod common;
 mod components;
 mod identity;
+mod hygiene;
 mod kill;
 mod persistence;
 mod runs;
