@@ -1,8 +1,10 @@
 //! Cordon as a service: an authenticated HTTP API (axum) for tenants, components, versioned
-//! policy bundles with shadow mode, on-behalf-of identity, runs and the kill switch.
+//! policy bundles with shadow mode, on-behalf-of identity, runs, the kill switch, and each
+//! tenant's records (collections, imports, legal holds, erasure).
 //!
 //! State lives in one embedded redb file (`<data>/server.redb`), decisions in the decision
-//! log (`<data>/audit.redb`). Handlers never touch wasmtime: they go through cordon-runtime.
+//! log (`<data>/audit.redb`), each tenant's records in `<data>/records/<tenant>/records.redb`.
+//! Handlers never touch wasmtime: they go through cordon-runtime.
 //!
 //! ```no_run
 //! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,6 +21,8 @@ mod error;
 mod identity;
 mod metrics;
 mod model;
+mod records;
+mod records_routes;
 mod routes;
 mod state;
 mod store;
@@ -74,6 +78,16 @@ pub use store::{STATE_FILE, StoreError};
         routes::run,
         routes::get_run,
         routes::cancel_run,
+        records_routes::list_collections,
+        records_routes::define,
+        records_routes::get_collection,
+        records_routes::import,
+        records_routes::list_records,
+        records_routes::get_record,
+        records_routes::hold,
+        records_routes::release,
+        records_routes::erase,
+        records_routes::records_log,
     ),
     components(schemas(
         ErrorBody,
@@ -90,7 +104,20 @@ pub use store::{STATE_FILE, StoreError};
         IssuedToken,
         SuspendRequest,
         VersionRequest,
-        IdentityKey
+        IdentityKey,
+        records_routes::ImportedRecords,
+        records_routes::BadLinesBody,
+        records_routes::BadLine,
+        records_routes::StoredRecord,
+        records_routes::RecordPage,
+        records_routes::HoldView,
+        records_routes::ReleaseView,
+        records_routes::ErasureRequest,
+        records_routes::ErasureView,
+        records_routes::RecordName,
+        records_routes::RefusedRecord,
+        records_routes::RecordsAction,
+        records_routes::RecordsLog
     ))
 )]
 pub struct ApiDoc;
@@ -199,6 +226,7 @@ pub fn app(state: AppState) -> Router {
         )
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
     api.merge(uploads)
+        .merge(records_routes::router(&config))
         .layer(
             ServiceBuilder::new()
                 .layer(TraceLayer::new_for_http())

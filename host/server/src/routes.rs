@@ -26,7 +26,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The operator only; a tenant token gets 404 (admin routes are not theirs to learn of).
-fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(crate) fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     match state.caller(bearer(headers))? {
         Caller::Admin => Ok(()),
         Caller::Tenant(_) => Err(ApiError::not_found("route")),

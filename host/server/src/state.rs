@@ -44,6 +44,9 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Requests in flight at once; more are shed with 503.
     pub max_in_flight: usize,
+    /// The region this host runs in, seen by record policies as `context.host_region` (e.g.
+    /// `eu-west` for residency rules).
+    pub region: String,
     /// Runs at once across all tenants: the engine preallocates this many instance slots
     /// (wasmtime's pooling allocator); a run beyond them is refused with 503 `at-capacity`.
     pub max_runs: u32,
@@ -59,6 +62,7 @@ impl ServerConfig {
             max_body_bytes: 2 << 20,
             request_timeout: Duration::from_secs(120),
             max_in_flight: 1024,
+            region: "local".into(),
             max_runs: 64,
         }
     }
@@ -152,6 +156,8 @@ pub(crate) struct Inner {
     loaded: Mutex<HashMap<String, LoadedComponent>>,
     /// Serialises read-modify-write of tenant records.
     tenant_lock: Mutex<()>,
+    /// Each tenant's records store, opened on first use.
+    pub(crate) records: crate::records::TenantStores,
 }
 
 #[derive(Default)]
@@ -230,6 +236,7 @@ impl AppState {
                 bundles: Mutex::default(),
                 loaded: Mutex::default(),
                 tenant_lock: Mutex::default(),
+                records: crate::records::TenantStores::new(data.join("records")),
             }),
         })
     }
@@ -239,7 +246,7 @@ impl AppState {
         &self.inner.config
     }
 
-    fn log(&self) -> Result<Arc<AuditLog>, ApiError> {
+    pub(crate) fn log(&self) -> Result<Arc<AuditLog>, ApiError> {
         lock(&self.inner.log).clone().ok_or_else(|| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -827,6 +834,7 @@ impl AppState {
             ),
             None => None,
         };
+        let records = self.records_grant(tenant_id)?;
         let log = self.log()?;
         let component = self.loaded(tenant_id, &req.component).await?;
         let run_id = uuid::Uuid::new_v4().to_string();
@@ -892,7 +900,7 @@ impl AppState {
             taint: Taint::default(),
             shadow,
             cancel: Some(cancel.clone()),
-            records: None,
+            records: Some(records),
         };
         let state = self.clone();
         let id = run_id.clone();
