@@ -33,9 +33,10 @@ pub(crate) struct ServeArgs {
     admin_token_file: Option<PathBuf>,
 
     /// A JSON config file: {"bind", "max_upload_bytes", "max_body_bytes", "request_timeout_ms",
-    /// "max_in_flight", "max_runs", "shutdown_grace_ms"}; flags win over it. `max_runs`
-    /// (default 64) is how many runs the host holds at once across tenants: instance slots
-    /// are preallocated for them, and a run beyond them is refused with 503.
+    /// "max_in_flight", "max_runs", "shutdown_grace_ms", "region"}; flags win over it.
+    /// `max_runs` (default 64) is how many runs the host holds at once across tenants: instance
+    /// slots are preallocated for them, and a run beyond them is refused with 503. `region`
+    /// (default `local`) is the host's region, seen by record policies as `context.host_region`.
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -50,6 +51,7 @@ struct ConfigFile {
     max_in_flight: Option<usize>,
     max_runs: Option<u32>,
     shutdown_grace_ms: Option<u64>,
+    region: Option<String>,
 }
 
 pub(crate) fn serve(args: ServeArgs, data: &Path) -> anyhow::Result<ExitCode> {
@@ -87,6 +89,9 @@ pub(crate) fn serve(args: ServeArgs, data: &Path) -> anyhow::Result<ExitCode> {
             "`max_runs` {v} is outside 1..=4096"
         );
         config.max_runs = v;
+    }
+    if let Some(v) = file.region {
+        config.region = v;
     }
     let grace = Duration::from_millis(file.shutdown_grace_ms.unwrap_or(10_000));
     let state = AppState::open(config).context("cannot open the server's state")?;

@@ -74,6 +74,7 @@ pub use store::{STATE_FILE, StoreError};
         routes::upload_component,
         routes::list_components,
         routes::get_component,
+        routes::get_component_wasm,
         routes::delete_component,
         routes::run,
         routes::get_run,

@@ -300,6 +300,19 @@ pub(crate) async fn get_component(
     Ok(Json(s.component(&t, &d)?))
 }
 
+/// The component's bytes exactly as uploaded (their blake3 digest is the `digest`).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/components/{digest}/wasm", tag = "tenant",
+    responses((status = 200, content_type = "application/wasm", description = "the component"), (status = 404, body = ErrorBody)))]
+pub(crate) async fn get_component_wasm(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((t, d)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    tenant(&s, &headers, &t)?;
+    let bytes = s.component_bytes(&t, &d)?;
+    Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes).into_response())
+}
+
 /// Delete a component.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/components/{digest}", tag = "tenant", responses((status = 204), (status = 404, body = ErrorBody)))]
 pub(crate) async fn delete_component(

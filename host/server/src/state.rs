@@ -654,15 +654,22 @@ impl AppState {
         Ok(())
     }
 
+    /// The bytes of one of the tenant's components, as uploaded.
+    pub(crate) fn component_bytes(&self, tenant: &str, digest: &str) -> Result<Vec<u8>, ApiError> {
+        if !valid_digest(digest) {
+            return Err(ApiError::not_found("component"));
+        }
+        self.inner
+            .store
+            .get_bytes(store::COMPONENT_BYTES, &key(tenant, digest))?
+            .ok_or_else(|| ApiError::not_found("component"))
+    }
+
     async fn loaded(&self, tenant: &str, digest: &str) -> Result<LoadedComponent, ApiError> {
         if let Some(c) = lock(&self.inner.loaded).get(digest) {
             return Ok(c.clone());
         }
-        let bytes = self
-            .inner
-            .store
-            .get_bytes(store::COMPONENT_BYTES, &key(tenant, digest))?
-            .ok_or_else(|| ApiError::not_found("component"))?;
+        let bytes = self.component_bytes(tenant, digest)?;
         let state = self.clone();
         let c = tokio::task::spawn_blocking(move || state.inner.engine.load(&bytes))
             .await
