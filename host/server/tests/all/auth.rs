@@ -65,6 +65,10 @@ async fn another_tenants_things_are_404_and_indistinguishable_from_absent() {
     let attempts = [
         ("GET", "/v1/tenants/beta/components".to_owned()),
         ("GET", format!("/v1/tenants/beta/components/{b_digest}")),
+        (
+            "GET",
+            format!("/v1/tenants/beta/components/{b_digest}/wasm"),
+        ),
         ("DELETE", format!("/v1/tenants/beta/components/{b_digest}")),
         ("GET", format!("/v1/tenants/beta/runs/{b_run}")),
         ("POST", format!("/v1/tenants/beta/runs/{b_run}/cancel")),

@@ -1,6 +1,9 @@
 use axum::body::Body;
-use axum::http::StatusCode;
+use axum::http::{Request, StatusCode};
+use cordon_server::app;
+use http_body_util::BodyExt;
 use serde_json::json;
+use tower::ServiceExt;
 
 use crate::common::Env;
 
@@ -31,6 +34,20 @@ async fn components_are_stored_by_digest_listed_fetched_and_deleted() {
     let uri = format!("/v1/tenants/acme/components/{digest}");
     let (s, _) = env.call("GET", &uri, Some(&token), Body::empty()).await;
     assert_eq!(s, StatusCode::OK);
+    // The bytes come back exactly as uploaded.
+    let resp = app(env.state.clone())
+        .oneshot(
+            Request::get(format!("{uri}/wasm"))
+                .header("authorization", format!("Bearer {token}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "application/wasm");
+    let fetched = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(blake3::hash(&fetched).to_hex().to_string(), digest);
     let (s, _) = env.call("DELETE", &uri, Some(&token), Body::empty()).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, _) = env.call("GET", &uri, Some(&token), Body::empty()).await;
