@@ -219,6 +219,10 @@ pub fn app(state: AppState) -> Router {
             "/v1/tenants/{tenant}/components/{digest}",
             get(routes::get_component).delete(routes::delete_component),
         )
+        .route(
+            "/v1/tenants/{tenant}/components/{digest}/wasm",
+            get(routes::get_component_wasm),
+        )
         .route("/v1/tenants/{tenant}/runs", post(routes::run))
         .route("/v1/tenants/{tenant}/runs/{run}", get(routes::get_run))
         .route(
