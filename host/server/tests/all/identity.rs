@@ -139,3 +139,74 @@ async fn a_jwks_key_verifies_tokens_by_kid() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["user"], "alice");
 }
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+/// A tenant whose identity provider signs with `algorithm` (its public key is the fixture
+/// `<kind>-public.pem`); the tenant token and the echo guest's digest.
+async fn tenant_with_pem_key(algorithm: &str, kind: &str) -> (Env, String, String) {
+    let env = Env::new();
+    let token = env.tenant("acme", json!({})).await;
+    env.bundle("acme", crate::common::ALLOW_ALL, true).await;
+    let (_, c) = env
+        .upload("acme", &token, cordon_testkit::echo_guest().unwrap())
+        .await;
+    let (s, v) = env
+        .json(
+            "POST",
+            "/v1/admin/tenants/acme/identity-keys",
+            Some(crate::common::ADMIN),
+            json!({"issuer": "https://idp.test", "audience": "cordon",
+                   "pem": fixture(&format!("{kind}-public.pem")), "algorithm": algorithm}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    (env, token, c["digest"].as_str().unwrap().to_owned())
+}
+
+fn sign(algorithm: jsonwebtoken::Algorithm, key: &jsonwebtoken::EncodingKey) -> String {
+    jsonwebtoken::encode(&jsonwebtoken::Header::new(algorithm), &claims(), key).unwrap()
+}
+
+#[tokio::test]
+async fn rs256_and_es256_keys_verify_tokens_their_providers_signed() {
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    let rsa = EncodingKey::from_rsa_pem(fixture("rsa-private.pem").as_bytes()).unwrap();
+    let ec = EncodingKey::from_ec_pem(fixture("ec-private.pem").as_bytes()).unwrap();
+    for (name, kind, algorithm, key) in [
+        ("RS256", "rsa", Algorithm::RS256, &rsa),
+        ("ES256", "ec", Algorithm::ES256, &ec),
+    ] {
+        let (env, token, digest) = tenant_with_pem_key(name, kind).await;
+        let (s, v) = env
+            .run("acme", &token, body(&digest, Some(sign(algorithm, key))))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{name}: {v}");
+        assert_eq!(v["user"], "alice", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_in_another_algorithm_than_the_registered_key_is_refused() {
+    use jsonwebtoken::{Algorithm, EncodingKey};
+    let (env, token, digest) = tenant_with_pem_key("RS256", "rsa").await;
+    // The classic confusion: HS256 with the provider's *public* key as the HMAC secret.
+    let confused = sign(
+        Algorithm::HS256,
+        &EncodingKey::from_secret(fixture("rsa-public.pem").as_bytes()),
+    );
+    // And a token of another provider, in another algorithm.
+    let ec = EncodingKey::from_ec_pem(fixture("ec-private.pem").as_bytes()).unwrap();
+    let other = sign(Algorithm::ES256, &ec);
+    for jwt in [confused, other] {
+        let (s, v) = env.run("acme", &token, body(&digest, Some(jwt))).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    }
+}
