@@ -12,6 +12,7 @@ use cordon_audit::{AuditLog, LogOptions};
 use cordon_policy::{Human, PolicyBundle, RunContext, Taint};
 use cordon_runtime::{
     CordonEngine, EgressPolicy, EngineOptions, Invocation, PoolOptions, RecordsGrant, RunLimits,
+    TrustedCa,
 };
 
 #[derive(Args)]
@@ -105,6 +106,11 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     http_timeout: Option<u64>,
 
+    /// A PEM file of certificate authorities https may also trust besides the public web PKI
+    /// (repeatable), e.g. an internal CA.
+    #[arg(long = "http-ca", value_name = "FILE")]
+    http_cas: Vec<PathBuf>,
+
     /// Labels of data the input already contains, as JSON, e.g. `{"classification": 2,
     /// "categories": ["health"]}`; policies see them as `context.taint` on http and fs writes.
     #[arg(long, value_name = "JSON")]
@@ -165,6 +171,13 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     }
     if let Some(ms) = args.http_timeout {
         egress.request_timeout = std::time::Duration::from_millis(ms);
+    }
+    for path in &args.http_cas {
+        let pem = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --http-ca `{}`", path.display()))?;
+        let ca = TrustedCa::from_pem(&pem)
+            .with_context(|| format!("--http-ca `{}` is not usable", path.display()))?;
+        egress.trusted_cas.push(ca);
     }
     let taint: Taint = match &args.input_taint {
         Some(t) => serde_json::from_str(t)

@@ -43,6 +43,33 @@ pub struct EgressPolicy {
     /// Most time one request may take, redirects included; a slower one is abandoned and the
     /// guest gets `limit-exceeded`. The run's own deadline applies as well and ends the run.
     pub request_timeout: Duration,
+    /// Certificate authorities trusted for https besides the public web PKI, e.g. an
+    /// internal CA.
+    pub trusted_cas: Vec<TrustedCa>,
+}
+
+/// One or more certificate authorities, checked to be PEM certificates when made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedCa(String);
+
+impl TrustedCa {
+    /// The certificate authorities in `pem` (one or more PEM certificates).
+    pub fn from_pem(pem: &str) -> Result<TrustedCa, CaError> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| CaError {
+            reason: e.to_string(),
+        })?;
+        if certs.is_empty() {
+            return Err(CaError {
+                reason: "no certificate in it".into(),
+            });
+        }
+        Ok(TrustedCa(pem.to_owned()))
+    }
+
+    /// The certificates, for the http client.
+    pub(crate) fn certificates(&self) -> Vec<reqwest::Certificate> {
+        reqwest::Certificate::from_pem_bundle(self.0.as_bytes()).unwrap_or_default()
+    }
 }
 
 impl Default for EgressPolicy {
@@ -53,6 +80,7 @@ impl Default for EgressPolicy {
             max_response_bytes: 8 << 20,
             max_redirects: 5,
             request_timeout: Duration::from_secs(30),
+            trusted_cas: Vec::new(),
         }
     }
 }
@@ -63,6 +91,14 @@ impl Default for EgressPolicy {
 pub struct RangeError {
     /// What was given.
     pub range: String,
+}
+
+/// A certificate authority the operator gave cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a PEM certificate bundle: {reason}")]
+pub struct CaError {
+    /// What is wrong with it.
+    pub reason: String,
 }
 
 /// Why an address is refused.

@@ -43,7 +43,7 @@ mod run;
 mod state;
 
 pub use component::{LoadError, LoadedComponent, digest};
-pub use egress::{AddressRefused, EgressPolicy, RangeError};
+pub use egress::{AddressRefused, CaError, EgressPolicy, RangeError, TrustedCa};
 pub use engine::{CordonEngine, EngineError, EngineOptions, PoolOptions};
 pub use gate::{DecisionRecord, RunIdentity, ShadowDifference};
 pub use host::records::RecordsGrant;

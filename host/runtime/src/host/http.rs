@@ -30,7 +30,7 @@ use wasmtime::component::HasData;
 
 use crate::bindings::Error;
 use crate::bindings::cordon::agent::http::{Host, Request, Response};
-use crate::egress::EgressPolicy;
+use crate::egress::{EgressPolicy, TrustedCa};
 use crate::gate::Gate;
 use crate::limits::LimitExceeded;
 
@@ -233,9 +233,13 @@ impl reqwest::dns::Resolve for Pins {
 }
 
 impl PinnedClient {
-    fn new() -> Result<Self, reqwest::Error> {
+    fn new(egress: &EgressPolicy) -> Result<Self, reqwest::Error> {
         let pins = Arc::new(Pins::default());
-        let client = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::blocking::Client::builder();
+        for ca in egress.trusted_cas.iter().flat_map(TrustedCa::certificates) {
+            builder = builder.add_root_certificate(ca);
+        }
+        let client = builder
             .use_rustls_tls()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
@@ -263,7 +267,7 @@ enum Hop {
 impl HttpView<'_> {
     fn client(&mut self) -> wasmtime::Result<&PinnedClient> {
         if self.state.client.is_none() {
-            let c = PinnedClient::new()
+            let c = PinnedClient::new(&self.state.egress)
                 .map_err(|e| wasmtime::Error::msg(format!("cannot build the http client: {e}")))?;
             self.state.client = Some(c);
         }

@@ -9,6 +9,7 @@
 
 mod fs;
 mod http;
+mod https;
 mod limits;
 mod load;
 mod pool;
