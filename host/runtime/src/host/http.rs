@@ -340,7 +340,15 @@ impl HttpView<'_> {
         } else {
             "failed"
         };
-        Ok(Error::Io(format!("the request to `{host}` {what}")))
+        // The innermost cause says why (`connection refused`, `invalid peer certificate:
+        // UnknownIssuer`, ...); it is about the guest's own request, so the guest may see it.
+        let mut cause: &dyn std::error::Error = e;
+        while let Some(inner) = cause.source() {
+            cause = inner;
+        }
+        Ok(Error::Io(format!(
+            "the request to `{host}` {what}: {cause}"
+        )))
     }
 
     /// Decide, check the addresses, and send one hop, done by `until`.

@@ -123,6 +123,8 @@ fn https_to_a_server_with_an_untrusted_certificate_is_an_io_error_and_nothing_is
     let sb = Sandbox::new();
     let r = run(&sb, loopback(), &server.url());
     assert_eq!(r.error.as_ref().map(|e| e.kind), Some("io"), "{r:?}");
+    let message = &r.error.as_ref().unwrap().message;
+    assert!(message.contains("certificate"), "says why: {message}");
     assert_eq!(r.output, None);
     // The server saw the handshake fail before any request bytes.
     let served = server.thread.join().unwrap();
