@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -356,9 +357,10 @@ pub(crate) async fn list_records(
     State(s): State<AppState>,
     headers: HeaderMap,
     Path((t, name)): Path<(String, String)>,
-    Query(q): Query<PageQuery>,
+    q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<RecordPage>, ApiError> {
     admin(&s, &headers)?;
+    let Query(q) = q.map_err(|e| ApiError::bad_request("invalid-request", e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(

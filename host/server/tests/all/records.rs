@@ -495,6 +495,15 @@ async fn bad_records_requests_are_4xx_naming_the_problem() {
         "{v}"
     );
     let (s, v) = env
+        .get(&uri("acme", "collections/tickets/records?limit=many"))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert_eq!(v["error"]["code"], "invalid-request", "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("limit"),
+        "{v}"
+    );
+    let (s, v) = env
         .json(
             "POST",
             &uri("acme", "erasures"),
