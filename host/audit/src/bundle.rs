@@ -227,7 +227,7 @@ impl Store {
             .unwrap_or_default();
         let selection = self.select(query, checkpoint.tree_size)?;
         let txn = self.begin_read().map_err(QueryError::from)?;
-        let tree = Store::tree(&txn).map_err(QueryError::from)?;
+        let tree = self.tree(&txn).map_err(QueryError::from)?;
         let mut entries = Vec::with_capacity(selection.entries.len());
         for (bytes, entry) in selection.entries {
             let seq = entry.seq;

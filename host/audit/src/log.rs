@@ -7,6 +7,11 @@
 //! commits with `Durability::Immediate`. [`AuditLog::sync`] waits for the commit that holds the
 //! entry, so one fsync serves every appender that queued while the previous commit ran.
 //!
+//! What a commit costs is mostly the pages it writes: redb copies every B-tree page it changes
+//! and `fdatasync`s them with the header. So the writer keeps a commit's pages few: the Merkle
+//! nodes an entry completes are one row beside it (not one row per node in a table ordered by
+//! level, which touched a leaf page per level), and tables without changes are not opened.
+//!
 //! If a commit fails, the log stops: the writer records the error, every waiting and later
 //! call returns it, and nothing more is accepted. A host must then stop acting on decisions,
 //! since it could no longer prove them.
@@ -25,7 +30,7 @@ use crate::encoding::{self, EncodeError};
 use crate::keys::{self, KeyError, PublicKey};
 use crate::merkle::{self, Frontier};
 use crate::store::{
-    self, CHECKPOINTS, ENTRIES, META, NODES, ReadError, STORE_FORMAT, SUBJECT_KEYS, Store,
+    self, CHECKPOINTS, ENTRIES, Layout, META, ReadError, STORE_FORMAT, SUBJECT_KEYS, Store,
 };
 use crate::subject::{self, Subject};
 use crate::{DecisionLog, Entry, PUBLIC_KEY_FILE, Receipt, SIGNING_KEY_FILE};
@@ -166,6 +171,7 @@ pub enum CloseError {
 enum Op {
     Entry {
         seq: u64,
+        time: u64,
         leaf: [u8; 32],
         value: Vec<u8>,
     },
@@ -234,6 +240,7 @@ pub struct AuditLog {
     shared: Arc<Shared>,
     max_pending: usize,
     db: Arc<Database>,
+    layout: Layout,
     public_key: PublicKey,
     writer: Option<JoinHandle<()>>,
 }
@@ -252,10 +259,12 @@ impl AuditLog {
                 path: path.to_owned(),
                 source,
             })?;
-        init_tables(&db, &public_key)?;
+        let layout = init_tables(&db, &public_key)?;
+        let db = Arc::new(db);
+        let store = Store::from_database(db.clone(), layout);
 
         let txn = db.begin_read().map_err(redb::Error::from)?;
-        let tree = Store::tree(&txn)?;
+        let tree = store.tree(&txn)?;
         let (size, chain, last_time) = match tree.entries.last().map_err(redb::Error::from)? {
             None => (0, [0u8; 32], 0),
             Some((k, v)) => {
@@ -305,10 +314,10 @@ impl AuditLog {
             work: Condvar::new(),
             done: Condvar::new(),
         });
-        let db = Arc::new(db);
         let writer = Writer {
             shared: shared.clone(),
             db: db.clone(),
+            layout,
             key: signing_key,
             frontier,
             chain_head: chain,
@@ -327,6 +336,7 @@ impl AuditLog {
             shared,
             max_pending: options.max_pending.max(1),
             db,
+            layout,
             public_key,
             writer: Some(handle),
         })
@@ -345,7 +355,7 @@ impl AuditLog {
     /// Read access to the committed state of the log (queries, proofs, bundles, verify).
     /// The handle keeps the file open, even after the log is closed, until it is dropped.
     pub fn store(&self) -> Store {
-        Store::from_database(self.db.clone())
+        Store::from_database(self.db.clone(), self.layout)
     }
 
     /// The latest committed checkpoint.
@@ -492,26 +502,32 @@ fn check_open(st: &State) -> Result<(), AppendError> {
     Ok(())
 }
 
-fn init_tables(db: &Database, public_key: &PublicKey) -> Result<(), OpenError> {
+/// Creates the tables of a new log, or checks an existing log's format and key; returns how
+/// the log keeps its Merkle nodes. A log keeps the format it was created with.
+fn init_tables(db: &Database, public_key: &PublicKey) -> Result<Layout, OpenError> {
     let txn = db.begin_write().map_err(redb::Error::from)?;
+    let layout;
     {
-        txn.open_table(ENTRIES).map_err(redb::Error::from)?;
-        txn.open_table(NODES).map_err(redb::Error::from)?;
-        txn.open_table(CHECKPOINTS).map_err(redb::Error::from)?;
-        txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?;
         let mut meta = txn.open_table(META).map_err(redb::Error::from)?;
         let format = meta
             .get("format")
             .map_err(redb::Error::from)?
-            .map(|v| v.value().first().copied().unwrap_or(0));
-        match format {
+            .map(|v| store::format_byte(v.value()));
+        layout = match format {
             None => {
                 meta.insert("format", [STORE_FORMAT].as_slice())
                     .map_err(redb::Error::from)?;
+                Layout::of_format(STORE_FORMAT)
             }
-            Some(STORE_FORMAT) => {}
-            Some(format) => return Err(OpenError::UnknownFormat { format }),
+            Some(format) => Layout::of_format(format),
         }
+        .ok_or(OpenError::UnknownFormat {
+            format: format.unwrap_or(STORE_FORMAT),
+        })?;
+        txn.open_table(ENTRIES).map_err(redb::Error::from)?;
+        txn.open_table(layout.table()).map_err(redb::Error::from)?;
+        txn.open_table(CHECKPOINTS).map_err(redb::Error::from)?;
+        txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?;
         let recorded = meta
             .get("public_key")
             .map_err(redb::Error::from)?
@@ -531,7 +547,7 @@ fn init_tables(db: &Database, public_key: &PublicKey) -> Result<(), OpenError> {
         }
     }
     txn.commit().map_err(redb::Error::from)?;
-    Ok(())
+    Ok(layout)
 }
 
 impl DecisionLog for AuditLog {
@@ -581,7 +597,12 @@ impl DecisionLog for AuditLog {
         let leaf = merkle::leaf_hash(&value[32..]);
         let chain = merkle::chain_hash(&st.chain, &leaf);
         value[..32].copy_from_slice(&chain);
-        st.pending.push(Op::Entry { seq, leaf, value });
+        st.pending.push(Op::Entry {
+            seq,
+            time,
+            leaf,
+            value,
+        });
         st.pending_entries += 1;
         st.next_seq = seq + 1;
         st.chain = chain;
@@ -620,6 +641,7 @@ impl Drop for AuditLog {
 struct Writer {
     shared: Arc<Shared>,
     db: Arc<Database>,
+    layout: Layout,
     key: SigningKey,
     frontier: Frontier,
     chain_head: [u8; 32],
@@ -741,29 +763,53 @@ impl Writer {
         let mut last_size = self.last_checkpoint_size;
         {
             let mut entries = txn.open_table(ENTRIES).map_err(redb::Error::from)?;
-            let mut nodes = txn.open_table(NODES).map_err(redb::Error::from)?;
-            let mut keys = txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?;
+            let mut nodes = txn
+                .open_table(self.layout.table())
+                .map_err(redb::Error::from)?;
+            // Opened at the first key change: most batches have none.
+            let mut keys = None;
+            // The hashes of the nodes one entry completes, lowest level first (at most 63).
+            let mut row = [0u8; 32 * 64];
             let mut completed = Vec::with_capacity(8);
             for op in ops.drain(..) {
                 match op {
-                    Op::Entry { seq, leaf, value } => {
+                    Op::Entry {
+                        seq,
+                        time,
+                        leaf,
+                        value,
+                    } => {
                         debug_assert_eq!(seq, self.frontier.size());
                         entries
                             .insert(seq, value.as_slice())
                             .map_err(redb::Error::from)?;
-                        if let Some((chain, bytes)) = value.split_first_chunk::<32>() {
+                        if let Some((chain, _)) = value.split_first_chunk::<32>() {
                             self.chain_head = *chain;
-                            if let Ok((_, time)) = encoding::decode_header(bytes) {
-                                self.last_time = time;
-                            }
                         }
+                        self.last_time = time;
                         self.frontier.push(leaf, |level, index, hash| {
                             completed.push((level, index, hash));
                         });
-                        for (level, index, hash) in completed.drain(..) {
-                            nodes
-                                .insert(store::node_key(level, index), hash.as_slice())
-                                .map_err(redb::Error::from)?;
+                        match self.layout {
+                            Layout::RowPerLeaf => {
+                                let mut len = 0;
+                                for (_, _, hash) in completed.drain(..) {
+                                    if let Some(slot) = row.get_mut(len..len + 32) {
+                                        slot.copy_from_slice(&hash);
+                                        len += 32;
+                                    }
+                                }
+                                if len > 0 {
+                                    nodes.insert(seq, &row[..len]).map_err(redb::Error::from)?;
+                                }
+                            }
+                            Layout::NodePerRow => {
+                                for (level, index, hash) in completed.drain(..) {
+                                    nodes
+                                        .insert(store::node_key(level, index), hash.as_slice())
+                                        .map_err(redb::Error::from)?;
+                                }
+                            }
                         }
                         if self.frontier.size() - last_size >= self.every {
                             signed.push(self.sign());
@@ -771,14 +817,25 @@ impl Writer {
                         }
                     }
                     Op::PutKey { subject, key } => {
+                        let keys = match &mut keys {
+                            Some(keys) => keys,
+                            None => keys
+                                .insert(txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?),
+                        };
                         keys.insert(subject.as_slice(), key.as_slice())
                             .map_err(redb::Error::from)?;
                     }
                     Op::DeleteKey { subject } => {
+                        let keys = match &mut keys {
+                            Some(keys) => keys,
+                            None => keys
+                                .insert(txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?),
+                        };
                         keys.remove(subject.as_slice()).map_err(redb::Error::from)?;
                     }
                 }
             }
+            drop(keys);
             let size = self.frontier.size();
             if size > last_size && (force || self.last_checkpoint_at.elapsed() >= self.interval) {
                 signed.push(self.sign());

@@ -97,12 +97,28 @@ impl Frontier {
         self.size
     }
 
+    /// The perfect subtrees, `(level, hash)` from the largest (leftmost) to the smallest.
+    pub(crate) fn stack(&self) -> &[(u32, [u8; 32])] {
+        &self.stack
+    }
+
     /// Adds a leaf; reports each interior node it completes as `(level, index, hash)`.
-    pub(crate) fn push(&mut self, leaf: [u8; 32], mut completed: impl FnMut(u32, u64, [u8; 32])) {
-        let index = self.size;
-        self.size += 1;
-        let mut level = 0u32;
-        let mut hash = leaf;
+    pub(crate) fn push(&mut self, leaf: [u8; 32], completed: impl FnMut(u32, u64, [u8; 32])) {
+        self.push_subtree(0, leaf, completed);
+    }
+
+    /// Adds the `2^level` leaves of a perfect subtree with root `hash` (the size must be a
+    /// multiple of `2^level`); reports each node above it that this completes, as
+    /// [`Frontier::push`] does.
+    pub(crate) fn push_subtree(
+        &mut self,
+        mut level: u32,
+        mut hash: [u8; 32],
+        mut completed: impl FnMut(u32, u64, [u8; 32]),
+    ) {
+        debug_assert!(self.size.trailing_zeros() >= level);
+        let last = self.size + ((1u64 << level) - 1);
+        self.size += 1u64 << level;
         while let Some(&(top_level, left)) = self.stack.last() {
             if top_level != level {
                 break;
@@ -110,14 +126,20 @@ impl Frontier {
             self.stack.pop();
             hash = node_hash(&left, &hash);
             level += 1;
-            completed(level, index >> level, hash);
+            completed(level, last >> level, hash);
         }
         self.stack.push((level, hash));
     }
 
     /// The root of the tree (RFC 9162 MTH).
     pub(crate) fn root(&self) -> [u8; 32] {
-        let mut iter = self.stack.iter().rev();
+        self.root_with(&[])
+    }
+
+    /// The root of this tree extended by the subtrees `tail` (smaller than all of this tree's,
+    /// largest first): the frontier of the leaves that follow, for a size aligned to them.
+    pub(crate) fn root_with(&self, tail: &[(u32, [u8; 32])]) -> [u8; 32] {
+        let mut iter = self.stack.iter().chain(tail).rev();
         let Some(&(_, mut acc)) = iter.next() else {
             return empty_root();
         };

@@ -203,7 +203,7 @@ impl Store {
         }
 
         let txn = self.begin_read()?;
-        let tree = Store::tree(&txn)?;
+        let tree = self.tree(&txn)?;
         let len = tree
             .entries
             .last()?

@@ -5,14 +5,23 @@
 //! | table          | key                           | value                                   |
 //! |----------------|-------------------------------|-----------------------------------------|
 //! | `entries`      | seq (u64)                     | chain hash (32) ‖ encoded entry         |
-//! | `nodes`        | level << 56 ‖ index (u64)     | Merkle node hash (32), levels ≥ 1       |
+//! | `merkle`       | seq (u64)                     | hashes (32 each) of the nodes it completes |
 //! | `checkpoints`  | tree size (u64)               | checkpoint body (80) ‖ signature (64)   |
 //! | `subject_keys` | subject bytes                 | commitment key (32)                     |
-//! | `meta`         | name                          | `format` (u8 = 1), `public_key` (32)    |
+//! | `meta`         | name                          | `format` (u8 = 2), `public_key` (32)    |
 //!
 //! Leaf hashes (level 0) are not stored: they are recomputed from the entry bytes. Every
-//! perfect subtree's root is stored once its last leaf is, so any RFC 9162 subtree hash, and so
-//! any proof, takes O(log n) reads.
+//! perfect subtree's root is stored in the commit that stores its last leaf, so any RFC 9162
+//! subtree hash, and so any proof, takes O(log n) reads.
+//!
+//! Entry `seq` completes the perfect subtrees at levels 1 to `seq.trailing_ones()` (the node at
+//! level `l` covers entries `seq + 1 - 2^l ..= seq`); their hashes, lowest level first, are one
+//! `merkle` row under key `seq`, and entries that complete none have no row. Rows are written in
+//! the order entries are, so a commit adds to one or two B-tree leaves of `merkle` however many
+//! nodes its entries complete.
+//!
+//! Format 1 stores (written before) keep each node as its own row of a `nodes` table, keyed
+//! `level << 56 | index`: this crate still reads, verifies and appends to them in that layout.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,15 +37,56 @@ use crate::merkle::{self, ConsistencyProof, InclusionProof, NodeSource, ProofErr
 use crate::subject::Subject;
 
 pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
-pub(crate) const NODES: TableDefinition<u64, &[u8]> = TableDefinition::new("nodes");
+pub(crate) const MERKLE: TableDefinition<u64, &[u8]> = TableDefinition::new("merkle");
+/// The Merkle nodes of a format 1 store, one row per node.
+pub(crate) const NODES_V1: TableDefinition<u64, &[u8]> = TableDefinition::new("nodes");
 pub(crate) const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
 pub(crate) const SUBJECT_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("subject_keys");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
-/// The store format this crate writes and reads.
-pub(crate) const STORE_FORMAT: u8 = 1;
+/// The store format this crate creates.
+pub(crate) const STORE_FORMAT: u8 = 2;
 
-/// The key of a Merkle node in the `nodes` table.
+/// How a store keeps its Merkle nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    /// Format 1: one `nodes` row per node, keyed [`node_key`].
+    NodePerRow,
+    /// Format 2: one `merkle` row per entry that completes nodes, keyed by its seq.
+    RowPerLeaf,
+}
+
+impl Layout {
+    /// The layout of a store of `format`, if this crate knows it.
+    pub(crate) fn of_format(format: u8) -> Option<Layout> {
+        match format {
+            1 => Some(Layout::NodePerRow),
+            2 => Some(Layout::RowPerLeaf),
+            _ => None,
+        }
+    }
+
+    /// The table that holds the nodes.
+    pub(crate) fn table(self) -> TableDefinition<'static, u64, &'static [u8]> {
+        match self {
+            Layout::NodePerRow => NODES_V1,
+            Layout::RowPerLeaf => MERKLE,
+        }
+    }
+}
+
+/// The format byte of a `meta` table's `format` value (0 when empty).
+pub(crate) fn format_byte(value: &[u8]) -> u8 {
+    value.first().copied().unwrap_or(0)
+}
+
+/// The last leaf under the perfect subtree at `level` (≥ 1), `index`: the entry whose `merkle`
+/// row holds that subtree's root, at offset `32 * (level - 1)`.
+pub(crate) fn last_leaf(level: u32, index: u64) -> u64 {
+    (index << level) | ((1u64 << level) - 1)
+}
+
+/// The key of a Merkle node in a format 1 `nodes` table.
 pub(crate) fn node_key(level: u32, index: u64) -> u64 {
     (u64::from(level) << 56) | index
 }
@@ -80,6 +130,12 @@ pub enum ReadError {
     /// redb failed.
     #[error("storage error")]
     Storage(#[from] redb::Error),
+    /// The store was written in a format this crate does not know (a newer one).
+    #[error("the log has unknown store format {format}")]
+    UnknownFormat {
+        /// The format byte found.
+        format: u8,
+    },
     /// A stored entry does not decode.
     #[error("stored entry {seq} is malformed")]
     Malformed {
@@ -136,6 +192,7 @@ impl From<TableError> for ReadError {
                 table: match name.as_str() {
                     "entries" => "entries",
                     "nodes" => "nodes",
+                    "merkle" => "merkle",
                     "checkpoints" => "checkpoints",
                     "subject_keys" => "subject_keys",
                     _ => "meta",
@@ -159,6 +216,7 @@ enum Db {
 #[derive(Clone)]
 pub struct Store {
     db: Db,
+    layout: Layout,
 }
 
 /// The split of a stored entry value into chain hash and entry bytes.
@@ -175,6 +233,7 @@ pub(crate) fn split_value(seq: u64, value: &[u8]) -> Result<(&[u8; 32], &[u8]), 
 pub(crate) struct Tree {
     pub(crate) entries: ReadOnlyTable<u64, &'static [u8]>,
     pub(crate) nodes: ReadOnlyTable<u64, &'static [u8]>,
+    pub(crate) layout: Layout,
 }
 
 impl NodeSource for Tree {
@@ -189,12 +248,18 @@ impl NodeSource for Tree {
             let (_, bytes) = split_value(index, value.value())?;
             return Ok(merkle::leaf_hash(bytes));
         }
-        let bad = ReadError::BadNode { level, index };
-        let value = self.nodes.get(node_key(level, index))?.ok_or(bad)?;
+        let bad = || ReadError::BadNode { level, index };
+        let (key, at) = match self.layout {
+            Layout::NodePerRow => (node_key(level, index), 0),
+            Layout::RowPerLeaf => (last_leaf(level, index), 32 * (level as usize - 1)),
+        };
+        let value = self.nodes.get(key)?.ok_or_else(bad)?;
         value
             .value()
-            .try_into()
-            .map_err(|_| ReadError::BadNode { level, index })
+            .get(at..at + 32)
+            .and_then(|hash| hash.try_into().ok())
+            .filter(|_| self.layout == Layout::RowPerLeaf || value.value().len() == 32)
+            .ok_or_else(bad)
     }
 }
 
@@ -210,23 +275,30 @@ impl Store {
             path: path.to_owned(),
             source,
         };
-        match builder(true).open_read_only(path) {
-            Ok(db) => Ok(Store {
-                db: Db::ReadOnly(Arc::new(db)),
-            }),
+        let db = match builder(true).open_read_only(path) {
+            Ok(db) => Db::ReadOnly(Arc::new(db)),
             Err(redb::DatabaseError::RepairAborted) => {
-                let db = builder(false).open(path).map_err(open_error)?;
-                Ok(Store {
-                    db: Db::Writable(Arc::new(db)),
-                })
+                Db::Writable(Arc::new(builder(false).open(path).map_err(open_error)?))
             }
-            Err(e) => Err(open_error(e)),
-        }
+            Err(e) => return Err(open_error(e)),
+        };
+        let mut store = Store {
+            db,
+            layout: Layout::RowPerLeaf,
+        };
+        let txn = store.begin_read()?;
+        let meta = txn.open_table(META)?;
+        let format = meta.get("format")?.map_or(0, |v| format_byte(v.value()));
+        store.layout = Layout::of_format(format).ok_or(ReadError::UnknownFormat { format })?;
+        drop(meta);
+        drop(txn);
+        Ok(store)
     }
 
-    pub(crate) fn from_database(db: Arc<Database>) -> Store {
+    pub(crate) fn from_database(db: Arc<Database>, layout: Layout) -> Store {
         Store {
             db: Db::Writable(db),
+            layout,
         }
     }
 
@@ -237,10 +309,11 @@ impl Store {
         })
     }
 
-    pub(crate) fn tree(txn: &ReadTransaction) -> Result<Tree, ReadError> {
+    pub(crate) fn tree(&self, txn: &ReadTransaction) -> Result<Tree, ReadError> {
         Ok(Tree {
             entries: txn.open_table(ENTRIES)?,
-            nodes: txn.open_table(NODES)?,
+            nodes: txn.open_table(self.layout.table())?,
+            layout: self.layout,
         })
     }
 
@@ -322,13 +395,13 @@ impl Store {
             return Ok(merkle::empty_root());
         }
         let txn = self.begin_read()?;
-        merkle::subtree_root(&Store::tree(&txn)?, 0, tree_size)
+        merkle::subtree_root(&self.tree(&txn)?, 0, tree_size)
     }
 
     /// The inclusion proof of entry `seq` in the tree of the first `tree_size` entries.
     pub fn inclusion_proof(&self, seq: u64, tree_size: u64) -> Result<InclusionProof, ProofError> {
         let txn = self.begin_read()?;
-        let tree = Store::tree(&txn)?;
+        let tree = self.tree(&txn)?;
         Store::inclusion_proof_in(&tree, seq, tree_size)
     }
 
@@ -368,7 +441,7 @@ impl Store {
         new_size: u64,
     ) -> Result<ConsistencyProof, ProofError> {
         let txn = self.begin_read()?;
-        let tree = Store::tree(&txn)?;
+        let tree = self.tree(&txn)?;
         let len = tree
             .entries
             .last()

@@ -12,18 +12,36 @@
 //! with nothing else (a truncation back to a checkpoint), or the whole store replaced. Keep
 //! the latest checkpoint somewhere else (`cordon audit checkpoint`) and pass it as trusted
 //! ([`Store::verify_with`]) to rule those out.
+//!
+//! The pass runs on every core, a window of [`WINDOW`] entries at a time, and reports exactly
+//! what one thread walking the entries in order would. A window needs nothing from the
+//! windows before it but the stored chain hash and time of the entry just before it: each
+//! entry's chain hash is recomputed from its predecessor's *stored* one, which equals the
+//! recomputed one whenever every earlier entry passed, and the first entry whose chain hash
+//! does not follow is the same either way. Windows are aligned to their size, so a window's
+//! entries form perfect subtrees of the Merkle tree; a worker computes and checks those
+//! nodes, and notes the window's partial frontier at every checkpoint inside it. This thread
+//! then takes the windows in order: it joins each one's subtree into the whole tree (checking
+//! the nodes above the window), checks the checkpoints against the frontier, and reports the
+//! first failure in sequence order.
 
-use redb::{Range, ReadOnlyTable, ReadableTable};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use redb::{AccessGuard, Range, ReadOnlyTable, ReadableTable};
 use serde::Serialize;
 
 use crate::checkpoint::Checkpoint;
 use crate::encoding::{self, DecodeError};
 use crate::merkle::{self, Frontier};
-use crate::store::{self, CHECKPOINTS, ReadError, Store};
-
-/// Entries hashed per parallel step of verification: bounds memory whatever the log size.
-const WINDOW: u64 = 1 << 16;
+use crate::store::{self, CHECKPOINTS, Layout, ReadError, Store, Tree};
 use crate::{Hash, PublicKey};
+
+/// The level of a window's subtree: a window holds `2^WINDOW_LEVEL` entries.
+const WINDOW_LEVEL: u32 = 14;
+/// Entries per unit of parallel work; bounds memory whatever the log size.
+const WINDOW: u64 = 1 << WINDOW_LEVEL;
 
 /// What a successful verification covered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -148,6 +166,13 @@ pub enum VerifyError {
         /// Its index.
         index: u64,
     },
+    /// Merkle node hashes are stored under an entry that does not complete them (a format 2
+    /// store keeps the nodes an entry completes in one row under its sequence number).
+    #[error("the merkle nodes stored under entry {seq} are not part of the tree")]
+    StrayNodes {
+        /// The sequence number they are stored under.
+        seq: u64,
+    },
     /// A verification thread panicked.
     #[error("a verification thread failed")]
     WorkerPanicked,
@@ -172,6 +197,7 @@ impl VerifyError {
             | VerifyError::MalformedCheckpoint { .. }
             | VerifyError::TrustedMismatch { .. }
             | VerifyError::ExtraNode { .. }
+            | VerifyError::StrayNodes { .. }
             | VerifyError::WorkerPanicked => None,
         }
     }
@@ -229,74 +255,76 @@ impl Store {
             }
         }
 
-        let tree = Store::tree(&txn)?;
+        let tree = self.tree(&txn)?;
         let len = tree.entries.last()?.map_or(0, |(k, _)| k.value() + 1);
-        let mut frontier = Frontier::default();
-        let mut nodes = NodeCheck::new(&tree.nodes);
-        let mut node_error = None;
-        let mut chain = [0u8; 32];
-        let mut last_time = 0u64;
-        let mut expected = 0u64;
-        let mut next_checkpoint = checkpoints.iter().peekable();
-        let mut previous_checkpoint = 0u64;
-        let mut window_start = 0u64;
-        while window_start < len {
-            let window_end = len.min(window_start + WINDOW);
-            // Hash the window's leaves on two threads; then walk it in order on this one.
-            let mid = window_start + (window_end - window_start) / 2;
-            let (first, second) = std::thread::scope(|s| {
-                let entries = &tree.entries;
-                let second = s.spawn(move || hash_rows(entries, mid, window_end));
-                let first = hash_rows(entries, window_start, mid);
-                (first, second.join())
-            });
-            let second = second.map_err(|_| VerifyError::WorkerPanicked)?;
-            for row in first?.into_iter().chain(second?) {
-                let seq = row.key;
-                if seq != expected {
-                    return Err(VerifyError::Missing { seq: expected });
-                }
-                let (found, time) = row
-                    .header
-                    .map_err(|source| VerifyError::Malformed { seq, source })?;
-                if found != seq {
-                    return Err(VerifyError::Reordered { seq, found });
-                }
-                if time < last_time {
-                    return Err(VerifyError::TimeReversed { seq });
-                }
-                last_time = time;
-                chain = merkle::chain_hash(&chain, &row.leaf);
-                if chain != row.stored_chain {
-                    return Err(VerifyError::Changed { seq });
-                }
-                frontier.push(row.leaf, |level, index, hash| {
-                    if node_error.is_none() {
-                        node_error = nodes.check(level, index, &hash).err();
+        let sizes: Vec<u64> = checkpoints.iter().map(|c| c.tree_size).collect();
+        let workers = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(usize::try_from(len.div_ceil(WINDOW)).unwrap_or(usize::MAX))
+            .max(1);
+        let next_window = AtomicU64::new(0);
+        let stop = AtomicBool::new(false);
+        let (send, receive) = mpsc::channel();
+        let walked = std::thread::scope(|s| {
+            for _ in 0..workers {
+                let (tree, sizes, next_window, stop) = (&tree, &sizes, &next_window, &stop);
+                let send = send.clone();
+                s.spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let start = next_window.fetch_add(WINDOW, Ordering::Relaxed);
+                        if start >= len {
+                            break;
+                        }
+                        let window = check_window(tree, sizes, start, len.min(start + WINDOW));
+                        if send.send((start, window)).is_err() {
+                            break;
+                        }
                     }
                 });
-                if let Some(e) = node_error.take() {
-                    return Err(e);
-                }
-                expected = seq + 1;
-                while let Some(c) = next_checkpoint.next_if(|c| c.tree_size == expected) {
-                    if c.root.0 != frontier.root() || c.chain_head.0 != chain {
-                        if trusted == Some(c) {
-                            return Err(VerifyError::TrustedMismatch {
-                                tree_size: c.tree_size,
-                            });
-                        }
-                        return Err(VerifyError::CheckpointMismatch {
-                            tree_size: c.tree_size,
-                            first_seq: previous_checkpoint,
-                        });
-                    }
-                    previous_checkpoint = c.tree_size;
-                }
             }
-            window_start = window_end;
-        }
-        if let Some(c) = next_checkpoint.next() {
+            drop(send);
+            let mut walk = Walk {
+                frontier: Frontier::default(),
+                high: HighNodes::new(&tree),
+                checkpoints: checkpoints.iter().peekable(),
+                trusted,
+                previous_checkpoint: 0,
+                chain: [0u8; 32],
+            };
+            // Windows finish out of order; each is joined once all before it are.
+            let mut finished = BTreeMap::new();
+            let mut start = 0u64;
+            let result = loop {
+                if start >= len {
+                    break Ok(walk);
+                }
+                let Some(window) = finished.remove(&start) else {
+                    match receive.recv() {
+                        Ok((at, window)) => {
+                            finished.insert(at, window);
+                            continue;
+                        }
+                        // Every worker has stopped short of this window: one panicked.
+                        Err(_) => break Err(VerifyError::WorkerPanicked),
+                    }
+                };
+                if let Err(e) = walk.join(start, len.min(start + WINDOW), window) {
+                    break Err(e);
+                }
+                start += WINDOW;
+            };
+            stop.store(true, Ordering::Relaxed);
+            result
+        });
+        let Walk {
+            frontier,
+            high,
+            checkpoints: mut remaining,
+            chain,
+            ..
+        } = walked?;
+        let expected = frontier.size();
+        if let Some(c) = remaining.next() {
             return Err(VerifyError::Truncated {
                 tree_size: c.tree_size,
                 entries: expected,
@@ -313,7 +341,7 @@ impl Store {
                 });
             }
         }
-        nodes.finish()?;
+        high.finish(expected)?;
 
         let latest = checkpoints.last().cloned();
         Ok(VerifyReport {
@@ -327,129 +355,532 @@ impl Store {
     }
 }
 
-/// One stored entry, hashed.
-struct Row {
-    key: u64,
-    stored_chain: [u8; 32],
-    header: Result<(u64, u64), DecodeError>,
-    leaf: [u8; 32],
+/// What a worker found in one window of entries.
+struct Window {
+    /// The first failure, and the entry it is reported at: found checking that entry or the
+    /// nodes it completes, or reading it.
+    failure: Option<(u64, VerifyError)>,
+    /// At each checkpoint size strictly inside the window and not after the failure: the
+    /// window's frontier there and the chain hash of the entry before.
+    marks: Vec<Mark>,
+    /// The window's frontier at its end (when it has no failure).
+    end: Frontier,
+    /// The stored chain hash of its last entry.
+    chain: [u8; 32],
 }
 
-/// Reads and hashes the entries stored under keys `start..end`.
-fn hash_rows(
-    entries: &ReadOnlyTable<u64, &'static [u8]>,
+struct Mark {
+    size: u64,
+    stack: Vec<(u32, [u8; 32])>,
+    chain: [u8; 32],
+}
+
+/// Checks entries `start..end` (`start` a multiple of [`WINDOW`]) and the Merkle nodes they
+/// complete up to the window's own level.
+fn check_window(tree: &Tree, sizes: &[u64], start: u64, end: u64) -> Window {
+    let mut window = Window {
+        failure: None,
+        marks: Vec::new(),
+        end: Frontier::default(),
+        chain: [0u8; 32],
+    };
+    let mut at = start;
+    if let Err(e) = walk_window(tree, sizes, start, end, &mut at, &mut window) {
+        window.failure = Some((at, e));
+    }
+    window
+}
+
+fn walk_window(
+    tree: &Tree,
+    sizes: &[u64],
     start: u64,
     end: u64,
-) -> Result<Vec<Row>, VerifyError> {
-    let mut rows = Vec::with_capacity(usize::try_from(end - start).unwrap_or(0));
-    if start >= end {
-        return Ok(rows);
-    }
-    for row in entries.range(start..end)? {
+    at: &mut u64,
+    window: &mut Window,
+) -> Result<(), VerifyError> {
+    // The predecessor's stored chain hash and time; if it is missing or malformed, an earlier
+    // window reports that first.
+    let (mut chain, mut last_time) = match start.checked_sub(1) {
+        None => ([0u8; 32], 0),
+        Some(before) => match tree.entries.get(before)? {
+            None => ([0u8; 32], 0),
+            Some(value) => match value.value().split_first_chunk::<32>() {
+                Some((chain, bytes)) => (
+                    *chain,
+                    encoding::decode_header(bytes).map_or(0, |(_, time)| time),
+                ),
+                None => ([0u8; 32], 0),
+            },
+        },
+    };
+    let first_mark = sizes.partition_point(|&s| s <= start);
+    let mut marks = sizes[first_mark..]
+        .iter()
+        .take_while(|&&s| s < end)
+        .peekable();
+    let mut nodes = WindowNodes::new(tree, start, end);
+    let frontier = &mut window.end;
+    for row in tree.entries.range(start..end)? {
         let (k, v) = row?;
+        let seq = k.value();
+        if seq != *at {
+            return Err(VerifyError::Missing { seq: *at });
+        }
         let value = v.value();
-        let (stored_chain, header, leaf) = match value.split_first_chunk::<32>() {
-            Some((chain, bytes)) => (
-                *chain,
-                encoding::decode_header(bytes),
-                merkle::leaf_hash(bytes),
-            ),
-            None => (
-                [0u8; 32],
-                Err(DecodeError::Truncated { at: value.len() }),
-                [0u8; 32],
-            ),
+        let Some((stored, bytes)) = value.split_first_chunk::<32>() else {
+            return Err(VerifyError::Malformed {
+                seq,
+                source: DecodeError::Truncated { at: value.len() },
+            });
         };
-        rows.push(Row {
-            key: k.value(),
-            stored_chain,
-            header,
-            leaf,
+        let (found, time) = encoding::decode_header(bytes)
+            .map_err(|source| VerifyError::Malformed { seq, source })?;
+        if found != seq {
+            return Err(VerifyError::Reordered { seq, found });
+        }
+        if time < last_time {
+            return Err(VerifyError::TimeReversed { seq });
+        }
+        last_time = time;
+        let leaf = merkle::leaf_hash(bytes);
+        chain = merkle::chain_hash(&chain, &leaf);
+        if &chain != stored {
+            return Err(VerifyError::Changed { seq });
+        }
+        let mut failure = None;
+        frontier.push(leaf, |level, index, hash| {
+            if failure.is_none() {
+                // Local index to the index in the whole tree.
+                let index = (start >> level) + index;
+                failure = nodes.check(level, index, &hash).err();
+            }
         });
-    }
-    Ok(rows)
-}
-
-/// Compares stored Merkle nodes with recomputed ones as they are completed, one cursor per
-/// level (nodes of a level complete in index order).
-struct NodeCheck<'a> {
-    table: &'a ReadOnlyTable<u64, &'static [u8]>,
-    levels: Vec<Range<'a, u64, &'static [u8]>>,
-}
-
-impl<'a> NodeCheck<'a> {
-    fn new(table: &'a ReadOnlyTable<u64, &'static [u8]>) -> NodeCheck<'a> {
-        NodeCheck {
-            table,
-            levels: Vec::new(),
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        nodes.entry_done(seq)?;
+        *at = seq + 1;
+        while marks.next_if(|&&s| s == *at).is_some() {
+            window.marks.push(Mark {
+                size: *at,
+                stack: frontier.stack().to_vec(),
+                chain,
+            });
         }
     }
+    if *at < end {
+        return Err(VerifyError::Missing { seq: *at });
+    }
+    // Reported with the window's last entry.
+    *at = end - 1;
+    nodes.window_done()?;
+    window.chain = chain;
+    Ok(())
+}
 
-    fn level_range(&self, level: u32) -> Result<Range<'a, u64, &'static [u8]>, VerifyError> {
-        let start = store::node_key(level, 0);
-        let end = store::node_key(level + 1, 0);
-        Ok(self.table.range(start..end)?)
+/// The whole tree, grown a window at a time in sequence order by the joining thread.
+struct Walk<'c, 't> {
+    frontier: Frontier,
+    high: HighNodes<'t>,
+    checkpoints: std::iter::Peekable<std::slice::Iter<'c, Checkpoint>>,
+    trusted: Option<&'c Checkpoint>,
+    /// The tree size of the last checkpoint that matched.
+    previous_checkpoint: u64,
+    /// The chain hash of the last entry joined.
+    chain: [u8; 32],
+}
+
+impl Walk<'_, '_> {
+    /// Joins the window `start..end` (all windows before it joined): reports its failure, or
+    /// a checkpoint before that, in sequence order.
+    fn join(&mut self, start: u64, end: u64, window: Window) -> Result<(), VerifyError> {
+        debug_assert_eq!(self.frontier.size(), start);
+        // Checkpoints inside the window up to its failure (one at size `s` is checked after
+        // entry `s - 1`, before entry `s`).
+        let limit = window.failure.as_ref().map_or(end - 1, |(at, _)| *at);
+        let mut marks = window.marks.iter();
+        while let Some(c) = self.checkpoints.peek().copied() {
+            if c.tree_size <= start || c.tree_size > limit {
+                break;
+            }
+            let Some(mark) = marks.find(|m| m.size == c.tree_size) else {
+                break;
+            };
+            self.check_checkpoint(c, self.frontier.root_with(&mark.stack), &mark.chain)?;
+        }
+        if let Some((_, e)) = window.failure {
+            return Err(e);
+        }
+        let mut failure = None;
+        for &(level, hash) in window.end.stack() {
+            self.frontier
+                .push_subtree(level, hash, |level, index, hash| {
+                    if failure.is_none() {
+                        failure = self.high.check(level, index, &hash).err();
+                    }
+                });
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        self.high.entry_done(end - 1)?;
+        self.chain = window.chain;
+        if let Some(c) = self.checkpoints.peek().copied()
+            && c.tree_size == end
+        {
+            self.check_checkpoint(c, self.frontier.root(), &window.chain)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the next checkpoint `c` against the root and chain head at its size.
+    fn check_checkpoint(
+        &mut self,
+        c: &Checkpoint,
+        root: [u8; 32],
+        chain: &[u8; 32],
+    ) -> Result<(), VerifyError> {
+        self.checkpoints.next();
+        if c.root.0 != root || &c.chain_head.0 != chain {
+            if self.trusted == Some(c) {
+                return Err(VerifyError::TrustedMismatch {
+                    tree_size: c.tree_size,
+                });
+            }
+            return Err(VerifyError::CheckpointMismatch {
+                tree_size: c.tree_size,
+                first_seq: self.previous_checkpoint,
+            });
+        }
+        self.previous_checkpoint = c.tree_size;
+        Ok(())
+    }
+}
+
+type Table = ReadOnlyTable<u64, &'static [u8]>;
+type Rows<'a> = Range<'a, u64, &'static [u8]>;
+/// A format 2 row: the entry it is stored under, and the hashes.
+type LeafRow<'a> = (u64, AccessGuard<'a, &'static [u8]>);
+
+/// Compares the stored Merkle nodes of levels 1 to [`WINDOW_LEVEL`] under one window with
+/// the recomputed ones, as the entries complete them.
+enum WindowNodes<'a> {
+    /// Format 1: a cursor per level over the window's nodes (nodes of a level complete in
+    /// index order).
+    PerLevel {
+        table: &'a Table,
+        start: u64,
+        end: u64,
+        levels: Vec<Rows<'a>>,
+    },
+    /// Format 2: a cursor over the window's rows.
+    PerLeaf(Box<LeafRows<'a>>),
+}
+
+impl<'a> WindowNodes<'a> {
+    fn new(tree: &'a Tree, start: u64, end: u64) -> WindowNodes<'a> {
+        match tree.layout {
+            Layout::NodePerRow => WindowNodes::PerLevel {
+                table: &tree.nodes,
+                start,
+                end,
+                levels: Vec::new(),
+            },
+            Layout::RowPerLeaf => WindowNodes::PerLeaf(Box::new(LeafRows {
+                table: &tree.nodes,
+                range: start..end,
+                rows: None,
+                row: None,
+            })),
+        }
     }
 
     fn check(&mut self, level: u32, index: u64, hash: &[u8; 32]) -> Result<(), VerifyError> {
-        let at = (level - 1) as usize;
-        while self.levels.len() <= at {
-            let next = u32::try_from(self.levels.len()).unwrap_or(u32::MAX) + 1;
-            let range = self.level_range(next)?;
-            self.levels.push(range);
+        match self {
+            WindowNodes::PerLevel {
+                table,
+                start,
+                end,
+                levels,
+            } => {
+                let at = (level - 1) as usize;
+                while levels.len() <= at {
+                    let next = u32::try_from(levels.len()).unwrap_or(u32::MAX) + 1;
+                    // The nodes of this level over the window's entries.
+                    let first = store::node_key(next, *start >> next);
+                    let last = store::node_key(next, (*end - 1) >> next);
+                    levels.push(table.range(first..=last)?);
+                }
+                check_level_node(&mut levels[at], level, index, hash)
+            }
+            WindowNodes::PerLeaf(rows) => rows.check(level, index, hash),
         }
-        let first_seq = index.checked_shl(level).unwrap_or(u64::MAX);
-        let Some(row) = self.levels[at].next() else {
-            return Err(VerifyError::MissingNode {
-                level,
-                index,
-                first_seq,
-            });
+    }
+
+    /// After the nodes entry `seq` completes (within the window) are checked.
+    fn entry_done(&mut self, seq: u64) -> Result<(), VerifyError> {
+        match self {
+            WindowNodes::PerLevel { .. } => Ok(()),
+            // Entries completing nodes above the window have their row finished by the
+            // joining thread.
+            WindowNodes::PerLeaf(rows) if seq.trailing_ones() <= WINDOW_LEVEL => {
+                rows.entry_done(seq)
+            }
+            WindowNodes::PerLeaf(_) => Ok(()),
+        }
+    }
+
+    /// After the window's last entry: no rows may be left under it. (Format 1 nodes beyond
+    /// the tree are looked for at the end, as their cursors cover the window's index range.)
+    fn window_done(&mut self) -> Result<(), VerifyError> {
+        match self {
+            WindowNodes::PerLevel { .. } => Ok(()),
+            WindowNodes::PerLeaf(rows) => rows.rest(),
+        }
+    }
+}
+
+/// The next node of a level's cursor must be the recomputed one.
+fn check_level_node(
+    rows: &mut Rows<'_>,
+    level: u32,
+    index: u64,
+    hash: &[u8; 32],
+) -> Result<(), VerifyError> {
+    let first_seq = index.checked_shl(level).unwrap_or(u64::MAX);
+    let Some(row) = rows.next() else {
+        return Err(VerifyError::MissingNode {
+            level,
+            index,
+            first_seq,
+        });
+    };
+    let (k, v) = row?;
+    let (_, stored_index) = store::split_node_key(k.value());
+    if stored_index < index {
+        return Err(VerifyError::ExtraNode {
+            level,
+            index: stored_index,
+        });
+    }
+    if stored_index > index {
+        return Err(VerifyError::MissingNode {
+            level,
+            index,
+            first_seq,
+        });
+    }
+    if v.value() != hash.as_slice() {
+        return Err(VerifyError::BadNode {
+            level,
+            index,
+            first_seq,
+        });
+    }
+    Ok(())
+}
+
+/// Format 2 rows under a range of entries, read in order as the entries complete nodes.
+struct LeafRows<'a> {
+    table: &'a Table,
+    range: std::ops::Range<u64>,
+    rows: Option<Rows<'a>>,
+    /// The row of the entry whose nodes are being checked.
+    row: Option<LeafRow<'a>>,
+}
+
+impl<'a> LeafRows<'a> {
+    fn next_row(&mut self) -> Result<Option<LeafRow<'a>>, VerifyError> {
+        let rows = match &mut self.rows {
+            Some(rows) => rows,
+            None => self.rows.insert(self.table.range(self.range.clone())?),
         };
-        let (k, v) = row?;
-        let (_, stored_index) = store::split_node_key(k.value());
-        if stored_index < index {
-            return Err(VerifyError::ExtraNode {
-                level,
-                index: stored_index,
-            });
+        match rows.next() {
+            None => Ok(None),
+            Some(row) => {
+                let (k, v) = row?;
+                Ok(Some((k.value(), v)))
+            }
         }
-        if stored_index > index {
-            return Err(VerifyError::MissingNode {
+    }
+
+    fn check(&mut self, level: u32, index: u64, hash: &[u8; 32]) -> Result<(), VerifyError> {
+        let seq = store::last_leaf(level, index);
+        let first_seq = index.checked_shl(level).unwrap_or(u64::MAX);
+        let missing = VerifyError::MissingNode {
+            level,
+            index,
+            first_seq,
+        };
+        if self.row.as_ref().is_none_or(|(key, _)| *key != seq) {
+            // The entry's first node: its row is the next one, and none may come before it.
+            self.row = None;
+            match self.next_row()? {
+                Some((key, _)) if key < seq => return Err(VerifyError::StrayNodes { seq: key }),
+                Some((key, row)) if key == seq => self.row = Some((key, row)),
+                _ => return Err(missing),
+            }
+        }
+        let Some((_, row)) = &self.row else {
+            return Err(missing);
+        };
+        let at = 32 * (level as usize - 1);
+        match row.value().get(at..at + 32) {
+            None => Err(missing),
+            Some(stored) if stored != hash.as_slice() => Err(VerifyError::BadNode {
                 level,
                 index,
                 first_seq,
-            });
+            }),
+            Some(_) => Ok(()),
         }
-        if v.value() != hash.as_slice() {
-            return Err(VerifyError::BadNode {
-                level,
-                index,
-                first_seq,
-            });
+    }
+
+    /// Entry `seq`'s row, if it has one, holds its nodes and nothing more.
+    fn entry_done(&mut self, seq: u64) -> Result<(), VerifyError> {
+        if let Some((key, row)) = self.row.take()
+            && key == seq
+            && row.value().len() != 32 * seq.trailing_ones() as usize
+        {
+            return Err(VerifyError::StrayNodes { seq });
         }
         Ok(())
     }
 
-    /// Fails if any level has stored nodes beyond the recomputed tree.
-    fn finish(mut self) -> Result<(), VerifyError> {
-        for range in &mut self.levels {
-            if let Some(row) = range.next() {
-                let (k, _) = row?;
-                let (level, index) = store::split_node_key(k.value());
-                return Err(VerifyError::ExtraNode { level, index });
+    /// No row may follow the last one checked.
+    fn rest(&mut self) -> Result<(), VerifyError> {
+        self.row = None;
+        match self.next_row()? {
+            Some((key, _)) => Err(VerifyError::StrayNodes { seq: key }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The Merkle nodes above the windows' level, checked by the joining thread, and at the end
+/// every stored node beyond the tree.
+enum HighNodes<'a> {
+    /// Format 1: a cursor per level, from index 0 (levels above the window's only).
+    PerLevel {
+        table: &'a Table,
+        levels: Vec<Option<Rows<'a>>>,
+    },
+    /// Format 2: the rows of the entries that complete such nodes, read one by one.
+    PerLeaf {
+        table: &'a Table,
+        row: Option<LeafRow<'a>>,
+    },
+}
+
+impl<'a> HighNodes<'a> {
+    fn new(tree: &'a Tree) -> HighNodes<'a> {
+        match tree.layout {
+            Layout::NodePerRow => HighNodes::PerLevel {
+                table: &tree.nodes,
+                levels: Vec::new(),
+            },
+            Layout::RowPerLeaf => HighNodes::PerLeaf {
+                table: &tree.nodes,
+                row: None,
+            },
+        }
+    }
+
+    fn check(&mut self, level: u32, index: u64, hash: &[u8; 32]) -> Result<(), VerifyError> {
+        let first_seq = index.checked_shl(level).unwrap_or(u64::MAX);
+        match self {
+            HighNodes::PerLevel { table, levels } => {
+                let at = (level - 1) as usize;
+                while levels.len() <= at {
+                    levels.push(None);
+                }
+                let rows = match &mut levels[at] {
+                    Some(rows) => rows,
+                    slot @ None => slot.insert(
+                        table.range(store::node_key(level, 0)..store::node_key(level + 1, 0))?,
+                    ),
+                };
+                check_level_node(rows, level, index, hash)
+            }
+            HighNodes::PerLeaf { table, row } => {
+                let seq = store::last_leaf(level, index);
+                if row.as_ref().is_none_or(|(key, _)| *key != seq) {
+                    *row = table.get(seq)?.map(|value| (seq, value));
+                }
+                let missing = VerifyError::MissingNode {
+                    level,
+                    index,
+                    first_seq,
+                };
+                let Some((_, value)) = row else {
+                    return Err(missing);
+                };
+                let at = 32 * (level as usize - 1);
+                match value.value().get(at..at + 32) {
+                    None => Err(missing),
+                    Some(stored) if stored != hash.as_slice() => Err(VerifyError::BadNode {
+                        level,
+                        index,
+                        first_seq,
+                    }),
+                    Some(_) => Ok(()),
+                }
             }
         }
-        // Level 0 (leaves are not stored) and the levels above the tallest recomputed one
-        // must be empty.
-        let above = u32::try_from(self.levels.len()).unwrap_or(u32::MAX) + 1;
-        let mut stray = self.table.range(..store::node_key(1, 0))?;
-        let mut high = self.table.range(store::node_key(above, 0)..)?;
-        if let Some(row) = stray.next().or_else(|| high.next()) {
-            let (k, _) = row?;
-            let (level, index) = store::split_node_key(k.value());
-            return Err(VerifyError::ExtraNode { level, index });
+    }
+
+    /// After the nodes the last entry of a window completes are all checked.
+    fn entry_done(&mut self, seq: u64) -> Result<(), VerifyError> {
+        match self {
+            HighNodes::PerLevel { .. } => Ok(()),
+            HighNodes::PerLeaf { row, .. } => {
+                // Rows of entries completing no node above the window are the worker's.
+                if seq.trailing_ones() > WINDOW_LEVEL
+                    && let Some((key, value)) = row.take()
+                    && key == seq
+                    && value.value().len() != 32 * seq.trailing_ones() as usize
+                {
+                    return Err(VerifyError::StrayNodes { seq });
+                }
+                Ok(())
+            }
         }
-        Ok(())
+    }
+
+    /// Fails if nodes are stored beyond the tree of `len` entries.
+    fn finish(self, len: u64) -> Result<(), VerifyError> {
+        match self {
+            HighNodes::PerLevel { table, .. } => {
+                // Each level's nodes past the last complete one; then level 0 (leaves are not
+                // stored) and the levels above the tallest.
+                let tallest = if len < 2 { 0 } else { 63 - len.leading_zeros() };
+                for level in 1..=tallest {
+                    let mut rows = table.range(
+                        store::node_key(level, len >> level)..store::node_key(level + 1, 0),
+                    )?;
+                    if let Some(row) = rows.next() {
+                        let (k, _) = row?;
+                        let (level, index) = store::split_node_key(k.value());
+                        return Err(VerifyError::ExtraNode { level, index });
+                    }
+                }
+                let mut stray = table.range(..store::node_key(1, 0))?;
+                let mut high = table.range(store::node_key(tallest + 1, 0)..)?;
+                if let Some(row) = stray.next().or_else(|| high.next()) {
+                    let (k, _) = row?;
+                    let (level, index) = store::split_node_key(k.value());
+                    return Err(VerifyError::ExtraNode { level, index });
+                }
+                Ok(())
+            }
+            HighNodes::PerLeaf { table, .. } => {
+                if let Some(row) = table.range(len..)?.next() {
+                    let (k, _) = row?;
+                    return Err(VerifyError::StrayNodes { seq: k.value() });
+                }
+                Ok(())
+            }
+        }
     }
 }

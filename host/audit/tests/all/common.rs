@@ -10,7 +10,19 @@ use cordon_audit::{
 use redb::{ConcurrencyMode, Database, TableDefinition};
 
 pub const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
-pub const NODES: TableDefinition<u64, &[u8]> = TableDefinition::new("nodes");
+/// Merkle nodes: one row per entry that completes any, keyed by its seq, holding their hashes
+/// lowest level first.
+pub const MERKLE: TableDefinition<u64, &[u8]> = TableDefinition::new("merkle");
+/// The Merkle nodes of a format 1 store: one row per node, keyed `level << 56 | index`.
+pub const NODES_V1: TableDefinition<u64, &[u8]> = TableDefinition::new("nodes");
+
+/// The `merkle` row and the offset in it of the node at `level`, `index`.
+pub fn node_at(level: u32, index: u64) -> (u64, usize) {
+    (
+        (index << level) | ((1u64 << level) - 1),
+        32 * (level as usize - 1),
+    )
+}
 pub const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
 
 /// A varied entry: users cycle through 7, purposes through 2, every third reads a record.

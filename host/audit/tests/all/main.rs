@@ -12,6 +12,7 @@ mod common;
 mod durability;
 mod encoding;
 mod erasure;
+mod format;
 mod keys;
 mod proofs;
 mod query;

@@ -2,7 +2,7 @@
 
 use cordon_audit::{VerifyError, merkle, verify};
 
-use crate::common::{self, CHECKPOINTS, ENTRIES, NODES};
+use crate::common::{self, CHECKPOINTS, ENTRIES, MERKLE};
 
 fn verify_err(dir: &std::path::Path) -> VerifyError {
     match verify(&common::log_path(dir), &common::public_key(dir)) {
@@ -203,19 +203,23 @@ fn detects_a_rewritten_chain_and_tree_through_the_signed_checkpoint() {
     let dir = common::filled(40);
     let values = rewrite_entry_20_and_chain(dir.path());
     let mut level: Vec<[u8; 32]> = values.iter().map(|v| merkle::leaf_hash(&v[32..])).collect();
-    common::tamper(dir.path(), NODES, |t| {
-        for height in 1u64.. {
-            level = level
-                .chunks_exact(2)
-                .map(|pair| merkle::node_hash(&pair[0], &pair[1]))
-                .collect();
-            if level.is_empty() {
-                break;
-            }
-            for (index, hash) in level.iter().enumerate() {
-                t.insert((height << 56) | index as u64, hash.as_slice())
-                    .unwrap();
-            }
+    let mut rows = std::collections::BTreeMap::<u64, Vec<u8>>::new();
+    for height in 1u32.. {
+        level = level
+            .chunks_exact(2)
+            .map(|pair| merkle::node_hash(&pair[0], &pair[1]))
+            .collect();
+        if level.is_empty() {
+            break;
+        }
+        for (index, hash) in level.iter().enumerate() {
+            let (seq, _) = common::node_at(height, index as u64);
+            rows.entry(seq).or_default().extend_from_slice(hash);
+        }
+    }
+    common::tamper(dir.path(), MERKLE, |t| {
+        for (seq, row) in &rows {
+            t.insert(*seq, row.as_slice()).unwrap();
         }
     });
     let err = verify_err(dir.path());
@@ -235,12 +239,13 @@ fn detects_a_rewritten_chain_and_tree_through_the_signed_checkpoint() {
 #[test]
 fn detects_a_corrupted_merkle_node() {
     let dir = common::filled(40);
-    // Level 2, index 3: the subtree over entries 12..16.
-    let key = (2u64 << 56) | 3;
-    let mut node = common::get(dir.path(), NODES, key);
-    node[0] ^= 0xff;
-    common::tamper(dir.path(), NODES, |t| {
-        t.insert(key, node.as_slice()).unwrap();
+    // Level 2, index 3: the subtree over entries 12..16, stored in entry 15's row.
+    let (seq, at) = common::node_at(2, 3);
+    assert_eq!((seq, at), (15, 32));
+    let mut row = common::get(dir.path(), MERKLE, seq);
+    row[at] ^= 0xff;
+    common::tamper(dir.path(), MERKLE, |t| {
+        t.insert(seq, row.as_slice()).unwrap();
     });
     let err = verify_err(dir.path());
     assert!(
@@ -257,6 +262,75 @@ fn detects_a_corrupted_merkle_node() {
 }
 
 #[test]
+fn detects_a_missing_merkle_row() {
+    let dir = common::filled(40);
+    // Entry 23 completes levels 1 to 3: the subtree over entries 16..24 is the highest.
+    common::tamper(dir.path(), MERKLE, |t| {
+        t.remove(23).unwrap();
+    });
+    let err = verify_err(dir.path());
+    assert!(
+        matches!(
+            err,
+            VerifyError::MissingNode {
+                level: 1,
+                index: 11,
+                first_seq: 22
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.first_bad_seq(), Some(22));
+}
+
+#[test]
+fn detects_a_truncated_merkle_row() {
+    let dir = common::filled(40);
+    let row = common::get(dir.path(), MERKLE, 23);
+    assert_eq!(row.len(), 3 * 32);
+    common::tamper(dir.path(), MERKLE, |t| {
+        t.insert(23, &row[..64]).unwrap();
+    });
+    let err = verify_err(dir.path());
+    assert!(
+        matches!(
+            err,
+            VerifyError::MissingNode {
+                level: 3,
+                index: 2,
+                first_seq: 16
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn detects_merkle_nodes_stored_where_no_entry_completes_them() {
+    // Under an entry that completes none, after an entry's own nodes, and past the last entry.
+    for (seq, row) in [
+        (20u64, vec![7u8; 32]),
+        (23, vec![7u8; 4 * 32]),
+        (41, vec![7u8; 32]),
+    ] {
+        let dir = common::filled(40);
+        let mut row = row;
+        if seq == 23 {
+            let stored = common::get(dir.path(), MERKLE, 23);
+            row[..stored.len()].copy_from_slice(&stored);
+        }
+        common::tamper(dir.path(), MERKLE, |t| {
+            t.insert(seq, row.as_slice()).unwrap();
+        });
+        let err = verify_err(dir.path());
+        assert!(
+            matches!(err, VerifyError::StrayNodes { seq: found } if found == seq),
+            "row {seq}: {err}"
+        );
+    }
+}
+
+#[test]
 fn rejects_a_checkpoint_signed_by_another_key() {
     let dir = common::filled(20);
     let other = common::filled(1);
@@ -267,6 +341,158 @@ fn rejects_a_checkpoint_signed_by_another_key() {
     .unwrap_err();
     assert!(
         matches!(err, VerifyError::BadSignature { tree_size: 16 }),
+        "{err}"
+    );
+}
+
+/// Verification splits the log into windows of 16384 entries checked in parallel; failures
+/// in a later window, at a checkpoint inside one, and in the nodes above the windows are
+/// found and located as in a small log.
+#[test]
+fn locates_tampering_across_verification_windows() {
+    const N: u64 = 32_768 + 1_000;
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    common::append_range(&log, 0, N);
+    log.close().unwrap();
+    let path = common::log_path(dir.path());
+    let key = common::public_key(dir.path());
+    let report = verify(&path, &key).unwrap();
+    assert_eq!(report.entries, N);
+    assert_eq!(report.unanchored, 0);
+    let store = cordon_audit::Store::open(&path).unwrap();
+    assert_eq!(report.root.0, store.root(N).unwrap());
+    drop(store);
+
+    // An entry in the second window.
+    let original = common::get(dir.path(), ENTRIES, 20_000);
+    let mut changed = original.clone();
+    let last = changed.len() - 1;
+    changed[last] ^= 1;
+    common::tamper(dir.path(), ENTRIES, |t| {
+        t.insert(20_000, changed.as_slice()).unwrap();
+    });
+    let err = verify(&path, &key).unwrap_err();
+    assert_eq!(err.first_bad_seq(), Some(20_000), "{err}");
+    common::tamper(dir.path(), ENTRIES, |t| {
+        t.remove(20_000).unwrap();
+    });
+    let err = verify(&path, &key).unwrap_err();
+    assert!(matches!(err, VerifyError::Missing { seq: 20_000 }), "{err}");
+    common::tamper(dir.path(), ENTRIES, |t| {
+        t.insert(20_000, original.as_slice()).unwrap();
+    });
+
+    // The node over the first two windows (level 15), above what one window computes.
+    let (seq, at) = common::node_at(15, 0);
+    let row = common::get(dir.path(), MERKLE, seq);
+    let mut bad = row.clone();
+    bad[at] ^= 1;
+    common::tamper(dir.path(), MERKLE, |t| {
+        t.insert(seq, bad.as_slice()).unwrap();
+    });
+    let err = verify(&path, &key).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::BadNode {
+                level: 15,
+                index: 0,
+                first_seq: 0
+            }
+        ),
+        "{err}"
+    );
+    common::tamper(dir.path(), MERKLE, |t| {
+        t.insert(seq, row.as_slice()).unwrap();
+    });
+
+    // A signed checkpoint inside the second window no longer matches once entries under it
+    // are rewritten with a consistent chain: found at that checkpoint, not at the window's end.
+    let mut rewritten: Vec<Vec<u8>> = {
+        use common::ReadableDatabase;
+        let db = common::raw(dir.path());
+        let txn = db.begin_read().unwrap();
+        let entries = txn.open_table(ENTRIES).unwrap();
+        entries
+            .range(20_000..N)
+            .unwrap()
+            .map(|row| row.unwrap().1.value().to_vec())
+            .collect()
+    };
+    let mut chain: [u8; 32] = common::get(dir.path(), ENTRIES, 19_999)[..32]
+        .try_into()
+        .unwrap();
+    let needle = b"needle-resource-020000";
+    let pos = rewritten[0]
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
+    rewritten[0][pos] = b'N';
+    for value in &mut rewritten {
+        chain = merkle::chain_hash(&chain, &merkle::leaf_hash(&value[32..]));
+        value[..32].copy_from_slice(&chain);
+    }
+    common::tamper(dir.path(), ENTRIES, |t| {
+        for (i, value) in rewritten.iter().enumerate() {
+            t.insert(20_000 + i as u64, value.as_slice()).unwrap();
+        }
+    });
+    let err = verify(&path, &key).unwrap_err();
+    // The node over entries 20000 and 20001 is the first thing that no longer matches.
+    assert!(
+        matches!(
+            err,
+            VerifyError::BadNode {
+                level: 1,
+                index: 10_000,
+                first_seq: 20_000
+            }
+        ),
+        "{err}"
+    );
+
+    // With every Merkle node rebuilt as well, only the signature over size 20016 (inside the
+    // second window) stops it.
+    let mut level: Vec<[u8; 32]> = {
+        use common::ReadableDatabase;
+        let db = common::raw(dir.path());
+        let txn = db.begin_read().unwrap();
+        let entries = txn.open_table(ENTRIES).unwrap();
+        entries
+            .range(0..N)
+            .unwrap()
+            .map(|row| merkle::leaf_hash(&row.unwrap().1.value()[32..]))
+            .collect()
+    };
+    let mut rows = std::collections::BTreeMap::<u64, Vec<u8>>::new();
+    for height in 1u32.. {
+        level = level
+            .chunks_exact(2)
+            .map(|pair| merkle::node_hash(&pair[0], &pair[1]))
+            .collect();
+        if level.is_empty() {
+            break;
+        }
+        for (index, hash) in level.iter().enumerate() {
+            let (seq, _) = common::node_at(height, index as u64);
+            rows.entry(seq).or_default().extend_from_slice(hash);
+        }
+    }
+    common::tamper(dir.path(), MERKLE, |t| {
+        for (seq, row) in &rows {
+            t.insert(*seq, row.as_slice()).unwrap();
+        }
+    });
+    let err = verify(&path, &key).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::CheckpointMismatch {
+                tree_size: 20_016,
+                first_seq: 20_000
+            }
+        ),
         "{err}"
     );
 }
