@@ -10,7 +10,10 @@
 //! What a commit costs is mostly the pages it writes: redb copies every B-tree page it changes
 //! and `fdatasync`s them with the header. So the writer keeps a commit's pages few: the Merkle
 //! nodes an entry completes are one row beside it (not one row per node in a table ordered by
-//! level, which touched a leaf page per level), and tables without changes are not opened.
+//! level, which touched a leaf page per level), and tables without changes are not opened. It
+//! takes the next batch in the same lock as it publishes the last commit, and wakes only the
+//! syncers that commit satisfied (syncers of the queued batch sleep on the other of two
+//! condition variables), after releasing the lock.
 //!
 //! If a commit fails, the log stops: the writer records the error, every waiting and later
 //! call returns it, and nothing more is accepted. A host must then stop acting on decisions,
@@ -201,6 +204,12 @@ struct State {
     /// Batches taken by the writer / committed.
     batches_taken: u64,
     batches_done: u64,
+    /// Entries `0..taken` are in batches the writer has taken (the one it commits now, or
+    /// earlier ones); later ones are in `pending`, in batch `batches_taken + 1`.
+    taken: u64,
+    /// Per syncers' condition variable, the last batch whose syncers a woken syncer has woken
+    /// (see [`Shared::done`]).
+    relayed: [u64; 2],
     checkpoint: Option<Checkpoint>,
     /// A checkpoint covering at least this many entries is wanted now.
     checkpoint_wanted: u64,
@@ -217,8 +226,33 @@ struct Shared {
     state: Mutex<State>,
     /// The writer waits here for work.
     work: Condvar,
-    /// Syncers wait here for commits.
-    done: Condvar,
+    /// Callers wait here for the writer: `done[b % 2]` for the commit of batch `b` by
+    /// [`DecisionLog::sync`], whose entry is in that batch; `done[ANY_COMMIT]` for any commit.
+    /// Two for syncers so that a commit does not wake those whose entries wait for the next.
+    ///
+    /// The writer wakes one syncer of a commit, and that one wakes the others: waking tens of
+    /// threads takes the writer longer than preparing the next commit, and the syncers'
+    /// wakeups are then made on another core while it commits.
+    done: [Condvar; 3],
+}
+
+/// Where callers wait that want to see every commit (checkpoints, erasure, a full queue).
+const ANY_COMMIT: usize = 2;
+
+impl Shared {
+    /// Wakes the callers waiting for the commit of `batch` (one, which wakes the others) and
+    /// those waiting for any commit.
+    fn notify_committed(&self, batch: u64) {
+        self.done[(batch % 2) as usize].notify_one();
+        self.done[ANY_COMMIT].notify_all();
+    }
+
+    /// Wakes every waiting caller (the writer failed or exited).
+    fn notify_everyone(&self) {
+        for done in &self.done {
+            done.notify_all();
+        }
+    }
 }
 
 fn lock(mutex: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -302,6 +336,8 @@ impl AuditLog {
                 committed: size,
                 batches_taken: 0,
                 batches_done: 0,
+                taken: size,
+                relayed: [0; 2],
                 checkpoint,
                 // Entries a crash left without a checkpoint get one at once.
                 checkpoint_wanted: size,
@@ -312,7 +348,7 @@ impl AuditLog {
                 pending_entries: 0,
             }),
             work: Condvar::new(),
-            done: Condvar::new(),
+            done: [Condvar::new(), Condvar::new(), Condvar::new()],
         });
         let writer = Writer {
             shared: shared.clone(),
@@ -377,11 +413,15 @@ impl AuditLog {
         self.shared.work.notify_one();
         // Wait for a checkpoint that covers `wanted`, whichever commit signs it (the one in
         // flight may already).
-        let st = self.wait_for(st, |st| {
-            st.checkpoint
-                .as_ref()
-                .is_some_and(|c| c.tree_size >= wanted)
-        })?;
+        let st = self.wait_for(
+            st,
+            |st| {
+                st.checkpoint
+                    .as_ref()
+                    .is_some_and(|c| c.tree_size >= wanted)
+            },
+            |_| ANY_COMMIT,
+        )?;
         Ok(st.checkpoint.clone())
     }
 
@@ -434,18 +474,20 @@ impl AuditLog {
     }
 
     fn wait_batch<'a>(
-        &self,
+        &'a self,
         st: MutexGuard<'a, State>,
         target: u64,
     ) -> Result<MutexGuard<'a, State>, AppendError> {
-        self.wait_for(st, |st| st.batches_done >= target)
+        self.wait_for(st, |st| st.batches_done >= target, |_| ANY_COMMIT)
     }
 
-    /// Wait for the writer until `done` holds, or until it has failed or exited.
+    /// Wait for the writer until `done` holds, or until it has failed or exited, on the
+    /// condition variable `channel` names (which the commit that can make `done` true wakes).
     fn wait_for<'a>(
-        &self,
+        &'a self,
         mut st: MutexGuard<'a, State>,
         done: impl Fn(&State) -> bool,
+        channel: impl Fn(&State) -> usize,
     ) -> Result<MutexGuard<'a, State>, AppendError> {
         loop {
             if done(&st) {
@@ -457,11 +499,24 @@ impl AuditLog {
             if st.writer_exited {
                 return Err(AppendError::Closed);
             }
-            st = self
-                .shared
-                .done
+            let at = channel(&st);
+            st = self.shared.done[at]
                 .wait(st)
                 .unwrap_or_else(PoisonError::into_inner);
+            if let Some(relayed) = st.relayed.get(at).copied() {
+                // The first syncer up after a commit wakes the other syncers of that commit
+                // (the writer woke only one), outside the lock they all need. The latest
+                // committed batch whose syncers wait on `done[at]`:
+                let latest = st
+                    .batches_done
+                    .saturating_sub(st.batches_done.abs_diff(at as u64) % 2);
+                if relayed < latest {
+                    st.relayed[at] = latest;
+                    drop(st);
+                    self.shared.done[at].notify_all();
+                    st = lock(&self.shared.state);
+                }
+            }
         }
     }
 
@@ -565,9 +620,7 @@ impl DecisionLog for AuditLog {
         let mut st = lock(&self.shared.state);
         check_open(&st)?;
         while st.pending_entries >= self.max_pending {
-            st = self
-                .shared
-                .done
+            st = self.shared.done[ANY_COMMIT]
                 .wait(st)
                 .unwrap_or_else(PoisonError::into_inner);
             check_open(&st)?;
@@ -622,7 +675,16 @@ impl DecisionLog for AuditLog {
         if through >= st.next_seq {
             return Err(AppendError::NotAppended { seq: through });
         }
-        self.wait_for(st, |st| st.committed > through).map(drop)
+        self.wait_for(
+            st,
+            |st| st.committed > through,
+            // The batch that holds the entry: the one being committed, or the next.
+            |st| {
+                let batch = st.batches_taken + u64::from(through >= st.taken);
+                (batch % 2) as usize
+            },
+        )
+        .map(drop)
     }
 
     fn head(&self) -> Option<Receipt> {
@@ -654,6 +716,17 @@ struct Writer {
     spare: Vec<Op>,
 }
 
+/// A batch the writer has taken from the queue.
+struct Batch {
+    ops: Vec<Op>,
+    /// Its number (`State::batches_taken` once taken).
+    number: u64,
+    /// The log was closing when it was taken: it is the last one if nothing follows.
+    closing: bool,
+    /// Sign a checkpoint at its end whatever the interval.
+    force: bool,
+}
+
 impl Writer {
     fn run(mut self) {
         let shared = self.shared.clone();
@@ -663,76 +736,105 @@ impl Writer {
             st.failed = Some(Arc::new(CommitError::Panicked));
         }
         st.writer_exited = true;
-        shared.done.notify_all();
+        drop(st);
+        shared.notify_everyone();
+    }
+
+    /// Whether there is something to commit now, short of a checkpoint that is only due by
+    /// time.
+    fn has_work(&self, st: &State) -> bool {
+        !st.pending.is_empty() || st.closing || st.checkpoint_wanted > self.last_checkpoint_size
+    }
+
+    fn take(&mut self, st: &mut State) -> Batch {
+        st.batches_taken += 1;
+        st.pending_entries = 0;
+        st.taken = st.next_seq;
+        let spare = std::mem::take(&mut self.spare);
+        Batch {
+            ops: std::mem::replace(&mut st.pending, spare),
+            number: st.batches_taken,
+            closing: st.closing,
+            force: st.closing || st.checkpoint_wanted > self.last_checkpoint_size,
+        }
+    }
+
+    /// Waits until there is work (or a checkpoint is due) and takes it; `None` once the log
+    /// has failed.
+    fn wait_and_take(&mut self) -> Option<Batch> {
+        let shared = self.shared.clone();
+        let mut st = lock(&shared.state);
+        loop {
+            if st.failed.is_some() {
+                return None;
+            }
+            if self.has_work(&st) {
+                break;
+            }
+            if self.frontier.size() > self.last_checkpoint_size {
+                let due = self.last_checkpoint_at + self.interval;
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                st.writer_idle = true;
+                st = shared
+                    .work
+                    .wait_timeout(st, due - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            } else {
+                st.writer_idle = true;
+                st = shared.work.wait(st).unwrap_or_else(PoisonError::into_inner);
+            }
+            st.writer_idle = false;
+        }
+        Some(self.take(&mut st))
     }
 
     fn run_inner(&mut self) {
+        let mut next = None;
         loop {
-            let (ops, closing, wanted, batch) = {
-                let mut st = lock(&self.shared.state);
-                loop {
-                    if st.failed.is_some() {
-                        return;
-                    }
-                    let uncheckpointed = self.frontier.size() > self.last_checkpoint_size;
-                    if !st.pending.is_empty()
-                        || st.closing
-                        || st.checkpoint_wanted > self.last_checkpoint_size
-                    {
-                        break;
-                    }
-                    if uncheckpointed {
-                        let due = self.last_checkpoint_at + self.interval;
-                        let now = Instant::now();
-                        if now >= due {
-                            break;
-                        }
-                        st.writer_idle = true;
-                        st = self
-                            .shared
-                            .work
-                            .wait_timeout(st, due - now)
-                            .unwrap_or_else(PoisonError::into_inner)
-                            .0;
-                    } else {
-                        st.writer_idle = true;
-                        st = self
-                            .shared
-                            .work
-                            .wait(st)
-                            .unwrap_or_else(PoisonError::into_inner);
-                    }
-                    st.writer_idle = false;
-                }
-                st.batches_taken += 1;
-                st.pending_entries = 0;
-                let spare = std::mem::take(&mut self.spare);
-                (
-                    std::mem::replace(&mut st.pending, spare),
-                    st.closing,
-                    st.checkpoint_wanted,
-                    st.batches_taken,
-                )
+            let batch = match next.take() {
+                Some(batch) => batch,
+                None => match self.wait_and_take() {
+                    Some(batch) => batch,
+                    None => return,
+                },
             };
-            let force = closing || wanted > self.last_checkpoint_size;
-            let mut ops = ops;
+            let Batch {
+                mut ops,
+                number,
+                closing,
+                force,
+            } = batch;
             let result = self.commit(&mut ops, force);
             // Reuse the drained queue's allocation for the next batch.
             ops.clear();
             self.spare = ops;
-            let mut st = lock(&self.shared.state);
+            // Publish the commit and, under the same lock, take what queued meanwhile: the
+            // next commit starts without another round on the lock the appenders share.
+            let shared = self.shared.clone();
+            let mut st = lock(&shared.state);
             match result {
                 Ok(checkpoint) => {
                     st.committed = self.frontier.size();
-                    st.batches_done = batch;
+                    st.batches_done = number;
                     if let Some(checkpoint) = checkpoint {
                         st.checkpoint = Some(checkpoint);
                     }
                 }
                 Err(e) => st.failed = Some(Arc::new(e)),
             }
-            self.shared.done.notify_all();
-            if st.failed.is_some() || (closing && st.pending.is_empty()) {
+            let stop = st.failed.is_some() || (closing && st.pending.is_empty());
+            if !stop && self.has_work(&st) {
+                next = Some(self.take(&mut st));
+            }
+            drop(st);
+            // Wake the waiters after releasing the lock they need, so that they do not wake
+            // only to block on it.
+            shared.notify_committed(number);
+            if stop {
                 return;
             }
         }

@@ -82,6 +82,34 @@ fn concurrent_appenders_get_unique_seqs_and_a_valid_chain() {
 }
 
 #[test]
+fn every_syncer_of_a_commit_returns_though_no_commit_follows() {
+    // The writer wakes one syncer per commit, which wakes the others: a wakeup lost on the
+    // way would leave a syncer asleep until a later commit, and here none follows.
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(common::open(dir.path()));
+    for round in 0..30u64 {
+        let barrier = Arc::new(std::sync::Barrier::new(32));
+        let (done, finished) = std::sync::mpsc::channel();
+        for t in 0..32 {
+            let (log, barrier, done) = (log.clone(), barrier.clone(), done.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let receipt = log.append(common::entry(round * 100 + t)).unwrap();
+                log.sync(receipt.seq).unwrap();
+                drop(log);
+                done.send(()).unwrap();
+            });
+        }
+        for _ in 0..32 {
+            finished
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("a syncer of round {round} never returned"));
+        }
+    }
+    Arc::into_inner(log).unwrap().close().unwrap();
+}
+
+#[test]
 fn reopening_continues_the_chain() {
     let dir = tempfile::tempdir().unwrap();
     let log = common::open(dir.path());
