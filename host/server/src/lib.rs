@@ -24,6 +24,7 @@ mod model;
 mod records;
 mod records_routes;
 mod routes;
+mod run_store;
 mod state;
 mod store;
 

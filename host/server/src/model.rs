@@ -178,12 +178,13 @@ pub struct RunRequest {
 }
 
 /// A run as the API reports it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RunView {
     /// The run id.
     pub run_id: String,
     /// `running`, or how it ended (`ok`, `denied-and-handled`, `error`, `limit-exceeded`,
-    /// `trap`, `cancelled`, `failed`).
+    /// `trap`, `cancelled`, `failed`, `at-capacity`; `interrupted` for an async run the
+    /// service stopped during).
     pub status: String,
     /// The component's digest.
     pub component: String,
@@ -198,7 +199,7 @@ pub struct RunView {
 }
 
 /// Counts of a run's decisions.
-#[derive(Debug, Clone, Copy, Default, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema)]
 pub struct DecisionSummary {
     /// Allowed calls.
     pub allowed: u64,

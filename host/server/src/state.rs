@@ -18,6 +18,7 @@ use cordon_runtime::{
 use tokio::sync::watch;
 
 use crate::error::ApiError;
+use crate::run_store;
 use crate::identity::IdentityKey;
 use crate::metrics::{DecisionLabel, Metrics, StatusLabel};
 use crate::model::{
@@ -173,6 +174,8 @@ struct RunSlot {
     user: Option<String>,
     cancel: CancelToken,
     view: Option<RunView>,
+    /// An async run: its view is also stored, to be polled after a restart.
+    kept: bool,
 }
 
 /// How many finished runs are kept for polling.
@@ -885,8 +888,28 @@ impl AppState {
                     user: human.as_ref().map(|h| h.id.clone()),
                     cancel: cancel.clone(),
                     view: None,
+                    kept: req.is_async,
                 },
             );
+        }
+        if req.is_async {
+            let running = RunView {
+                run_id: run_id.clone(),
+                status: "running".into(),
+                component: req.component.clone(),
+                user: human.as_ref().map(|h| h.id.clone()),
+                report: None,
+                summary: None,
+            };
+            if let Err(e) = run_store::save(&self.inner.store, tenant_id, &running) {
+                // Give the slot back: the caller gets an error and no run id.
+                let mut runs = lock(&self.inner.runs);
+                runs.slots.remove(&run_id);
+                if let Some(n) = runs.running.get_mut(tenant_id) {
+                    *n = n.saturating_sub(1);
+                }
+                return Err(ApiError::internal(&e));
+            }
         }
         self.inner.running.send_modify(|n| *n += 1);
         let input = match req.input_text {
@@ -998,7 +1021,6 @@ impl AppState {
                 status: status.clone(),
             })
             .inc();
-        let mut runs = lock(&self.inner.runs);
         let mut view = RunView {
             run_id: run_id.to_owned(),
             status,
@@ -1007,15 +1029,27 @@ impl AppState {
             report,
             summary,
         };
-        let mut tenant = None;
-        if let Some(slot) = runs.slots.get_mut(run_id) {
-            view.component = slot.component.clone();
-            view.user = slot.user.clone();
-            slot.view = Some(view.clone());
-            tenant = Some(slot.tenant.clone());
+        let (tenant, kept) = match lock(&self.inner.runs).slots.get(run_id) {
+            Some(slot) => {
+                view.component = slot.component.clone();
+                view.user = slot.user.clone();
+                (Some(slot.tenant.clone()), slot.kept)
+            }
+            None => (None, false),
+        };
+        // Stored before it is shown, so a poller never sees a result a restart would lose.
+        if let Some(t) = tenant.as_deref().filter(|_| kept)
+            && let Err(e) = run_store::save(&self.inner.store, t, &view)
+        {
+            // Still pollable from memory until this process stops.
+            tracing::error!(target: "cordon.server", run = run_id, error = %e, "cannot store the run's result");
         }
-        if let Some(t) = tenant
-            && let Some(n) = runs.running.get_mut(&t)
+        let mut runs = lock(&self.inner.runs);
+        if let Some(slot) = runs.slots.get_mut(run_id) {
+            slot.view = Some(view.clone());
+        }
+        if let Some(t) = &tenant
+            && let Some(n) = runs.running.get_mut(t)
         {
             *n = n.saturating_sub(1);
         }
@@ -1030,13 +1064,14 @@ impl AppState {
         view
     }
 
+    /// A run of this process, or an async run stored by an earlier one.
     pub(crate) fn run_view(&self, tenant: &str, run_id: &str) -> Result<RunView, ApiError> {
         let runs = lock(&self.inner.runs);
-        let slot = runs
-            .slots
-            .get(run_id)
-            .filter(|s| s.tenant == tenant)
-            .ok_or_else(|| ApiError::not_found("run"))?;
+        let Some(slot) = runs.slots.get(run_id).filter(|s| s.tenant == tenant) else {
+            drop(runs);
+            return run_store::load(&self.inner.store, tenant, run_id)?
+                .ok_or_else(|| ApiError::not_found("run"));
+        };
         Ok(slot.view.clone().unwrap_or_else(|| RunView {
             run_id: run_id.to_owned(),
             status: "running".into(),
@@ -1050,11 +1085,11 @@ impl AppState {
     pub(crate) fn cancel_run(&self, tenant: &str, run_id: &str) -> Result<RunView, ApiError> {
         let component = {
             let runs = lock(&self.inner.runs);
-            let slot = runs
-                .slots
-                .get(run_id)
-                .filter(|s| s.tenant == tenant)
-                .ok_or_else(|| ApiError::not_found("run"))?;
+            let Some(slot) = runs.slots.get(run_id).filter(|s| s.tenant == tenant) else {
+                drop(runs);
+                // Not running in this process: as an earlier one left it, or 404.
+                return self.run_view(tenant, run_id);
+            };
             slot.cancel.cancel();
             slot.component.clone()
         };

@@ -1,6 +1,7 @@
 //! The server's state in one embedded redb file: tenants, hashed API tokens, components,
-//! policy bundle versions, identity keys and shadow differences. Every value is JSON except
-//! component bytes; keys are `<tenant>/<id>` so one tenant's things are one key range.
+//! policy bundle versions, identity keys, shadow differences and async runs. Every value is
+//! JSON except component bytes; keys are `<tenant>/<id>` so one tenant's things are one key
+//! range.
 
 use std::path::Path;
 
@@ -19,8 +20,9 @@ pub(crate) const COMPONENT_BYTES: TableDefinition<&str, &[u8]> =
 pub(crate) const BUNDLES: TableDefinition<&str, &[u8]> = TableDefinition::new("bundles");
 pub(crate) const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("identity_keys");
 pub(crate) const SHADOW: TableDefinition<&str, &[u8]> = TableDefinition::new("shadow_differences");
+pub(crate) const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("runs");
 
-const ALL: [TableDefinition<&str, &[u8]>; 7] = [
+const ALL: [TableDefinition<&str, &[u8]>; 8] = [
     TENANTS,
     TOKENS,
     COMPONENTS,
@@ -28,6 +30,7 @@ const ALL: [TableDefinition<&str, &[u8]>; 7] = [
     BUNDLES,
     KEYS,
     SHADOW,
+    RUNS,
 ];
 
 /// The state store failed.

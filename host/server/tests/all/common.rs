@@ -30,11 +30,23 @@ impl Env {
         Env { dir, state }
     }
 
+    /// Drop the state and open it again from its directory, as a restart does. A run that
+    /// just finished may still hold the old state for a moment (its task ends after it
+    /// publishes its result): wait for the files to be released.
     pub fn reopen(self) -> Env {
         let Env { dir, state } = self;
         drop(state);
-        let state = AppState::open(ServerConfig::new(dir.path(), ADMIN)).unwrap();
-        Env { dir, state }
+        let t0 = std::time::Instant::now();
+        loop {
+            match AppState::open(ServerConfig::new(dir.path(), ADMIN)) {
+                Ok(state) => return Env { dir, state },
+                Err(e) if t0.elapsed() < std::time::Duration::from_secs(10) => {
+                    assert!(format!("{e:?}").contains("already open"), "{e:?}");
+                    std::thread::yield_now();
+                }
+                Err(e) => panic!("cannot reopen the state: {e:?}"),
+            }
+        }
     }
 
     pub async fn call(

@@ -78,3 +78,35 @@ async fn a_restart_keeps_tenants_tokens_components_bundles_keys_and_the_log() {
     let head_before = before["report"]["audit"]["head"].clone();
     assert!(head_before.is_string());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_runs_result_can_be_polled_after_a_restart() {
+    let env = Env::new();
+    let (token, digest) = env.echo_tenant("acme").await;
+    let (s, v) = env
+        .run(
+            "acme",
+            &token,
+            json!({"component": digest, "input": {"kept": true}, "purpose": "p", "engagement": "e", "async": true}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id = v["run_id"].as_str().unwrap().to_owned();
+    let (_, before) = crate::kill::until_finished(&env, &token, &id).await;
+    assert_eq!(before["status"], "ok", "{before}");
+
+    let env = env.reopen();
+    let uri = format!("/v1/tenants/acme/runs/{id}");
+    let (s, after) = env.call("GET", &uri, Some(&token), Body::empty()).await;
+    assert_eq!(s, StatusCode::OK, "{after}");
+    assert_eq!(after["status"], "ok");
+    assert_eq!(after["report"]["output"], json!({"kept": true}));
+    assert_eq!(after["summary"], before["summary"]);
+    // Still the tenant's alone.
+    let (other, _) = env.echo_tenant("globex").await;
+    let stranger = format!("/v1/tenants/globex/runs/{id}");
+    let (s, _) = env
+        .call("GET", &stranger, Some(&other), Body::empty())
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
