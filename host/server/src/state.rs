@@ -18,12 +18,12 @@ use cordon_runtime::{
 use tokio::sync::watch;
 
 use crate::error::ApiError;
-use crate::run_store;
 use crate::identity::IdentityKey;
 use crate::metrics::{DecisionLabel, Metrics, StatusLabel};
 use crate::model::{
     BundleVersion, ComponentInfo, DecisionSummary, RunRequest, RunView, Tenant, TenantSpec,
 };
+use crate::run_store;
 use crate::store::{self, Store, StoreError, Write, key};
 
 /// The admin token's file inside the data directory (mode 0600).
