@@ -911,6 +911,13 @@ impl AppState {
                 return Err(ApiError::internal(&e));
             }
         }
+        // A suspension that landed since the check above found no slot to cancel (suspend
+        // stores the flag, then cancels the slots it sees): honour it now.
+        if let Ok(t) = self.tenant(tenant_id)
+            && (t.suspended || t.suspended_components.contains(&req.component))
+        {
+            cancel.cancel();
+        }
         self.inner.running.send_modify(|n| *n += 1);
         let input = match req.input_text {
             Some(text) => text,
