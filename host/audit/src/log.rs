@@ -11,9 +11,9 @@
 //! and `fdatasync`s them with the header. So the writer keeps a commit's pages few: the Merkle
 //! nodes an entry completes are one row beside it (not one row per node in a table ordered by
 //! level, which touched a leaf page per level), and tables without changes are not opened. It
-//! takes the next batch in the same lock as it publishes the last commit, and wakes only the
-//! syncers that commit satisfied (syncers of the queued batch sleep on the other of two
-//! condition variables), after releasing the lock.
+//! takes the next batch in the same lock as it publishes the last commit and, after releasing
+//! it, wakes one syncer of that commit, which wakes the others (syncers of the queued batch
+//! sleep on the other of two condition variables).
 //!
 //! If a commit fails, the log stops: the writer records the error, every waiting and later
 //! call returns it, and nothing more is accepted. A host must then stop acting on decisions,
