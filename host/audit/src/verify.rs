@@ -266,10 +266,11 @@ impl Store {
         let stop = AtomicBool::new(false);
         let (send, receive) = mpsc::channel();
         let walked = std::thread::scope(|s| {
+            let mut handles = Vec::with_capacity(workers);
             for _ in 0..workers {
                 let (tree, sizes, next_window, stop) = (&tree, &sizes, &next_window, &stop);
                 let send = send.clone();
-                s.spawn(move || {
+                handles.push(s.spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
                         let start = next_window.fetch_add(WINDOW, Ordering::Relaxed);
                         if start >= len {
@@ -280,7 +281,7 @@ impl Store {
                             break;
                         }
                     }
-                });
+                }));
             }
             drop(send);
             let mut walk = Walk {
@@ -314,6 +315,11 @@ impl Store {
                 start += WINDOW;
             };
             stop.store(true, Ordering::Relaxed);
+            // Joined here, a worker's panic is an error rather than a panic of the scope.
+            let panicked = handles.into_iter().any(|h| h.join().is_err());
+            if panicked && result.is_ok() {
+                return Err(VerifyError::WorkerPanicked);
+            }
             result
         });
         let Walk {
