@@ -1,9 +1,11 @@
 //! The records store: one redb file (`<data>/records.redb`) holding collections, records, the
 //! subject index, erasure requests and the operator log.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::BufRead;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cordon_policy::RecordAuthorizer;
@@ -280,7 +282,16 @@ struct ImportLine {
 #[derive(Debug)]
 pub struct RecordStore {
     db: Database,
+    /// Bumped after every committed write; the cache below is valid for one generation.
+    generation: AtomicU64,
+    /// Each collection's records as last loaded, with the generation they were loaded at, so
+    /// a query does not decode the whole collection again. redb lets one process open the
+    /// file, so every write goes through this store and bumps the generation.
+    loaded: Mutex<HashMap<String, Loaded>>,
 }
+
+/// A collection's records and the generation they were loaded at.
+type Loaded = (u64, Arc<Vec<Record>>);
 
 impl RecordStore {
     /// Open (or create) the store at `path`.
@@ -299,7 +310,34 @@ impl RecordStore {
             txn.open_table(OPERATOR_LOG).map_err(|e| err(st(e)))?;
         }
         txn.commit().map_err(|e| err(st(e)))?;
-        Ok(RecordStore { db })
+        Ok(RecordStore {
+            db,
+            generation: AtomicU64::new(0),
+            loaded: Mutex::default(),
+        })
+    }
+
+    /// Commit a write and retire every cached collection.
+    fn commit(&self, txn: redb::WriteTransaction) -> Result<(), StorageError> {
+        txn.commit().map_err(st)?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Every record of `collection`, from the cache when nothing was written since it was
+    /// loaded. The generation is read before the snapshot, so a write racing the load only
+    /// makes the next read load again.
+    fn all_records(&self, collection: &str) -> Result<Arc<Vec<Record>>, StorageError> {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let lock = || self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((at, records)) = lock().get(collection)
+            && *at == generation
+        {
+            return Ok(records.clone());
+        }
+        let records = Arc::new(self.records(collection, None)?);
+        lock().insert(collection.to_owned(), (generation, records.clone()));
+        Ok(records)
     }
 
     /// Open `<dir>/records.redb`.
@@ -338,7 +376,7 @@ impl RecordStore {
                 format!("collection `{}` with {} fields", c.name, c.fields.len()),
             )?;
         }
-        txn.commit().map_err(st)?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -462,7 +500,7 @@ impl RecordStore {
             txn.abort().map_err(st)?;
             return Err(ImportError::BadLines { errors });
         }
-        txn.commit().map_err(st)?;
+        self.commit(txn)?;
         Ok(report)
     }
 
@@ -480,8 +518,17 @@ impl RecordStore {
             .collection(collection)?
             .ok_or_else(|| ReadError::UnknownCollection(collection.to_owned()))?;
         let plan = Plan::new(&coll, spec, purpose, auth)?;
-        let records = self.records(collection, id)?;
-        Ok(evaluate(&plan, &records, now_unix(), auth, EvalPath::Fast))
+        let records = match id {
+            Some(_) => Arc::new(self.records(collection, id)?),
+            None => self.all_records(collection)?,
+        };
+        Ok(evaluate(
+            &plan,
+            records.iter(),
+            now_unix(),
+            auth,
+            EvalPath::Fast,
+        ))
     }
 
     /// Every stored record of `collection` (or the one with `id`), servable or not.
@@ -551,7 +598,7 @@ impl RecordStore {
             "hold",
             format!("`{collection}/{id}` under hold `{hold}`"),
         )?;
-        txn.commit().map_err(st)?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -610,7 +657,7 @@ impl RecordStore {
                 ),
             )?;
         }
-        txn.commit().map_err(st)?;
+        self.commit(txn)?;
         Ok(report)
     }
 
@@ -689,7 +736,7 @@ impl RecordStore {
                 ),
             )?;
         }
-        txn.commit().map_err(st)?;
+        self.commit(txn)?;
         Ok(report)
     }
 
@@ -729,7 +776,7 @@ impl RecordStore {
                 .insert(key.as_str(), encode(&r).as_slice())
                 .map_err(st)?;
         }
-        txn.commit().map_err(st)?;
+        self.commit(txn)?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@
     reason = "tests stop loudly"
 )]
 
+mod cache;
 mod erasure;
 mod fast_path;
 mod import;
