@@ -14,7 +14,7 @@
 //!
 //! Targets: ≥ 50,000 durable appends/s, verify ≥ 1,000,000 entries/s, a proof in ≤ 1 ms.
 //!
-//! Measured on the 2-core development machine, three runs, entries/s (the single appender is
+//! Measured on the 2-core development machine, four runs, entries/s (the single appender is
 //! the baseline of its group; with 64, group commit gives it 11–15×):
 //!
 //! | run (1-min load; 4 KiB fdatasync) | `audit_durable_append` 1 / 8 / 64 | `audit_durable_run_of_16` 1 / 8 / 64 | verify      | proof   |
@@ -22,10 +22,11 @@
 //! | A (1.0–2.4; 0.11–0.15 ms)         | 3,630 / 12,900 / 53,500           | 18,600 / 100,500 / 135,000           | 2.25M/s     | 17.9 µs |
 //! | B (1.6–3.0; 0.15 ms → 3.9 ms)     | 3,560 / 12,750 / 40,500           | 32,400 / 75,800 / 119,700            | 1.34M/s     | 21.0 µs |
 //! | C (1.2–2.1; 0.08–0.13 ms)         | 4,070 / 13,680 / 46,500           | 29,800 / 90,400 / 128,700            | 1.16M/s     | 17.5 µs |
+//! | D (0.9–1.2; 0.08 ms)              | 3,730 / 11,270 / 49,200           | (not run)                            | (not run)   |         |
 //!
-//! No other build ran during A; during B another engineer's tests loaded the disk, and during
-//! C the load rose while verify ran (pinned to one core, verify runs at 1.19M/s). Most of
-//! the load is this bench's own threads. `audit_append_queued/one_entry`: 1.9–3.2 µs. The
+//! No other build ran during A and D; during B another engineer's tests loaded the disk, and
+//! during C the load rose while verify ran (pinned to one core, verify runs at 1.19M/s). Most
+//! of the load is this bench's own threads. `audit_append_queued/one_entry`: 1.9–3.2 µs. The
 //! durable rates follow the disk's flush time and the free CPU.
 //!
 //! Where a durable append's time goes, at 64 appenders (writer thread, per commit, measured
