@@ -116,12 +116,7 @@ async fn unusable_identity_keys_are_refused_at_registration() {
 async fn a_jwks_key_verifies_tokens_by_kid() {
     use base64::Engine as _;
     let env = Env::new();
-    let token = env.tenant("acme", json!({})).await;
-    env.bundle("acme", crate::common::ALLOW_ALL, true).await;
-    let (_, c) = env
-        .upload("acme", &token, cordon_testkit::echo_guest().unwrap())
-        .await;
-    let digest = c["digest"].as_str().unwrap().to_owned();
+    let (token, digest) = attended_echo(&env).await;
     let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
     let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.verifying_key().as_bytes());
     let (s, v) = env
@@ -140,6 +135,16 @@ async fn a_jwks_key_verifies_tokens_by_kid() {
     assert_eq!(v["user"], "alice");
 }
 
+/// Tenant `acme` (runs need a token; allow-all) with the echo guest: its token and digest.
+async fn attended_echo(env: &Env) -> (String, String) {
+    let token = env.tenant("acme", json!({})).await;
+    env.bundle("acme", crate::common::ALLOW_ALL, true).await;
+    let (_, c) = env
+        .upload("acme", &token, cordon_testkit::echo_guest().unwrap())
+        .await;
+    (token, c["digest"].as_str().unwrap().to_owned())
+}
+
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -153,11 +158,7 @@ fn fixture(name: &str) -> String {
 /// `<kind>-public.pem`); the tenant token and the echo guest's digest.
 async fn tenant_with_pem_key(algorithm: &str, kind: &str) -> (Env, String, String) {
     let env = Env::new();
-    let token = env.tenant("acme", json!({})).await;
-    env.bundle("acme", crate::common::ALLOW_ALL, true).await;
-    let (_, c) = env
-        .upload("acme", &token, cordon_testkit::echo_guest().unwrap())
-        .await;
+    let (token, digest) = attended_echo(&env).await;
     let (s, v) = env
         .json(
             "POST",
@@ -168,7 +169,7 @@ async fn tenant_with_pem_key(algorithm: &str, kind: &str) -> (Env, String, Strin
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    (env, token, c["digest"].as_str().unwrap().to_owned())
+    (env, token, digest)
 }
 
 fn sign(algorithm: jsonwebtoken::Algorithm, key: &jsonwebtoken::EncodingKey) -> String {

@@ -34,6 +34,12 @@ pub(crate) async fn start(env: &Env, token: &str, digest: &str) -> String {
     v["run_id"].as_str().unwrap().to_owned()
 }
 
+/// The kill switch on run `id` of `acme`; the response status.
+pub(crate) async fn cancel(env: &Env, token: &str, id: &str) -> StatusCode {
+    let uri = format!("/v1/tenants/acme/runs/{id}/cancel");
+    env.call("POST", &uri, Some(token), Body::empty()).await.0
+}
+
 /// Poll until the run is no longer running; how long that took.
 pub(crate) async fn until_finished(env: &Env, token: &str, id: &str) -> (Duration, Value) {
     let t0 = Instant::now();
@@ -71,15 +77,7 @@ async fn cancel_stops_a_spinning_run_within_50_ms() {
         )
         .await;
     assert_eq!(v["status"], "running");
-    let (s, _) = env
-        .call(
-            "POST",
-            &format!("/v1/tenants/acme/runs/{id}/cancel"),
-            Some(&token),
-            Body::empty(),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(cancel(&env, &token, &id).await, StatusCode::OK);
     let (took, v) = until_finished(&env, &token, &id).await;
     assert_eq!(v["status"], "cancelled");
     assert!(took < Duration::from_millis(50), "took {took:?}");
@@ -119,13 +117,7 @@ async fn a_suspended_component_is_refused_and_its_running_runs_cancelled() {
     )
     .await;
     let id = start(&env, &token, &digest).await;
-    env.call(
-        "POST",
-        &format!("/v1/tenants/acme/runs/{id}/cancel"),
-        Some(&token),
-        Body::empty(),
-    )
-    .await;
+    cancel(&env, &token, &id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,15 +162,7 @@ async fn a_run_beyond_the_hosts_capacity_is_refused_with_503_until_a_slot_frees(
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert_eq!(v["error"]["code"], "at-capacity", "{v}");
 
-    let (s, _) = env
-        .call(
-            "POST",
-            &format!("/v1/tenants/acme/runs/{id}/cancel"),
-            Some(&token),
-            Body::empty(),
-        )
-        .await;
-    assert_eq!(s, StatusCode::OK);
+    assert_eq!(cancel(&env, &token, &id).await, StatusCode::OK);
     let (_, v) = until_finished(&env, &token, &id).await;
     assert_eq!(v["status"], "cancelled");
     // The slot is free again: the next run is accepted and runs.
@@ -192,12 +176,6 @@ async fn a_run_beyond_the_hosts_capacity_is_refused_with_503_until_a_slot_frees(
         )
         .await;
     assert_eq!(v["status"], "running", "{v}");
-    env.call(
-        "POST",
-        &format!("/v1/tenants/acme/runs/{id}/cancel"),
-        Some(&token),
-        Body::empty(),
-    )
-    .await;
+    cancel(&env, &token, &id).await;
     until_finished(&env, &token, &id).await;
 }

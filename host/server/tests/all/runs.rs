@@ -90,13 +90,7 @@ async fn runs_past_the_tenants_concurrency_limit_get_429() {
     assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
     assert_eq!(v["error"]["code"], "too-many-runs");
     let id = first["run_id"].as_str().unwrap();
-    env.call(
-        "POST",
-        &format!("/v1/tenants/acme/runs/{id}/cancel"),
-        Some(&token),
-        Body::empty(),
-    )
-    .await;
+    crate::kill::cancel(&env, &token, id).await;
 }
 
 #[tokio::test]
