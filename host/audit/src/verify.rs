@@ -731,16 +731,7 @@ impl<'a> LeafRows<'a> {
         let Some((_, row)) = &self.row else {
             return Err(missing);
         };
-        let at = 32 * (level as usize - 1);
-        match row.value().get(at..at + 32) {
-            None => Err(missing),
-            Some(stored) if stored != hash.as_slice() => Err(VerifyError::BadNode {
-                level,
-                index,
-                first_seq,
-            }),
-            Some(_) => Ok(()),
-        }
+        check_row_node(row.value(), level, index, hash)
     }
 
     /// Entry `seq`'s row, if it has one, holds its nodes and nothing more.
@@ -814,24 +805,14 @@ impl<'a> HighNodes<'a> {
                 if row.as_ref().is_none_or(|(key, _)| *key != seq) {
                     *row = table.get(seq)?.map(|value| (seq, value));
                 }
-                let missing = VerifyError::MissingNode {
-                    level,
-                    index,
-                    first_seq,
-                };
                 let Some((_, value)) = row else {
-                    return Err(missing);
-                };
-                let at = 32 * (level as usize - 1);
-                match value.value().get(at..at + 32) {
-                    None => Err(missing),
-                    Some(stored) if stored != hash.as_slice() => Err(VerifyError::BadNode {
+                    return Err(VerifyError::MissingNode {
                         level,
                         index,
                         first_seq,
-                    }),
-                    Some(_) => Ok(()),
-                }
+                    });
+                };
+                check_row_node(value.value(), level, index, hash)
             }
         }
     }
@@ -888,5 +869,25 @@ impl<'a> HighNodes<'a> {
                 Ok(())
             }
         }
+    }
+}
+
+/// Node (`level`, `index`) where an entry's row of nodes (store format 2) keeps it: the row
+/// of the last entry under the node holds its nodes from level 1 up, 32 bytes each.
+fn check_row_node(row: &[u8], level: u32, index: u64, hash: &[u8; 32]) -> Result<(), VerifyError> {
+    let first_seq = index.checked_shl(level).unwrap_or(u64::MAX);
+    let at = 32 * (level as usize - 1);
+    match row.get(at..at + 32) {
+        None => Err(VerifyError::MissingNode {
+            level,
+            index,
+            first_seq,
+        }),
+        Some(stored) if stored != hash.as_slice() => Err(VerifyError::BadNode {
+            level,
+            index,
+            first_seq,
+        }),
+        Some(_) => Ok(()),
     }
 }
