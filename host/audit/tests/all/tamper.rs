@@ -202,26 +202,8 @@ fn detects_a_rewritten_chain_and_tree_through_the_signed_checkpoint() {
     // The attacker also rebuilds every stored Merkle node: only the signature stops them.
     let dir = common::filled(40);
     let values = rewrite_entry_20_and_chain(dir.path());
-    let mut level: Vec<[u8; 32]> = values.iter().map(|v| merkle::leaf_hash(&v[32..])).collect();
-    let mut rows = std::collections::BTreeMap::<u64, Vec<u8>>::new();
-    for height in 1u32.. {
-        level = level
-            .chunks_exact(2)
-            .map(|pair| merkle::node_hash(&pair[0], &pair[1]))
-            .collect();
-        if level.is_empty() {
-            break;
-        }
-        for (index, hash) in level.iter().enumerate() {
-            let (seq, _) = common::node_at(height, index as u64);
-            rows.entry(seq).or_default().extend_from_slice(hash);
-        }
-    }
-    common::tamper(dir.path(), MERKLE, |t| {
-        for (seq, row) in &rows {
-            t.insert(*seq, row.as_slice()).unwrap();
-        }
-    });
+    let level: Vec<[u8; 32]> = values.iter().map(|v| merkle::leaf_hash(&v[32..])).collect();
+    store_tree_of(dir.path(), level);
     let err = verify_err(dir.path());
     assert!(
         matches!(
@@ -454,7 +436,7 @@ fn locates_tampering_across_verification_windows() {
 
     // With every Merkle node rebuilt as well, only the signature over size 20016 (inside the
     // second window) stops it.
-    let mut level: Vec<[u8; 32]> = {
+    let level: Vec<[u8; 32]> = {
         use common::ReadableDatabase;
         let db = common::raw(dir.path());
         let txn = db.begin_read().unwrap();
@@ -465,6 +447,23 @@ fn locates_tampering_across_verification_windows() {
             .map(|row| merkle::leaf_hash(&row.unwrap().1.value()[32..]))
             .collect()
     };
+    store_tree_of(dir.path(), level);
+    let err = verify(&path, &key).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            VerifyError::CheckpointMismatch {
+                tree_size: 20_016,
+                first_seq: 20_000
+            }
+        ),
+        "{err}"
+    );
+}
+
+/// Rebuild every complete Merkle node over `leaves` and store them, one row per entry, as an
+/// attacker who rewrote entries would.
+fn store_tree_of(dir: &std::path::Path, mut level: Vec<[u8; 32]>) {
     let mut rows = std::collections::BTreeMap::<u64, Vec<u8>>::new();
     for height in 1u32.. {
         level = level
@@ -479,20 +478,9 @@ fn locates_tampering_across_verification_windows() {
             rows.entry(seq).or_default().extend_from_slice(hash);
         }
     }
-    common::tamper(dir.path(), MERKLE, |t| {
+    common::tamper(dir, MERKLE, |t| {
         for (seq, row) in &rows {
             t.insert(*seq, row.as_slice()).unwrap();
         }
     });
-    let err = verify(&path, &key).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            VerifyError::CheckpointMismatch {
-                tree_size: 20_016,
-                first_seq: 20_000
-            }
-        ),
-        "{err}"
-    );
 }
