@@ -197,4 +197,8 @@ pub trait DecisionLog: Send + Sync {
     fn sync(&self, through: u64) -> Result<(), AppendError>;
     /// The latest appended entry, if any.
     fn head(&self) -> Option<Receipt>;
+    /// Destroys the commitment keys of `subjects` (see [`subject`]) and returns once that is
+    /// committed: their past entries stay and verify, but nothing links them to the subjects
+    /// any more.
+    fn forget(&self, subjects: &[Subject]) -> Result<(), EraseError>;
 }

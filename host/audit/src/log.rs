@@ -606,6 +606,10 @@ fn init_tables(db: &Database, public_key: &PublicKey) -> Result<Layout, OpenErro
 }
 
 impl DecisionLog for AuditLog {
+    fn forget(&self, subjects: &[Subject]) -> Result<(), EraseError> {
+        self.erase_subjects(subjects)
+    }
+
     fn append(&self, entry: Entry) -> Result<Receipt, AppendError> {
         let user = entry.user.as_deref().map(subject::user_bytes);
         let records: Vec<Vec<u8>> = entry.records.as_ref().map_or_else(Vec::new, |r| {

@@ -6,11 +6,13 @@
 //! same transaction — and then appended to the decision log and made durable before the call
 //! returns. A refused action (a bad import, an unknown record) changes nothing and is not
 //! appended. Record ids and data subjects go to the decision log only in
-//! [`RecordAccess::record_ids`], which the log keeps as keyed commitments.
+//! [`RecordAccess::record_ids`], which the log keeps as keyed commitments; when records are
+//! erased, their keys are destroyed, so the log's entries about them can no longer be linked
+//! to their ids (every hash and proof stays valid).
 
 use std::io::BufRead;
 
-use cordon_audit::{AppendError, Decision, DecisionLog, Entry, RecordAccess};
+use cordon_audit::{AppendError, Decision, DecisionLog, Entry, RecordAccess, Subject};
 
 use crate::model::{Collection, Record};
 use crate::store::{
@@ -150,6 +152,9 @@ impl<'a> Operator<'a> {
             .release(collection, id, hold)
             .map_err(ActionError::Refused)?;
         self.audit("release", collection, vec![id.to_owned()])?;
+        if report.erased {
+            self.forget_records([(collection, id)])?;
+        }
         Ok(report)
     }
 
@@ -160,7 +165,34 @@ impl<'a> Operator<'a> {
             .erase_subject(subject)
             .map_err(ActionError::Refused)?;
         self.audit("erase", "*", vec![subject.to_owned()])?;
+        self.forget_records(
+            report
+                .erased_records
+                .iter()
+                .map(|r| (r.collection.as_str(), r.id.as_str())),
+        )?;
         Ok(report)
+    }
+
+    /// The content of these records is gone: destroy their commitment keys in the decision
+    /// log too, so its entries about them (reads, holds) can no longer be linked to their ids.
+    fn forget_records<'r, E: std::error::Error + 'static>(
+        &self,
+        records: impl IntoIterator<Item = (&'r str, &'r str)>,
+    ) -> Result<(), ActionError<E>> {
+        let subjects: Vec<Subject> = records
+            .into_iter()
+            .map(|(collection, id)| Subject::Record {
+                collection: collection.to_owned(),
+                id: id.to_owned(),
+            })
+            .collect();
+        if subjects.is_empty() {
+            return Ok(());
+        }
+        self.log
+            .forget(&subjects)
+            .map_err(|cordon_audit::EraseError::Log(e)| ActionError::Log(e))
     }
 
     /// Stored records of `collection` as they are, servable or not, with the collection's

@@ -99,3 +99,40 @@ fn pages_of_records_follow_id_order_from_a_cursor() {
     assert!(ids(Some("p5"), 10).is_empty());
     assert!(f.store.records_page("other", None, 10).unwrap().is_empty());
 }
+
+#[test]
+fn erased_records_can_no_longer_be_linked_to_the_log_entries_about_them() {
+    let f = store();
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open_in(dir.path()).unwrap();
+    let op = Operator::new(&f.store, &log, "clinic");
+    op.inspect("patients", Select::One("p1")).unwrap();
+    op.hold("patients", "p4", "case-1").unwrap();
+    let about = |id: &str| {
+        let query = cordon_audit::Query {
+            record: Some(("patients".into(), id.into())),
+            ..Default::default()
+        };
+        log.store().query(&query).unwrap().len()
+    };
+    assert_eq!(about("p1"), 1, "the inspection names p1");
+    assert_eq!(about("p4"), 1, "the hold names p4");
+
+    op.erase("ada").unwrap(); // p1 erased; p4 kept for its hold
+    assert_eq!(
+        about("p1"),
+        0,
+        "p1's key is gone: its entries are unlinkable"
+    );
+    assert_eq!(about("p4"), 1, "a held record stays linkable");
+    op.release("patients", "p4", "case-1").unwrap(); // the pending erasure takes effect
+    assert_eq!(about("p4"), 0);
+
+    // Every entry is still there and the log verifies.
+    assert_eq!(log.head().map(|r| r.seq), Some(3));
+    log.close().unwrap();
+    let key =
+        cordon_audit::PublicKey::read(&dir.path().join(cordon_audit::PUBLIC_KEY_FILE)).unwrap();
+    let report = cordon_audit::verify(&dir.path().join(cordon_audit::LOG_FILE), &key).unwrap();
+    assert_eq!(report.entries, 4);
+}
