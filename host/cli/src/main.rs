@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod audit_cmd;
+mod egress;
 mod policy_cmd;
 mod records_cmd;
 mod run_cmd;

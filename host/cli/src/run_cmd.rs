@@ -11,9 +11,10 @@ use clap::Args;
 use cordon_audit::{AuditLog, LogOptions};
 use cordon_policy::{Human, PolicyBundle, RunContext, Taint};
 use cordon_runtime::{
-    CordonEngine, EgressPolicy, EngineOptions, Invocation, PoolOptions, RecordsGrant, RunLimits,
-    TrustedCa,
+    CordonEngine, EngineOptions, Invocation, PoolOptions, RecordsGrant, RunLimits,
 };
+
+use crate::egress::EgressSettings;
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -160,25 +161,13 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     if let Err(e) = serde_json::from_str::<serde_json::Value>(&input) {
         bail!("the input is not valid JSON: {e}");
     }
-    let mut egress = EgressPolicy::default();
-    for range in &args.egress_ranges {
-        egress
-            .allow_range(range)
-            .context("invalid --allow-egress-range")?;
+    let egress = EgressSettings {
+        allow_ranges: args.egress_ranges.clone(),
+        trusted_ca_files: args.http_cas.clone(),
+        request_timeout_ms: args.http_timeout,
+        max_response_bytes: args.max_response,
     }
-    if let Some(max) = args.max_response {
-        egress.max_response_bytes = max;
-    }
-    if let Some(ms) = args.http_timeout {
-        egress.request_timeout = std::time::Duration::from_millis(ms);
-    }
-    for path in &args.http_cas {
-        let pem = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read --http-ca `{}`", path.display()))?;
-        let ca = TrustedCa::from_pem(&pem)
-            .with_context(|| format!("--http-ca `{}` is not usable", path.display()))?;
-        egress.trusted_cas.push(ca);
-    }
+    .into_policy()?;
     let taint: Taint = match &args.input_taint {
         Some(t) => serde_json::from_str(t)
             .with_context(|| format!("--input-taint `{t}` is not a taint"))?,

@@ -9,6 +9,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use cordon_server::{AppState, ServerConfig, load_or_create_admin_token};
+
+use crate::egress::EgressSettings;
 use serde::Deserialize;
 
 #[derive(Args)]
@@ -33,10 +35,13 @@ pub(crate) struct ServeArgs {
     admin_token_file: Option<PathBuf>,
 
     /// A JSON config file: {"bind", "max_upload_bytes", "max_body_bytes", "request_timeout_ms",
-    /// "max_in_flight", "max_runs", "shutdown_grace_ms", "region"}; flags win over it.
+    /// "max_in_flight", "max_runs", "shutdown_grace_ms", "region", "egress"}; flags win over it.
     /// `max_runs` (default 64) is how many runs the host holds at once across tenants: instance
     /// slots are preallocated for them, and a run beyond them is refused with 503. `region`
     /// (default `local`) is the host's region, seen by record policies as `context.host_region`.
+    /// `egress` is what every run's http may reach: {"allow_ranges": ["10.20.0.0/16"],
+    /// "trusted_ca_files": ["ca.pem"], "request_timeout_ms": 30000, "max_response_bytes":
+    /// 8388608}; by default no special-purpose range (loopback, private, link-local, ...).
     #[arg(long)]
     config: Option<PathBuf>,
 }
@@ -50,6 +55,8 @@ struct ConfigFile {
     request_timeout_ms: Option<u64>,
     max_in_flight: Option<usize>,
     max_runs: Option<u32>,
+    #[serde(default)]
+    egress: EgressSettings,
     shutdown_grace_ms: Option<u64>,
     region: Option<String>,
 }
@@ -93,6 +100,10 @@ pub(crate) fn serve(args: ServeArgs, data: &Path) -> anyhow::Result<ExitCode> {
     if let Some(v) = file.region {
         config.region = v;
     }
+    config.egress = file
+        .egress
+        .into_policy()
+        .context("the config's `egress` is not valid")?;
     let grace = Duration::from_millis(file.shutdown_grace_ms.unwrap_or(10_000));
     let state = AppState::open(config).context("cannot open the server's state")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -51,6 +51,10 @@ pub struct ServerConfig {
     /// Runs at once across all tenants: the engine preallocates this many instance slots
     /// (wasmtime's pooling allocator); a run beyond them is refused with 503 `at-capacity`.
     pub max_runs: u32,
+    /// Where and how much every run's http calls may reach: special-purpose ranges the
+    /// operator allows, trusted CAs, body and time limits. The default allows no
+    /// special-purpose range.
+    pub egress: EgressPolicy,
 }
 
 impl ServerConfig {
@@ -65,6 +69,7 @@ impl ServerConfig {
             max_in_flight: 1024,
             region: "local".into(),
             max_runs: 64,
+            egress: EgressPolicy::default(),
         }
     }
 }
@@ -933,7 +938,7 @@ impl AppState {
             limits: tenant.limits.run_limits(),
             log,
             input,
-            egress: EgressPolicy::default(),
+            egress: self.inner.config.egress.clone(),
             taint: Taint::default(),
             shadow,
             cancel: Some(cancel.clone()),

@@ -11,6 +11,7 @@ mod auth;
 mod bundles;
 mod common;
 mod components;
+mod egress;
 mod hygiene;
 mod identity;
 mod kill;
