@@ -137,10 +137,77 @@ fn log_summarizer_counts_the_logs_it_may_read_and_skips_the_credentials() {
 
 #[test]
 #[ignore = "needs build/guests: scripts/build-guests.sh"]
-fn records_report_gets_a_typed_unsupported_error_until_records_land() {
+fn records_report_without_a_records_store_gets_a_typed_unsupported_error() {
     let (j, code, _sc) = run_example("records-report", &[]);
     assert_eq!(code, 0, "{j}");
     assert_eq!(j["output"]["query"]["error"]["kind"], "unsupported", "{j}");
+}
+
+/// records-report over its example tickets (the README's records demo): the same agent sees
+/// titles for triage and owners' emails for support, and support does not see the ticket whose
+/// subject gave no consent for it.
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn records_report_shows_each_purpose_its_own_fields_of_the_example_tickets() {
+    let sc = Scratch::new();
+    let example = repo().join("examples/records-report");
+    let define = sc.cordon(&["records", "define", s(&example.join("tickets.json"))]);
+    assert_eq!(define.code, 0, "{}", define.stderr);
+    let import = sc.cordon(&[
+        "records",
+        "import",
+        "tickets",
+        s(&example.join("tickets.jsonl")),
+    ]);
+    assert_eq!(import.json()["inserted"], 5, "{}", import.stderr);
+    let guest = repo().join("build/guests/records-report.wasm");
+    let policy = example.join("purposes.cedar");
+    let read = |purpose: &str| {
+        let r = sc.cordon(&[
+            "run",
+            s(&guest),
+            "--policy",
+            s(&policy),
+            "--purpose",
+            purpose,
+            "--region",
+            "eu-west",
+        ]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.json()["output"]["query"]["ok"].clone()
+    };
+    let triage = read("triage");
+    assert_eq!(
+        triage["withheld_fields"],
+        serde_json::json!(["owner_email"]),
+        "{triage}"
+    );
+    assert_eq!(triage["rows"].as_array().unwrap().len(), 4, "{triage}");
+    assert!(
+        triage["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["fields"]["owner_email"].is_null())
+    );
+    let support = read("support");
+    assert_eq!(
+        support["withheld_fields"],
+        serde_json::json!(["title"]),
+        "{support}"
+    );
+    assert_eq!(support["withheld_records"], 1, "{support}");
+    assert_eq!(
+        support["rows"][0]["fields"]["owner_email"], "alice@example.org",
+        "{support}"
+    );
+    assert!(
+        support["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["fields"]["title"].is_null())
+    );
 }
 
 /// A loopback HTTP server answering `hello` to every request, counting connections.
