@@ -23,8 +23,10 @@
 //! | B (1.6–3.0; 0.15 ms → 3.9 ms)     | 3,560 / 12,750 / 40,500           | 32,400 / 75,800 / 119,700            | 1.34M/s     | 21.0 µs |
 //! | C (1.2–2.1; 0.08–0.13 ms)         | 4,070 / 13,680 / 46,500           | 29,800 / 90,400 / 128,700            | 1.16M/s     | 17.5 µs |
 //! | D (0.9–1.2; 0.08 ms)              | 3,730 / 11,270 / 49,200           | (not run)                            | (not run)   |         |
+//! | E (1.3–2.7; mimalloc)             | 2,990 / 12,700 / 52,600           | 18,900 / 103,700 / 175,000           | 2.25M/s     | 15.6 µs |
 //!
-//! No other build ran during A and D; during B another engineer's tests loaded the disk, and
+//! Runs A–D used glibc's malloc, E the binary's allocator (mimalloc, now every bench's).
+//! No other build ran during A, D and E; during B another engineer's tests loaded the disk, and
 //! during C the load rose while verify ran (pinned to one core, verify runs at 1.19M/s). Most
 //! of the load is this bench's own threads. `audit_append_queued/one_entry`: 1.9–3.2 µs. The
 //! durable rates follow the disk's flush time and the free CPU.
@@ -52,6 +54,7 @@
     reason = "a bench that cannot set up should stop loudly"
 )]
 
+use cordon_benches as _;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,6 +5,7 @@
     reason = "a bench that cannot set up should stop loudly"
 )]
 
+use cordon_benches as _;
 use std::hint::black_box;
 
 use cordon_audit::{AuditLog, DecisionLog, Entry, LogOptions};

@@ -7,6 +7,7 @@
     reason = "a bench that cannot set up should stop loudly"
 )]
 
+use cordon_benches as _;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;

@@ -16,6 +16,7 @@
     reason = "a bench that cannot set up should stop loudly"
 )]
 
+use cordon_benches as _;
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

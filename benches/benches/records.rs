@@ -14,13 +14,16 @@
 //!
 //! All evaluate the same plan (three fields requested, one withheld by policy) under
 //! policies/examples/healthcare.cedar, for a clinician reading for treatment on an EU host, and
-//! report records per second. Target: fast ≥ 1,000,000 records/s.
+//! report records per second. Target: fast ≥ 1,000,000 records/s. Measured (2 cores, idle,
+//! mimalloc): naive 53,400/s, fast 3,750,000/s, decode_each_query 205,000/s, cached
+//! 2,910,000/s; with glibc's malloc the cached query ran at 596,000/s.
 
 #![expect(
     clippy::expect_used,
     reason = "a bench that cannot set up should stop loudly"
 )]
 
+use cordon_benches as _;
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::Path as FsPath;

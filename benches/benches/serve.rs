@@ -10,6 +10,7 @@
     reason = "benches stop loudly"
 )]
 
+use cordon_benches as _;
 use std::time::{Duration, Instant};
 
 use cordon_server::{AppState, ServerConfig, app};

@@ -8,6 +8,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc, not glibc's malloc: record reads allocate per returned field, and on a heap
+/// fragmented by decoding a large collection glibc made a 1M-record query 4-5x slower
+/// (`cargo bench -p cordon-benches --bench records`; the benches use this allocator too).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod audit_cmd;
 mod egress;
 mod policy_cmd;
