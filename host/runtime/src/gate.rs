@@ -150,15 +150,45 @@ impl Gate {
         self
     }
 
-    /// Append one decision, bound to the run's identity, to the log. The run ends if it cannot
-    /// be recorded: Cordon never acts on an unrecorded decision.
-    fn record(&mut self, entry: Entry) -> wasmtime::Result<cordon_audit::Receipt> {
+    /// Append one decision, bound to the run's identity, to the log and to the run's report;
+    /// its sequence number. The run ends if it cannot be recorded: Cordon never acts on an
+    /// unrecorded decision.
+    fn record(&mut self, d: Decided<'_>) -> wasmtime::Result<u64> {
         let receipt = self
             .log
-            .append(entry)
+            .append(Entry {
+                action: d.action.to_owned(),
+                resource: d.resource.to_owned(),
+                decision: if d.allowed {
+                    cordon_audit::Decision::Allow
+                } else {
+                    cordon_audit::Decision::Deny
+                },
+                policy_ids: d.policy_ids.clone(),
+                records: d.records,
+                taint: d.taint.as_ref().map(labels),
+                ..self.identity.entry()
+            })
             .map_err(|e| wasmtime::Error::msg(format!("decision log append failed: {e}")))?;
         self.last_seq = Some(receipt.seq);
-        Ok(receipt)
+        tracing::debug!(
+            target: "cordon.gate",
+            tenant = %self.identity.tenant,
+            run = %self.identity.run_id,
+            action = d.action,
+            decision = verdict(d.allowed),
+            guard = d.guard,
+            seq = receipt.seq,
+        );
+        self.decisions.push(DecisionRecord {
+            seq: receipt.seq,
+            action: d.action.to_owned(),
+            resource: d.resource.to_owned(),
+            decision: verdict(d.allowed),
+            policy_ids: d.policy_ids,
+            taint: d.taint,
+        });
+        Ok(receipt.seq)
     }
 
     /// Count one host call; past the limit the run ends.
@@ -182,25 +212,20 @@ impl Gate {
         let decision = self.session.authorize_with_taint(&request, &self.taint);
         let action = request.action.as_str();
         let resource = request.resource.cedar_id();
-        let taint = self.taint_for(request.action);
-        let receipt = self.record(Entry {
-            action: action.to_owned(),
-            resource: resource.clone(),
-            decision: if decision.allowed {
-                cordon_audit::Decision::Allow
-            } else {
-                cordon_audit::Decision::Deny
-            },
+        let seq = self.record(Decided {
+            action,
+            resource: &resource,
+            allowed: decision.allowed,
             policy_ids: decision.policy_ids.clone(),
             records: None,
-            taint: taint.as_ref().map(labels),
-            ..self.identity.entry()
+            taint: self.taint_for(request.action),
+            guard: None,
         })?;
         if let Some(shadow) = &self.shadow {
             let candidate = shadow.authorize_with_taint(&request, &self.taint);
             if candidate.allowed != decision.allowed {
                 self.shadow_differences.push(ShadowDifference {
-                    seq: receipt.seq,
+                    seq,
                     action: action.to_owned(),
                     resource: resource.clone(),
                     active: verdict(decision.allowed),
@@ -209,22 +234,6 @@ impl Gate {
                 });
             }
         }
-        tracing::debug!(
-            target: "cordon.gate",
-            tenant = %self.identity.tenant,
-            run = %self.identity.run_id,
-            action,
-            decision = if decision.allowed { "allow" } else { "deny" },
-            seq = receipt.seq,
-        );
-        self.decisions.push(DecisionRecord {
-            seq: receipt.seq,
-            action: action.to_owned(),
-            resource: resource.clone(),
-            decision: verdict(decision.allowed),
-            policy_ids: decision.policy_ids.clone(),
-            taint,
-        });
         if decision.allowed {
             Ok(Ok(()))
         } else {
@@ -232,7 +241,7 @@ impl Gate {
                 action: action.to_owned(),
                 resource,
                 policy_ids: decision.policy_ids,
-                decision_id: receipt.seq,
+                decision_id: seq,
             })))
         }
     }
@@ -251,38 +260,20 @@ impl Gate {
     pub(crate) fn refuse(&mut self, request: &Request, guard: &str) -> wasmtime::Result<Error> {
         let action = request.action.as_str();
         let resource = request.resource.cedar_id();
-        let taint = self.taint_for(request.action);
-        let receipt = self.record(Entry {
-            action: action.to_owned(),
-            resource: resource.clone(),
-            decision: cordon_audit::Decision::Deny,
+        let seq = self.record(Decided {
+            action,
+            resource: &resource,
+            allowed: false,
             policy_ids: vec![guard.to_owned()],
             records: None,
-            taint: taint.as_ref().map(labels),
-            ..self.identity.entry()
+            taint: self.taint_for(request.action),
+            guard: Some(guard),
         })?;
-        tracing::debug!(
-            target: "cordon.gate",
-            tenant = %self.identity.tenant,
-            run = %self.identity.run_id,
-            action,
-            decision = "deny",
-            guard,
-            seq = receipt.seq,
-        );
-        self.decisions.push(DecisionRecord {
-            seq: receipt.seq,
-            action: action.to_owned(),
-            resource: resource.clone(),
-            decision: "deny",
-            policy_ids: vec![guard.to_owned()],
-            taint,
-        });
         Ok(Error::AccessDenied(Denial {
             action: action.to_owned(),
             resource,
             policy_ids: vec![guard.to_owned()],
-            decision_id: receipt.seq,
+            decision_id: seq,
         }))
     }
 
@@ -349,34 +340,15 @@ impl Gate {
             ),
             Err(_) => (false, Vec::new(), None),
         };
-        let receipt = self.record(Entry {
-            action: "records:read".to_owned(),
-            resource: resource.clone(),
-            decision: if allowed {
-                cordon_audit::Decision::Allow
-            } else {
-                cordon_audit::Decision::Deny
-            },
-            policy_ids: policy_ids.clone(),
-            records: access,
-            ..self.identity.entry()
-        })?;
-        tracing::debug!(
-            target: "cordon.gate",
-            tenant = %self.identity.tenant,
-            run = %self.identity.run_id,
-            action = "records:read",
-            decision = verdict(allowed),
-            seq = receipt.seq,
-        );
-        self.decisions.push(DecisionRecord {
-            seq: receipt.seq,
-            action: "records:read".to_owned(),
-            resource: resource.clone(),
-            decision: verdict(allowed),
+        let seq = self.record(Decided {
+            action: "records:read",
+            resource: &resource,
+            allowed,
             policy_ids,
+            records: access,
             taint: None,
-        });
+            guard: None,
+        })?;
         match outcome {
             Ok(r) => {
                 if let Some(level) = r.max_classification {
@@ -394,7 +366,7 @@ impl Gate {
             }
             Err(Error::AccessDenied(d)) => Ok(Err(Error::AccessDenied(Denial {
                 resource,
-                decision_id: receipt.seq,
+                decision_id: seq,
                 ..d
             }))),
             Err(e) => Ok(Err(e)),
@@ -402,6 +374,47 @@ impl Gate {
     }
 }
 
+/// One decision as [`Gate::record`] takes it.
+struct Decided<'a> {
+    action: &'a str,
+    resource: &'a str,
+    allowed: bool,
+    policy_ids: Vec<String>,
+    /// For record reads: what was returned and withheld.
+    records: Option<cordon_audit::RecordAccess>,
+    /// The run's taint, for calls that can carry data out (see [`Gate::taint_for`]).
+    taint: Option<Taint>,
+    /// The host guard that refused a call the policy allowed.
+    guard: Option<&'a str>,
+}
+
 fn verdict(allowed: bool) -> &'static str {
     if allowed { "allow" } else { "deny" }
+}
+
+/// A gate for unit tests: an unattended run of tenant `acme` under `policy`, logging to a
+/// fresh log in `dir`, with room for 100 host calls.
+#[cfg(test)]
+pub(crate) fn test_gate(dir: &std::path::Path, policy: &str) -> Gate {
+    use cordon_policy::{PolicyBundle, Principal, RunContext};
+
+    let log = cordon_audit::AuditLog::open_in(dir).unwrap();
+    let bundle = PolicyBundle::from_sources([("p.cedar", policy)]).unwrap();
+    let session = bundle
+        .session(
+            &Principal::unattended("acme", "d"),
+            &RunContext::new("p", "e"),
+        )
+        .unwrap();
+    let identity = RunIdentity {
+        tenant: "acme".into(),
+        run_id: "r".into(),
+        component_digest: "d".into(),
+        policy_digest: bundle.digest().to_owned(),
+        agent: "acme/d".into(),
+        user: None,
+        purpose: "p".into(),
+        engagement: "e".into(),
+    };
+    Gate::new(session, Arc::new(log), identity, 100)
 }

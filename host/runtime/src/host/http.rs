@@ -551,38 +551,13 @@ mod tests {
     /// the next egress decision of the same run.
     #[test]
     fn a_read_observed_mid_run_blocks_the_next_egress() {
-        use std::sync::Arc;
-
-        use cordon_policy::{PolicyBundle, Principal, RunContext};
-
-        use crate::gate::RunIdentity;
-
         let dir = tempfile::tempdir().unwrap();
-        let log = cordon_audit::AuditLog::open_in(dir.path()).unwrap();
-        let bundle = PolicyBundle::from_sources([(
-            "p.cedar",
+        let mut gate = crate::gate::test_gate(
+            dir.path(),
             r#"@id("all") permit(principal, action, resource);
                @id("no-health-egress") forbid(principal, action == Cordon::Action::"http:send", resource)
                when { context.taint.categories.contains("health") };"#,
-        )])
-        .unwrap();
-        let session = bundle
-            .session(
-                &Principal::unattended("acme", "d"),
-                &RunContext::new("p", "e"),
-            )
-            .unwrap();
-        let identity = RunIdentity {
-            tenant: "acme".into(),
-            run_id: "r".into(),
-            component_digest: "d".into(),
-            policy_digest: bundle.digest().to_owned(),
-            agent: "acme/d".into(),
-            user: None,
-            purpose: "p".into(),
-            engagement: "e".into(),
-        };
-        let mut gate = Gate::new(session, Arc::new(log), identity, 100);
+        );
         let url = check_url("https://api.example/upload").unwrap();
         let request = cordon_policy::Request {
             method: Some("POST".into()),

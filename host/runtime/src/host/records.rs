@@ -161,34 +161,12 @@ impl Host for RecordsView<'_> {
 mod tests {
     use std::collections::BTreeSet;
 
-    use cordon_policy::{PolicyBundle, Principal, RunContext};
     use cordon_records::Row as StoreRow;
 
     use super::*;
-    use crate::gate::RunIdentity;
 
     fn gate(dir: &std::path::Path) -> Gate {
-        let log = cordon_audit::AuditLog::open_in(dir).unwrap();
-        let bundle =
-            PolicyBundle::from_sources([("p.cedar", "permit(principal, action, resource);")])
-                .unwrap();
-        let session = bundle
-            .session(
-                &Principal::unattended("acme", "d"),
-                &RunContext::new("p", "e"),
-            )
-            .unwrap();
-        let identity = RunIdentity {
-            tenant: "acme".into(),
-            run_id: "r".into(),
-            component_digest: "d".into(),
-            policy_digest: bundle.digest().to_owned(),
-            agent: "acme/d".into(),
-            user: None,
-            purpose: "p".into(),
-            engagement: "e".into(),
-        };
-        Gate::new(session, Arc::new(log), identity, 100)
+        crate::gate::test_gate(dir, "permit(principal, action, resource);")
     }
 
     fn result(rows: usize) -> ReadResult {
