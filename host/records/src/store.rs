@@ -533,24 +533,16 @@ impl RecordStore {
 
     /// Every stored record of `collection` (or the one with `id`), servable or not.
     pub fn records(&self, collection: &str, id: Option<&str>) -> Result<Vec<Record>, StorageError> {
+        let Some(id) = id else {
+            return self.records_page(collection, None, usize::MAX);
+        };
         let txn = self.db.begin_read().map_err(st)?;
         let t = txn.open_table(RECORDS).map_err(st)?;
-        if let Some(id) = id {
-            let key = record_key(collection, id);
-            let v = t.get(key.as_str()).map_err(st)?;
-            return v
-                .map(|v| decode(&key, v.value()))
-                .transpose()
-                .map(|r| r.into_iter().collect());
-        }
-        let start = format!("{collection}\0");
-        let end = format!("{collection}\u{1}");
-        let mut out = Vec::new();
-        for item in t.range(start.as_str()..end.as_str()).map_err(st)? {
-            let (k, v) = item.map_err(st)?;
-            out.push(decode(k.value(), v.value())?);
-        }
-        Ok(out)
+        let key = record_key(collection, id);
+        let v = t.get(key.as_str()).map_err(st)?;
+        v.map(|v| decode(&key, v.value()))
+            .transpose()
+            .map(|r| r.into_iter().collect())
     }
 
     /// Up to `limit` stored records of `collection` in id order, starting after the id
