@@ -48,9 +48,14 @@ pub struct EgressPolicy {
     pub trusted_cas: Vec<TrustedCa>,
 }
 
-/// One or more certificate authorities, checked to be PEM certificates when made.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedCa(String);
+/// One or more certificate authorities, parsed (and so checked) once, when made.
+#[derive(Clone)]
+pub struct TrustedCa {
+    /// As the operator gave them: what equality compares.
+    pem: String,
+    /// Parsed from `pem`, handed to each run's http client.
+    certs: Vec<reqwest::Certificate>,
+}
 
 impl TrustedCa {
     /// The certificate authorities in `pem` (one or more PEM certificates).
@@ -63,12 +68,31 @@ impl TrustedCa {
                 reason: "no certificate in it".into(),
             });
         }
-        Ok(TrustedCa(pem.to_owned()))
+        Ok(TrustedCa {
+            pem: pem.to_owned(),
+            certs,
+        })
     }
 
     /// The certificates, for the http client.
-    pub(crate) fn certificates(&self) -> Vec<reqwest::Certificate> {
-        reqwest::Certificate::from_pem_bundle(self.0.as_bytes()).unwrap_or_default()
+    pub(crate) fn certificates(&self) -> &[reqwest::Certificate] {
+        &self.certs
+    }
+}
+
+impl PartialEq for TrustedCa {
+    fn eq(&self, other: &Self) -> bool {
+        self.pem == other.pem
+    }
+}
+
+impl Eq for TrustedCa {}
+
+impl std::fmt::Debug for TrustedCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustedCa")
+            .field("certificates", &self.certs.len())
+            .finish_non_exhaustive()
     }
 }
 

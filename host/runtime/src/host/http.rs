@@ -237,7 +237,7 @@ impl PinnedClient {
         let pins = Arc::new(Pins::default());
         let mut builder = reqwest::blocking::Client::builder();
         for ca in egress.trusted_cas.iter().flat_map(TrustedCa::certificates) {
-            builder = builder.add_root_certificate(ca);
+            builder = builder.add_root_certificate(ca.clone());
         }
         let client = builder
             .use_rustls_tls()
