@@ -20,7 +20,9 @@
 //! - **Erasure**: personal identifiers (the on-behalf-of user, the ids of records read) are
 //!   never stored; the entry holds a keyed commitment whose per-subject key lives in a separate
 //!   table ([`subject`]). Destroying the key ([`AuditLog::erase_subject`]) makes the subject's
-//!   entries unlinkable to them while every hash, signature and proof stays valid.
+//!   entries unlinkable to them while every hash, signature and proof stays valid. Every change
+//!   to that table is an event in a hash chain the checkpoints sign ([`keylog`]), so a key
+//!   changed or deleted without an erasure is found by [`verify`].
 //! - **Evidence bundles** ([`Bundle`]): the entries matching a [`Query`] with their inclusion
 //!   proofs, the signed checkpoint and, optionally, the disclosed subject keys, in one file that
 //!   [`verify_bundle`] checks with nothing but the public key.
@@ -62,6 +64,7 @@ pub mod bundle;
 pub mod checkpoint;
 pub mod encoding;
 mod hex;
+pub mod keylog;
 pub mod keys;
 mod log;
 pub mod merkle;
@@ -75,7 +78,7 @@ use serde::{Deserialize, Serialize};
 pub use bundle::{
     Bundle, BundleEntry, BundleReport, BundleVerifyError, ExportError, verify_bundle,
 };
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, SubjectKeys};
 pub use encoding::{DecodeError, LoggedEntry, LoggedRecords};
 pub use hex::Hash;
 pub use keys::{KeyError, PublicKey};
@@ -84,7 +87,7 @@ pub use merkle::{ConsistencyProof, InclusionProof, ProofError};
 pub use query::{Query, QueryError, RevealedEntry};
 pub use store::{ReadError, Store};
 pub use subject::{Disclosure, Subject};
-pub use verify::{VerifyError, VerifyReport, verify};
+pub use verify::{Place, VerifyError, VerifyReport, verify, verify_file};
 
 /// The log's file name inside a data directory.
 pub const LOG_FILE: &str = "audit.redb";
@@ -199,6 +202,8 @@ pub trait DecisionLog: Send + Sync {
     fn head(&self) -> Option<Receipt>;
     /// Destroys the commitment keys of `subjects` (see [`subject`]) and returns once that is
     /// committed: their past entries stay and verify, but nothing links them to the subjects
-    /// any more.
+    /// any more. Each destroyed key leaves a tombstone in the subject-key log ([`keylog`]),
+    /// signed by a checkpoint in the same commit, so that verification tells the erasure from
+    /// a key deleted behind the log's back.
     fn forget(&self, subjects: &[Subject]) -> Result<(), EraseError>;
 }

@@ -26,14 +26,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
-use redb::{Database, Durability, ReadableDatabase, ReadableTable};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{Checkpoint, SubjectKeys};
 use crate::encoding::{self, EncodeError};
+use crate::keylog::{self, Event};
 use crate::keys::{self, KeyError, PublicKey};
 use crate::merkle::{self, Frontier};
 use crate::store::{
-    self, CHECKPOINTS, ENTRIES, Layout, META, ReadError, STORE_FORMAT, SUBJECT_KEYS, Store,
+    self, CHECKPOINTS, ENTRIES, Layout, META, ReadError, STORE_FORMAT, SUBJECT_KEYS, SUBJECT_LOG,
+    Store,
 };
 use crate::subject::{self, Subject};
 use crate::{DecisionLog, Entry, PUBLIC_KEY_FILE, Receipt, SIGNING_KEY_FILE};
@@ -321,10 +323,31 @@ impl AuditLog {
             .map_err(redb::Error::from)?
             .and_then(|(_, v)| Checkpoint::from_stored(v.value()));
         drop(checkpoints);
+        let subject_log = txn.open_table(SUBJECT_LOG).map_err(ReadError::from)?;
+        let subject_keys = match subject_log.last().map_err(redb::Error::from)? {
+            None => SubjectKeys {
+                events: 0,
+                head: crate::Hash::default(),
+            },
+            Some((k, v)) => {
+                let index = k.value();
+                let event =
+                    Event::from_stored(v.value()).ok_or(ReadError::BadSubjectEvent { index })?;
+                SubjectKeys {
+                    events: index + 1,
+                    head: crate::Hash(event.chain),
+                }
+            }
+        };
+        drop(subject_log);
         drop(tree);
         drop(txn);
 
         let last_checkpoint_size = checkpoint.as_ref().map_or(0, |c| c.tree_size);
+        let last_checkpoint_events = checkpoint
+            .as_ref()
+            .and_then(|c| c.subject_keys)
+            .map_or(0, |k| k.events);
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 next_seq: size,
@@ -359,6 +382,8 @@ impl AuditLog {
             chain_head: chain,
             last_time,
             last_checkpoint_size,
+            subject_keys,
+            last_checkpoint_events,
             last_checkpoint_at: Instant::now(),
             every: options.checkpoint_every.max(1),
             interval: options.checkpoint_interval,
@@ -582,7 +607,7 @@ fn init_tables(db: &Database, public_key: &PublicKey) -> Result<Layout, OpenErro
         txn.open_table(ENTRIES).map_err(redb::Error::from)?;
         txn.open_table(layout.table()).map_err(redb::Error::from)?;
         txn.open_table(CHECKPOINTS).map_err(redb::Error::from)?;
-        txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?;
+        migrate_subject_keys(&txn)?;
         let recorded = meta
             .get("public_key")
             .map_err(redb::Error::from)?
@@ -603,6 +628,41 @@ fn init_tables(db: &Database, public_key: &PublicKey) -> Result<Layout, OpenErro
     }
     txn.commit().map_err(redb::Error::from)?;
     Ok(layout)
+}
+
+/// Creates the subject-key log; in a log written before it existed (no event yet, keys
+/// present, and no checkpoint that covers subject keys), records the keys present as created,
+/// so that from the next checkpoint on they are covered. A log whose checkpoints already cover
+/// subject keys is never migrated: its events are checked against those checkpoints instead.
+fn migrate_subject_keys(txn: &redb::WriteTransaction) -> Result<(), OpenError> {
+    let keys = txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?;
+    let mut log = txn.open_table(SUBJECT_LOG).map_err(redb::Error::from)?;
+    if !log.is_empty().map_err(redb::Error::from)? || keys.is_empty().map_err(redb::Error::from)? {
+        return Ok(());
+    }
+    let checkpoints = txn.open_table(CHECKPOINTS).map_err(redb::Error::from)?;
+    let covered = checkpoints
+        .last()
+        .map_err(redb::Error::from)?
+        .is_some_and(|(_, v)| {
+            Checkpoint::from_stored(v.value()).is_none_or(|c| c.subject_keys.is_some())
+        });
+    if covered {
+        return Ok(());
+    }
+    let mut head = [0u8; 32];
+    for (index, row) in (0u64..).zip(keys.iter().map_err(redb::Error::from)?) {
+        let (subject, key) = row.map_err(redb::Error::from)?;
+        let event = Event::next(
+            &head,
+            keylog::CREATED,
+            keylog::row_hash(subject.value(), key.value()),
+        );
+        log.insert(index, event.to_stored().as_slice())
+            .map_err(redb::Error::from)?;
+        head = event.chain;
+    }
+    Ok(())
 }
 
 impl DecisionLog for AuditLog {
@@ -713,6 +773,10 @@ struct Writer {
     chain_head: [u8; 32],
     last_time: u64,
     last_checkpoint_size: u64,
+    /// The subject-key log's length and head after the last commit.
+    subject_keys: SubjectKeys,
+    /// How many subject-key events the last checkpoint covered.
+    last_checkpoint_events: u64,
     last_checkpoint_at: Instant,
     every: u64,
     interval: Duration,
@@ -844,19 +908,22 @@ impl Writer {
         }
     }
 
-    fn sign(&self) -> Checkpoint {
+    fn sign(&self, subject_keys: SubjectKeys) -> Checkpoint {
         Checkpoint::sign(
             self.frontier.size(),
             self.frontier.root(),
             self.chain_head,
             now_ms().max(self.last_time),
+            subject_keys,
             &self.key,
         )
     }
 
     /// Writes `ops` in one transaction and commits it. A checkpoint is signed whenever the
     /// tree reaches `every` entries past the previous one, and at the end of the batch if
-    /// `force` is set or the interval has passed. Returns the last checkpoint signed.
+    /// `force` is set, the interval has passed or a subject key was erased (so that the
+    /// erasure is covered by a signature when `forget` returns). Returns the last checkpoint
+    /// signed.
     fn commit(
         &mut self,
         ops: &mut Vec<Op>,
@@ -867,6 +934,9 @@ impl Writer {
             .map_err(redb::Error::from)?;
         let mut signed = Vec::new();
         let mut last_size = self.last_checkpoint_size;
+        let mut last_events = self.last_checkpoint_events;
+        let mut subject_keys = self.subject_keys;
+        let mut erased = false;
         {
             let mut entries = txn.open_table(ENTRIES).map_err(redb::Error::from)?;
             let mut nodes = txn
@@ -874,6 +944,23 @@ impl Writer {
                 .map_err(redb::Error::from)?;
             // Opened at the first key change: most batches have none.
             let mut keys = None;
+            let mut events = None;
+            let mut log_event = |kind: u8,
+                                 row: [u8; 32],
+                                 subject_keys: &mut SubjectKeys|
+             -> Result<(), CommitError> {
+                let table = match &mut events {
+                    Some(table) => table,
+                    None => events.insert(txn.open_table(SUBJECT_LOG).map_err(redb::Error::from)?),
+                };
+                let event = Event::next(&subject_keys.head.0, kind, row);
+                table
+                    .insert(subject_keys.events, event.to_stored().as_slice())
+                    .map_err(redb::Error::from)?;
+                subject_keys.events += 1;
+                subject_keys.head = crate::Hash(event.chain);
+                Ok(())
+            };
             // The hashes of the nodes one entry completes, lowest level first (at most 63).
             let mut row = [0u8; 32 * 64];
             let mut completed = Vec::with_capacity(8);
@@ -918,8 +1005,9 @@ impl Writer {
                             }
                         }
                         if self.frontier.size() - last_size >= self.every {
-                            signed.push(self.sign());
+                            signed.push(self.sign(subject_keys));
                             last_size = self.frontier.size();
+                            last_events = subject_keys.events;
                         }
                     }
                     Op::PutKey { subject, key } => {
@@ -928,8 +1016,21 @@ impl Writer {
                             None => keys
                                 .insert(txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?),
                         };
-                        keys.insert(subject.as_slice(), key.as_slice())
-                            .map_err(redb::Error::from)?;
+                        let replaced = keys
+                            .insert(subject.as_slice(), key.as_slice())
+                            .map_err(redb::Error::from)?
+                            .map(|old| keylog::row_hash(&subject, old.value()));
+                        // A key is put only where there is none; were one there, its
+                        // replacement is an erasure followed by a creation.
+                        if let Some(row) = replaced {
+                            log_event(keylog::ERASED, row, &mut subject_keys)?;
+                            erased = true;
+                        }
+                        log_event(
+                            keylog::CREATED,
+                            keylog::row_hash(&subject, &key),
+                            &mut subject_keys,
+                        )?;
                     }
                     Op::DeleteKey { subject } => {
                         let keys = match &mut keys {
@@ -937,14 +1038,29 @@ impl Writer {
                             None => keys
                                 .insert(txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?),
                         };
-                        keys.remove(subject.as_slice()).map_err(redb::Error::from)?;
+                        let removed = keys
+                            .remove(subject.as_slice())
+                            .map_err(redb::Error::from)?
+                            .map(|old| keylog::row_hash(&subject, old.value()));
+                        // A subject without a key (never seen, or already erased) leaves no
+                        // event: there is nothing to destroy.
+                        if let Some(row) = removed {
+                            log_event(keylog::ERASED, row, &mut subject_keys)?;
+                            erased = true;
+                        }
                     }
                 }
             }
             drop(keys);
+            drop(log_event);
             let size = self.frontier.size();
-            if size > last_size && (force || self.last_checkpoint_at.elapsed() >= self.interval) {
-                signed.push(self.sign());
+            // A checkpoint at size 0 is never signed: there is no entry to cover.
+            let changed = size > last_size || subject_keys.events > last_events;
+            if size > 0
+                && changed
+                && (force || erased || self.last_checkpoint_at.elapsed() >= self.interval)
+            {
+                signed.push(self.sign(subject_keys));
             }
             if !signed.is_empty() {
                 let mut table = txn.open_table(CHECKPOINTS).map_err(redb::Error::from)?;
@@ -956,9 +1072,11 @@ impl Writer {
             }
         }
         txn.commit().map_err(redb::Error::from)?;
+        self.subject_keys = subject_keys;
         let last = signed.pop();
         if let Some(c) = &last {
             self.last_checkpoint_size = c.tree_size;
+            self.last_checkpoint_events = c.subject_keys.map_or(0, |k| k.events);
             self.last_checkpoint_at = Instant::now();
         }
         Ok(last)

@@ -8,6 +8,7 @@
 //! | `merkle`       | seq (u64)                     | hashes (32 each) of the nodes it completes |
 //! | `checkpoints`  | tree size (u64)               | checkpoint body (80) ‖ signature (64)   |
 //! | `subject_keys` | subject bytes                 | commitment key (32)                     |
+//! | `subject_log`  | event number (u64)            | chain (32) ‖ kind (1) ‖ row hash (32), see [`crate::keylog`] |
 //! | `meta`         | name                          | `format` (u8 = 2), `public_key` (32)    |
 //!
 //! Leaf hashes (level 0) are not stored: they are recomputed from the entry bytes. Every
@@ -42,6 +43,8 @@ pub(crate) const MERKLE: TableDefinition<u64, &[u8]> = TableDefinition::new("mer
 pub(crate) const NODES_V1: TableDefinition<u64, &[u8]> = TableDefinition::new("nodes");
 pub(crate) const CHECKPOINTS: TableDefinition<u64, &[u8]> = TableDefinition::new("checkpoints");
 pub(crate) const SUBJECT_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("subject_keys");
+/// The events that changed `subject_keys`, chained (see [`crate::keylog`]).
+pub(crate) const SUBJECT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("subject_log");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// The store format this crate creates.
@@ -150,6 +153,12 @@ pub enum ReadError {
         /// Its sequence number.
         seq: u64,
     },
+    /// An event of the subject-key log does not parse.
+    #[error("subject-key event {index} is malformed")]
+    BadSubjectEvent {
+        /// Its number.
+        index: u64,
+    },
     /// A Merkle node that should exist does not, or has the wrong length.
     #[error("merkle node at level {level}, index {index} is missing or malformed")]
     BadNode {
@@ -195,6 +204,7 @@ impl From<TableError> for ReadError {
                     "merkle" => "merkle",
                     "checkpoints" => "checkpoints",
                     "subject_keys" => "subject_keys",
+                    "subject_log" => "subject_log",
                     _ => "meta",
                 },
             },
@@ -361,6 +371,7 @@ impl Store {
                 root: crate::Hash::default(),
                 chain_head: crate::Hash::default(),
                 time_ms: 0,
+                subject_keys: None,
                 signature: Vec::new(),
             });
             out.push(checkpoint);

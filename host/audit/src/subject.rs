@@ -72,6 +72,37 @@ pub(crate) fn record_bytes(collection: &str, id: &str) -> Vec<u8> {
     out
 }
 
+/// The subject whose canonical bytes are `bytes`, if they are canonical.
+pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Subject> {
+    fn take_str<'a>(bytes: &mut &'a [u8]) -> Option<&'a str> {
+        let (len, rest) = bytes.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+        let (s, rest) = (rest.get(..len)?, rest.get(len..)?);
+        *bytes = rest;
+        std::str::from_utf8(s).ok()
+    }
+    let (&tag, mut rest) = bytes.split_first()?;
+    let subject = match tag {
+        1 => Subject::User(take_str(&mut rest)?.to_owned()),
+        2 => Subject::Record {
+            collection: take_str(&mut rest)?.to_owned(),
+            id: take_str(&mut rest)?.to_owned(),
+        },
+        _ => return None,
+    };
+    rest.is_empty().then_some(subject)
+}
+
+/// A `subject_keys` row's subject for a report: `user:ID`, `record:COLLECTION/ID`, or hex if
+/// the bytes are not a subject.
+pub(crate) fn describe(bytes: &[u8]) -> String {
+    match from_bytes(bytes) {
+        Some(Subject::User(id)) => format!("user:{id}"),
+        Some(Subject::Record { collection, id }) => format!("record:{collection}/{id}"),
+        None => format!("0x{}", crate::hex::encode(bytes)),
+    }
+}
+
 impl Subject {
     /// The canonical bytes naming the subject (the key of the `subject_keys` table).
     pub fn to_bytes(&self) -> Vec<u8> {

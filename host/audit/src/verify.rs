@@ -8,6 +8,14 @@
 //! at the end every stored Merkle node (which proofs are built from) is compared with the
 //! recomputed tree. The first failure is reported with the sequence number it concerns.
 //!
+//! Then the subject-key table, which decides what a query by user or record returns, is
+//! checked against its own hash chain and the heads the checkpoints sign ([`crate::keylog`]),
+//! and the `meta` table against the public key. Nothing a query, proof or bundle reads is left
+//! unchecked.
+//!
+//! Verification never panics: a store so damaged that reading it fails (or that the storage
+//! engine panics on) is a [`VerifyError::Corrupt`] naming the table and, where known, the key.
+//!
 //! What this cannot catch on its own: entries after the latest checkpoint removed together
 //! with nothing else (a truncation back to a checkpoint), or the whole store replaced. Keep
 //! the latest checkpoint somewhere else (`cordon audit checkpoint`) and pass it as trusted
@@ -25,17 +33,20 @@
 //! the nodes above the window), checks the checkpoints against the frontier, and reports the
 //! first failure in sequence order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use redb::{AccessGuard, Range, ReadOnlyTable, ReadableTable};
+use redb::{AccessGuard, Range, ReadOnlyTable, ReadTransaction, ReadableTable, TableError};
 use serde::Serialize;
 
 use crate::checkpoint::Checkpoint;
 use crate::encoding::{self, DecodeError};
+use crate::keylog::{self, Event};
 use crate::merkle::{self, Frontier};
-use crate::store::{self, CHECKPOINTS, Layout, ReadError, Store, Tree};
+use crate::store::{
+    self, CHECKPOINTS, Layout, META, ReadError, SUBJECT_KEYS, SUBJECT_LOG, Store, Tree,
+};
 use crate::{Hash, PublicKey};
 
 /// The level of a window's subtree: a window holds `2^WINDOW_LEVEL` entries.
@@ -58,6 +69,26 @@ pub struct VerifyReport {
     pub latest_checkpoint: Option<Checkpoint>,
     /// Entries after the latest checkpoint: chained, but not yet covered by a signature.
     pub unanchored: u64,
+    /// Live subject commitment keys checked against the subject-key log.
+    pub subject_keys: u64,
+    /// Events in the subject-key log (keys created and erased).
+    pub subject_events: u64,
+    /// Subject-key events after the latest checkpoint that covers the subject-key log.
+    pub unanchored_subject_events: u64,
+    /// Whether any checkpoint covers the subject-key log. A log written before subject keys
+    /// were covered has none until its writer is next opened; until then its subject keys are
+    /// checked for consistency with the event log only.
+    pub subject_keys_signed: bool,
+}
+
+/// Where verification found the first problem: a table and, where one is known, its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Place {
+    /// The table.
+    pub table: &'static str,
+    /// The key in it (a sequence number, tree size, event number or subject), if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
 }
 
 /// The first thing found wrong with a log.
@@ -176,6 +207,95 @@ pub enum VerifyError {
     /// A verification thread panicked.
     #[error("a verification thread failed")]
     WorkerPanicked,
+    /// The store could not be read at a place (its pages are damaged, or reading them made
+    /// the storage engine fail).
+    #[error("the `{table}` table is unreadable{}: {detail}", key.as_ref().map(|k| format!(" at `{k}`")).unwrap_or_default())]
+    Corrupt {
+        /// The table being read.
+        table: &'static str,
+        /// The key being read, if known.
+        key: Option<String>,
+        /// What failed.
+        detail: String,
+    },
+    /// Looking a key up does not find the row that walking the table finds there: a damaged
+    /// index page routes lookups elsewhere, so readers that look rows up (time bounds, proofs)
+    /// would see another log than verification walked.
+    #[error("looking up {key} in the `{table}` table does not find the row stored there")]
+    LookupMismatch {
+        /// The table.
+        table: &'static str,
+        /// The key.
+        key: u64,
+    },
+    /// A `meta` row does not match: the store's recorded public key is missing or is not the
+    /// one verification uses.
+    #[error("the `meta` row `{name}` is missing or does not match")]
+    Meta {
+        /// The row.
+        name: &'static str,
+    },
+    /// Checkpoints cover the subject-key log, but the store has no `subject_log` table.
+    #[error(
+        "the `subject_log` table is missing, but the checkpoint at tree size {tree_size} covers it"
+    )]
+    SubjectLogMissing {
+        /// The first checkpoint that covers it.
+        tree_size: u64,
+    },
+    /// An event of the subject-key log is missing: the next stored one has a higher number.
+    #[error("subject-key event {index} is missing")]
+    SubjectEventMissing {
+        /// The first missing event.
+        index: u64,
+    },
+    /// An event of the subject-key log does not parse.
+    #[error("subject-key event {index} is malformed")]
+    SubjectEventMalformed {
+        /// The event.
+        index: u64,
+    },
+    /// An event of the subject-key log does not match its chain hash.
+    #[error("subject-key event {index} was changed: it does not match its chain hash")]
+    SubjectEventChanged {
+        /// The event.
+        index: u64,
+    },
+    /// An event creates a key that is live, or erases one that is not.
+    #[error("subject-key event {index} {}", if *created { "creates a key that already exists" } else { "erases a key that does not exist" })]
+    SubjectEventInconsistent {
+        /// The event.
+        index: u64,
+        /// Whether it is a creation (else an erasure).
+        created: bool,
+    },
+    /// An erasure event not covered by a checkpoint: a real erasure is signed in the commit
+    /// that makes it, so this one was added afterwards.
+    #[error("subject-key event {index} erases a key but no checkpoint covers it")]
+    UnsignedErasure {
+        /// The event.
+        index: u64,
+    },
+    /// The subject-key log does not produce a checkpoint's signed event count and head.
+    #[error("the subject-key log does not match the checkpoint at tree size {tree_size}")]
+    SubjectKeysMismatch {
+        /// The checkpoint's tree size.
+        tree_size: u64,
+    },
+    /// A `subject_keys` row is not one the subject-key log created: its subject or key was
+    /// changed, or it was added.
+    #[error("subject key of `{subject}` was changed or added outside the log")]
+    SubjectKeyChanged {
+        /// The row's subject.
+        subject: String,
+    },
+    /// A key the subject-key log created and never erased is not in `subject_keys`: it was
+    /// deleted (or changed) outside the log.
+    #[error("the subject key created by subject-key event {index} was deleted outside the log")]
+    SubjectKeyDeleted {
+        /// The event that created it.
+        index: u64,
+    },
 }
 
 impl VerifyError {
@@ -186,7 +306,11 @@ impl VerifyError {
             | VerifyError::Reordered { seq, .. }
             | VerifyError::Changed { seq }
             | VerifyError::Malformed { seq, .. }
-            | VerifyError::TimeReversed { seq } => Some(*seq),
+            | VerifyError::TimeReversed { seq }
+            | VerifyError::LookupMismatch {
+                table: "entries",
+                key: seq,
+            } => Some(*seq),
             VerifyError::CheckpointMismatch { first_seq, .. } => Some(*first_seq),
             VerifyError::BadNode { first_seq, .. } | VerifyError::MissingNode { first_seq, .. } => {
                 Some(*first_seq)
@@ -198,9 +322,118 @@ impl VerifyError {
             | VerifyError::TrustedMismatch { .. }
             | VerifyError::ExtraNode { .. }
             | VerifyError::StrayNodes { .. }
-            | VerifyError::WorkerPanicked => None,
+            | VerifyError::WorkerPanicked
+            | VerifyError::Corrupt { .. }
+            | VerifyError::LookupMismatch { .. }
+            | VerifyError::Meta { .. }
+            | VerifyError::SubjectLogMissing { .. }
+            | VerifyError::SubjectEventMissing { .. }
+            | VerifyError::SubjectEventMalformed { .. }
+            | VerifyError::SubjectEventChanged { .. }
+            | VerifyError::SubjectEventInconsistent { .. }
+            | VerifyError::UnsignedErasure { .. }
+            | VerifyError::SubjectKeysMismatch { .. }
+            | VerifyError::SubjectKeyChanged { .. }
+            | VerifyError::SubjectKeyDeleted { .. } => None,
         }
     }
+
+    /// The table and key where the problem was found, when one can be named.
+    pub fn place(&self) -> Option<Place> {
+        let at = |table: &'static str, key: String| {
+            Some(Place {
+                table,
+                key: Some(key),
+            })
+        };
+        match self {
+            VerifyError::Read(e) => match e {
+                ReadError::NotALog { table } => Some(Place { table, key: None }),
+                ReadError::UnknownFormat { .. } => at("meta", "format".to_owned()),
+                ReadError::Malformed { seq, .. } | ReadError::MissingEntry { seq } => {
+                    at("entries", seq.to_string())
+                }
+                ReadError::BadNode { level, index } => {
+                    at("merkle", format!("level {level} index {index}"))
+                }
+                ReadError::BadSubjectEvent { index } => at("subject_log", index.to_string()),
+                ReadError::Open { .. } | ReadError::Storage(_) => None,
+            },
+            VerifyError::WorkerPanicked => Some(Place {
+                table: "entries",
+                key: None,
+            }),
+            VerifyError::Missing { seq }
+            | VerifyError::Reordered { seq, .. }
+            | VerifyError::Changed { seq }
+            | VerifyError::Malformed { seq, .. }
+            | VerifyError::TimeReversed { seq } => at("entries", seq.to_string()),
+            VerifyError::Truncated { entries, .. } => at("entries", entries.to_string()),
+            VerifyError::CheckpointMismatch { first_seq, .. } => {
+                at("entries", first_seq.to_string())
+            }
+            VerifyError::BadSignature { tree_size }
+            | VerifyError::MalformedCheckpoint { tree_size }
+            | VerifyError::TrustedMismatch { tree_size }
+            | VerifyError::SubjectKeysMismatch { tree_size } => {
+                at("checkpoints", tree_size.to_string())
+            }
+            VerifyError::BadNode { level, index, .. }
+            | VerifyError::MissingNode { level, index, .. }
+            | VerifyError::ExtraNode { level, index } => {
+                at("merkle", format!("level {level} index {index}"))
+            }
+            VerifyError::StrayNodes { seq } => at("merkle", seq.to_string()),
+            VerifyError::LookupMismatch { table, key } => at(table, key.to_string()),
+            VerifyError::Corrupt { table, key, .. } => Some(Place {
+                table,
+                key: key.clone(),
+            }),
+            VerifyError::Meta { name } => at("meta", (*name).to_owned()),
+            VerifyError::SubjectLogMissing { .. } => Some(Place {
+                table: "subject_log",
+                key: None,
+            }),
+            VerifyError::SubjectEventMissing { index }
+            | VerifyError::SubjectEventMalformed { index }
+            | VerifyError::SubjectEventChanged { index }
+            | VerifyError::SubjectEventInconsistent { index, .. }
+            | VerifyError::UnsignedErasure { index }
+            | VerifyError::SubjectKeyDeleted { index } => at("subject_log", index.to_string()),
+            VerifyError::SubjectKeyChanged { subject } => at("subject_keys", subject.clone()),
+        }
+    }
+}
+
+/// A storage failure while reading `table` (at `key`) as a report.
+fn corrupt(table: &'static str, key: Option<u64>) -> impl Fn(redb::StorageError) -> VerifyError {
+    move |e| VerifyError::Corrupt {
+        table,
+        key: key.map(|k| k.to_string()),
+        detail: e.to_string(),
+    }
+}
+
+/// A failure to open `table` as a report (a missing table is a store that is not a log).
+fn open_failed(table: &'static str) -> impl Fn(TableError) -> VerifyError {
+    move |e| match e {
+        TableError::TableDoesNotExist(_) => VerifyError::Read(ReadError::from(e)),
+        e => VerifyError::Corrupt {
+            table,
+            key: None,
+            detail: e.to_string(),
+        },
+    }
+}
+
+/// What a panic carried, for a report.
+fn panic_detail(payload: &(dyn std::any::Any + Send)) -> String {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    format!("reading it failed inside the storage engine ({message})")
 }
 
 impl From<redb::StorageError> for VerifyError {
@@ -211,9 +444,25 @@ impl From<redb::StorageError> for VerifyError {
 
 /// Verifies the log at `path` (opened read-only) with the checkpoint public key `key`.
 ///
-/// See [`Store::verify`].
+/// See [`Store::verify`]. Never panics: a file too damaged to open is a [`VerifyError`].
 pub fn verify(path: &std::path::Path, key: &PublicKey) -> Result<VerifyReport, VerifyError> {
-    Store::open(path)?.verify(key)
+    verify_file(path, key, None)
+}
+
+/// Like [`verify`], and also requires the log to match `trusted` (see [`Store::verify_with`]).
+pub fn verify_file(
+    path: &std::path::Path,
+    key: &PublicKey,
+    trusted: Option<&Checkpoint>,
+) -> Result<VerifyReport, VerifyError> {
+    let store = std::panic::catch_unwind(|| Store::open(path)).map_err(|payload| {
+        VerifyError::Corrupt {
+            table: "meta",
+            key: None,
+            detail: panic_detail(payload.as_ref()),
+        }
+    })??;
+    store.verify_with(key, trusted)
 }
 
 impl Store {
@@ -224,17 +473,57 @@ impl Store {
 
     /// Like [`Store::verify`], and also requires the store to match `trusted`, a checkpoint
     /// kept elsewhere (its signature is checked too).
+    ///
+    /// Never panics: should the storage engine panic on a damaged page, that is reported as
+    /// [`VerifyError::Corrupt`] in the table being read.
     pub fn verify_with(
         &self,
         key: &PublicKey,
         trusted: Option<&Checkpoint>,
     ) -> Result<VerifyReport, VerifyError> {
+        let reading = std::sync::Mutex::new("checkpoints");
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.verify_inner(key, trusted, &reading)
+        }));
+        let table = *reading
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match outcome {
+            Ok(Err(VerifyError::Read(ReadError::Storage(e)))) => Err(VerifyError::Corrupt {
+                table,
+                key: None,
+                detail: e.to_string(),
+            }),
+            Ok(result) => result,
+            Err(payload) => Err(VerifyError::Corrupt {
+                table,
+                key: None,
+                detail: panic_detail(payload.as_ref()),
+            }),
+        }
+    }
+
+    fn verify_inner(
+        &self,
+        key: &PublicKey,
+        trusted: Option<&Checkpoint>,
+        reading: &std::sync::Mutex<&'static str>,
+    ) -> Result<VerifyReport, VerifyError> {
+        let set_reading = |table: &'static str| {
+            *reading
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = table;
+        };
         let txn = self.begin_read()?;
+        set_reading("checkpoints");
         let mut checkpoints = Vec::new();
         {
-            let table = txn.open_table(CHECKPOINTS).map_err(ReadError::from)?;
-            for row in table.iter()? {
-                let (k, v) = row?;
+            let table = txn
+                .open_table(CHECKPOINTS)
+                .map_err(open_failed("checkpoints"))?;
+            let mut previous = None;
+            for row in table.iter().map_err(corrupt("checkpoints", None))? {
+                let (k, v) = row.map_err(corrupt("checkpoints", previous))?;
                 let tree_size = k.value();
                 let checkpoint = Checkpoint::from_stored(v.value())
                     .filter(|c| c.tree_size == tree_size)
@@ -243,6 +532,7 @@ impl Store {
                     .verify(key)
                     .map_err(|_| VerifyError::BadSignature { tree_size })?;
                 checkpoints.push(checkpoint);
+                previous = Some(tree_size);
             }
         }
         if let Some(trusted) = trusted {
@@ -255,8 +545,13 @@ impl Store {
             }
         }
 
+        set_reading("entries");
         let tree = self.tree(&txn)?;
-        let len = tree.entries.last()?.map_or(0, |(k, _)| k.value() + 1);
+        let len = tree
+            .entries
+            .last()
+            .map_err(corrupt("entries", None))?
+            .map_or(0, |(k, _)| k.value() + 1);
         let sizes: Vec<u64> = checkpoints.iter().map(|c| c.tree_size).collect();
         let workers = std::thread::available_parallelism()
             .map_or(1, usize::from)
@@ -347,10 +642,24 @@ impl Store {
                 });
             }
         }
+        set_reading("merkle");
         high.finish(expected)?;
+
+        set_reading("subject_log");
+        // A trusted checkpoint covers a prefix of the subject-key log even where a later one
+        // (signed after an erasure, with no entry since) is stored at its tree size.
+        let mut signed = checkpoints.clone();
+        signed.extend(trusted.cloned());
+        let subjects = check_subject_keys(&txn, &signed, &set_reading)?;
+        set_reading("meta");
+        check_meta(&txn, key)?;
 
         let latest = checkpoints.last().cloned();
         Ok(VerifyReport {
+            subject_keys: subjects.keys,
+            subject_events: subjects.events,
+            unanchored_subject_events: subjects.unanchored,
+            subject_keys_signed: subjects.signed,
             entries: expected,
             head: (expected > 0).then_some(Hash(chain)),
             root: Hash(frontier.root()),
@@ -359,6 +668,142 @@ impl Store {
             latest_checkpoint: latest,
         })
     }
+}
+
+/// The `meta` rows: the recorded public key must be the one verification uses (the format was
+/// read when the store was opened).
+fn check_meta(txn: &ReadTransaction, key: &PublicKey) -> Result<(), VerifyError> {
+    let meta = txn.open_table(META).map_err(open_failed("meta"))?;
+    let recorded = meta
+        .get("public_key")
+        .map_err(corrupt("meta", None))?
+        .is_some_and(|v| v.value() == key.0.as_bytes().as_slice());
+    if !recorded {
+        return Err(VerifyError::Meta { name: "public_key" });
+    }
+    Ok(())
+}
+
+/// What the check of the subject keys covered.
+struct SubjectSummary {
+    keys: u64,
+    events: u64,
+    unanchored: u64,
+    signed: bool,
+}
+
+/// Replays the subject-key log (checking its chain and the heads the checkpoints sign) into
+/// the set of live keys, and requires `subject_keys` to hold exactly those.
+fn check_subject_keys(
+    txn: &ReadTransaction,
+    checkpoints: &[Checkpoint],
+    set_reading: &dyn Fn(&'static str),
+) -> Result<SubjectSummary, VerifyError> {
+    // The signed (event count, head) pairs, in the order of the events they cover.
+    let mut marks: Vec<(u64, [u8; 32], u64)> = checkpoints
+        .iter()
+        .filter_map(|c| c.subject_keys.map(|k| (k.events, k.head.0, c.tree_size)))
+        .collect();
+    marks.sort_unstable();
+    let covered = marks.last().map_or(0, |m| m.0);
+    let log = match txn.open_table(SUBJECT_LOG) {
+        Ok(log) => Some(log),
+        Err(TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(open_failed("subject_log")(e)),
+    };
+    let mut live: HashMap<[u8; 32], u64> = HashMap::new();
+    let mut head = [0u8; 32];
+    let mut next = 0u64;
+    let mut marks = marks.into_iter().peekable();
+    let mut check_marks = |next: u64, head: &[u8; 32]| -> Result<(), VerifyError> {
+        while let Some((_, signed, tree_size)) = marks.next_if(|m| m.0 <= next) {
+            if &signed != head {
+                return Err(VerifyError::SubjectKeysMismatch { tree_size });
+            }
+        }
+        Ok(())
+    };
+    if let Some(log) = &log {
+        check_marks(0, &head)?;
+        for row in log.iter().map_err(corrupt("subject_log", None))? {
+            let (k, v) = row.map_err(corrupt("subject_log", Some(next)))?;
+            let index = k.value();
+            if index != next {
+                return Err(VerifyError::SubjectEventMissing { index: next });
+            }
+            let event = Event::from_stored(v.value())
+                .ok_or(VerifyError::SubjectEventMalformed { index })?;
+            if keylog::chain(&head, event.kind, &event.row) != event.chain {
+                return Err(VerifyError::SubjectEventChanged { index });
+            }
+            let consistent = if event.kind == keylog::CREATED {
+                live.insert(event.row, index).is_none()
+            } else {
+                if index >= covered {
+                    return Err(VerifyError::UnsignedErasure { index });
+                }
+                live.remove(&event.row).is_some()
+            };
+            if !consistent {
+                return Err(VerifyError::SubjectEventInconsistent {
+                    index,
+                    created: event.kind == keylog::CREATED,
+                });
+            }
+            head = event.chain;
+            next = index + 1;
+            check_marks(next, &head)?;
+        }
+    }
+    // A checkpoint covering more events than are stored: the log was cut back.
+    if let Some((_, _, tree_size)) = marks.next() {
+        return Err(match log {
+            None => VerifyError::SubjectLogMissing { tree_size },
+            Some(_) => VerifyError::SubjectKeysMismatch { tree_size },
+        });
+    }
+
+    set_reading("subject_keys");
+    let keys = txn
+        .open_table(SUBJECT_KEYS)
+        .map_err(open_failed("subject_keys"))?;
+    let mut count = 0u64;
+    for row in keys.iter().map_err(corrupt("subject_keys", None))? {
+        let (subject, key) = row.map_err(|e| VerifyError::Corrupt {
+            table: "subject_keys",
+            key: Some(format!("after {count} rows")),
+            detail: e.to_string(),
+        })?;
+        // Queries look keys up rather than walk the table: a lookup must find the row the
+        // walk found (a damaged branch page could route it elsewhere).
+        let found = keys
+            .get(subject.value())
+            .map_err(corrupt("subject_keys", None))?
+            .is_some_and(|v| v.value() == key.value());
+        if !found {
+            return Err(VerifyError::SubjectKeyChanged {
+                subject: crate::subject::describe(subject.value()),
+            });
+        }
+        let row = keylog::row_hash(subject.value(), key.value());
+        // In a log whose subject keys no event covers (written before they were), every row
+        // stands on its own.
+        if log.is_some() && live.remove(&row).is_none() {
+            return Err(VerifyError::SubjectKeyChanged {
+                subject: crate::subject::describe(subject.value()),
+            });
+        }
+        count += 1;
+    }
+    if let Some(index) = live.values().min() {
+        return Err(VerifyError::SubjectKeyDeleted { index: *index });
+    }
+    Ok(SubjectSummary {
+        keys: count,
+        events: next,
+        unanchored: next - covered.min(next),
+        signed: covered > 0 || checkpoints.iter().any(|c| c.subject_keys.is_some()),
+    })
 }
 
 /// What a worker found in one window of entries.
@@ -391,7 +836,24 @@ fn check_window(tree: &Tree, sizes: &[u64], start: u64, end: u64) -> Window {
         chain: [0u8; 32],
     };
     let mut at = start;
-    if let Err(e) = walk_window(tree, sizes, start, end, &mut at, &mut window) {
+    let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        walk_window(tree, sizes, start, end, &mut at, &mut window)
+    }));
+    let failure = match walked {
+        Ok(Ok(())) => None,
+        Ok(Err(VerifyError::Read(ReadError::Storage(e)))) => Some(VerifyError::Corrupt {
+            table: "entries",
+            key: Some(at.to_string()),
+            detail: e.to_string(),
+        }),
+        Ok(Err(e)) => Some(e),
+        Err(payload) => Some(VerifyError::Corrupt {
+            table: "entries",
+            key: Some(at.to_string()),
+            detail: panic_detail(payload.as_ref()),
+        }),
+    };
+    if let Some(e) = failure {
         window.failure = Some((at, e));
     }
     window
@@ -440,6 +902,18 @@ fn walk_window(
                 source: DecodeError::Truncated { at: value.len() },
             });
         };
+        // Readers look entries up by sequence number (time bounds, proofs): the lookup must
+        // find the row this walk found.
+        let routed = tree
+            .entries
+            .get(seq)?
+            .is_some_and(|found| found.value().get(..32) == Some(stored.as_slice()));
+        if !routed {
+            return Err(VerifyError::LookupMismatch {
+                table: "entries",
+                key: seq,
+            });
+        }
         let (found, time) = encoding::decode_header(bytes)
             .map_err(|source| VerifyError::Malformed { seq, source })?;
         if found != seq {
@@ -706,7 +1180,19 @@ impl<'a> LeafRows<'a> {
             None => Ok(None),
             Some(row) => {
                 let (k, v) = row?;
-                Ok(Some((k.value(), v)))
+                // Proofs look rows up: the lookup must find the row this walk found.
+                let key = k.value();
+                if !self
+                    .table
+                    .get(key)?
+                    .is_some_and(|found| found.value() == v.value())
+                {
+                    return Err(VerifyError::LookupMismatch {
+                        table: "merkle",
+                        key,
+                    });
+                }
+                Ok(Some((key, v)))
             }
         }
     }

@@ -1,8 +1,10 @@
 //! `cordon audit`: verify, query and export the decision log.
 //!
 //! Every command prints JSON to stdout. `verify` and `verify-bundle` exit with 1 and a JSON
-//! report naming the first bad sequence number when the evidence does not hold; other
-//! failures (a missing file, a malformed argument) are errors with their causes.
+//! report naming the first bad place (table and key, and the first bad sequence number when
+//! one can be named) when the evidence does not hold, however damaged the file is; other
+//! failures (a missing file, a log held by a running host, a malformed argument) are errors
+//! with their causes.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -203,19 +205,33 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
                     })?)
                 }
             };
-            let store = open_store(data_dir)?;
-            match store.verify_with(&key, trusted.as_ref()) {
+            let path = data_dir.join(cordon_audit::LOG_FILE);
+            if !path.exists() {
+                anyhow::bail!("no decision log at `{}`", path.display());
+            }
+            // Verification reports a storage-engine panic on a damaged page as a finding; keep
+            // the default hook from printing it as a crash meanwhile.
+            let hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(|_| {}));
+            let outcome = cordon_audit::verify_file(&path, &key, trusted.as_ref());
+            std::panic::set_hook(hook);
+            match outcome {
                 Ok(report) => {
                     print_json(&serde_json::json!({ "valid": true, "report": report }))?;
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(cordon_audit::VerifyError::Read(e)) => {
-                    Err(anyhow::Error::new(e).context("cannot read the decision log"))
+                Err(cordon_audit::VerifyError::Read(e)) if e.is_held_elsewhere() => {
+                    Err(anyhow::Error::new(e).context(format!(
+                        "the decision log `{}` is held by another process (a running host?); \
+                         stop it, or run the host with shared readers",
+                        path.display()
+                    )))
                 }
                 Err(e) => {
                     print_json(&serde_json::json!({
                         "valid": false,
                         "first_bad_seq": e.first_bad_seq(),
+                        "place": e.place(),
                         "error": causes(&e),
                     }))?;
                     Ok(ExitCode::from(EXIT_INVALID))

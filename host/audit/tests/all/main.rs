@@ -13,6 +13,7 @@ mod durability;
 mod encoding;
 mod erasure;
 mod format;
+mod integrity;
 mod keys;
 mod proofs;
 mod query;
