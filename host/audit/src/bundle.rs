@@ -216,6 +216,17 @@ impl Store {
     /// inclusion proofs and the keys of the subjects the query names. (A running log should
     /// call [`crate::AuditLog::checkpoint`] first so that the newest entries are covered.)
     pub fn export_bundle(&self, query: &Query) -> Result<Bundle, ExportError> {
+        self.export(query, false)
+    }
+
+    /// Like [`Store::export_bundle`], and also discloses the key of every user on whose
+    /// behalf an exported entry was made (while that key lives), so that the bundle's reader
+    /// sees who, and no more: only those users' commitments open.
+    pub fn export_bundle_disclosing_users(&self, query: &Query) -> Result<Bundle, ExportError> {
+        self.export(query, true)
+    }
+
+    fn export(&self, query: &Query, disclose_users: bool) -> Result<Bundle, ExportError> {
         let checkpoint = self
             .latest_checkpoint()
             .map_err(QueryError::from)?
@@ -225,7 +236,17 @@ impl Store {
             .map_err(QueryError::from)?
             .map(|k| k.to_hex())
             .unwrap_or_default();
-        let selection = self.select(query, checkpoint.tree_size)?;
+        let mut selection = self.select(query, checkpoint.tree_size)?;
+        if disclose_users {
+            let users = self
+                .user_disclosures(selection.entries.iter().map(|(_, e)| e))
+                .map_err(QueryError::from)?;
+            for user in users {
+                if !selection.disclosures.contains(&user) {
+                    selection.disclosures.push(user);
+                }
+            }
+        }
         let txn = self.begin_read().map_err(QueryError::from)?;
         let tree = self.tree(&txn).map_err(QueryError::from)?;
         let mut entries = Vec::with_capacity(selection.entries.len());

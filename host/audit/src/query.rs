@@ -2,8 +2,13 @@
 //!
 //! Users and records are found through their commitments (see [`crate::subject`]): the query
 //! looks the subject's key up and recomputes the commitment, so an erased subject is found
-//! nowhere. Time bounds use the log's time order (entries never go back in time) to read only
+//! nowhere. Whoever holds the store holds every live key, so a query also says who: each
+//! entry's user is revealed while that user's key lives (never after their erasure). An
+//! exported bundle stays pseudonymous (it opens only the subjects its query names) unless the
+//! exporter asks to disclose the users too ([`Store::export_bundle_disclosing_users`]). Time bounds use the log's time order (entries never go back in time) to read only
 //! the range they select.
+
+use std::collections::HashSet;
 
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
@@ -157,14 +162,49 @@ pub(crate) struct Selection {
 }
 
 impl Store {
-    /// The entries matching `query`, oldest first, with the queried subjects revealed.
+    /// The entries matching `query`, oldest first, with the queried subjects and every
+    /// entry's user (while their key lives) revealed.
     pub fn query(&self, query: &Query) -> Result<Vec<RevealedEntry>, QueryError> {
-        let selection = self.select(query, u64::MAX)?;
+        let mut selection = self.select(query, u64::MAX)?;
+        let users = self.user_disclosures(selection.entries.iter().map(|(_, e)| e))?;
+        selection.disclosures.extend(users);
         Ok(selection
             .entries
             .into_iter()
             .map(|(_, entry)| reveal(entry, &selection.disclosures))
             .collect())
+    }
+
+    /// The disclosures of the users whose commitments `entries` carry and whose keys live.
+    pub(crate) fn user_disclosures<'a>(
+        &self,
+        entries: impl Iterator<Item = &'a LoggedEntry>,
+    ) -> Result<Vec<Disclosure>, ReadError> {
+        let wanted: HashSet<Hash> = entries.filter_map(|e| e.user_commitment).collect();
+        let mut out = Vec::new();
+        if wanted.is_empty() {
+            return Ok(out);
+        }
+        let txn = self.begin_read()?;
+        let keys = txn.open_table(store::SUBJECT_KEYS)?;
+        // User subjects' bytes start with 1, record subjects' with 2.
+        for row in keys.range([1u8].as_slice()..[2u8].as_slice())? {
+            let (subject, key) = row?;
+            let (Some(subject), Ok(key)) = (
+                crate::subject::from_bytes(subject.value()),
+                <[u8; 32]>::try_from(key.value()),
+            ) else {
+                continue;
+            };
+            let disclosure = Disclosure {
+                subject,
+                key: Hash(key),
+            };
+            if wanted.contains(&disclosure.commitment()) {
+                out.push(disclosure);
+            }
+        }
+        Ok(out)
     }
 
     /// The disclosures (subject keys) for the subjects `query` names that still have keys.

@@ -38,7 +38,8 @@ pub enum AuditCommand {
         #[arg(long)]
         public_key: PathBuf,
     },
-    /// Print the entries that match the filters, oldest first.
+    /// Print the entries that match the filters, oldest first, each with the user it was made
+    /// for (while that user is not erased).
     Query(Filters),
     /// Export the entries that match the filters, with inclusion proofs and the latest signed
     /// checkpoint, as one evidence bundle file.
@@ -48,6 +49,11 @@ pub enum AuditCommand {
         /// Where to write the bundle.
         #[arg(short, long)]
         output: PathBuf,
+        /// Also disclose who: the keys of the users the exported entries were made for, so
+        /// the bundle's reader sees their names. Without it the bundle opens only the subjects
+        /// the filters name.
+        #[arg(long)]
+        disclose_users: bool,
     },
     /// Print the latest signed checkpoint (keep it elsewhere to check the log against later).
     Checkpoint,
@@ -265,12 +271,19 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
             print_json(&entries)?;
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Export { filters, output } => {
+        AuditCommand::Export {
+            filters,
+            output,
+            disclose_users,
+        } => {
             let query = filters.to_query()?;
             let store = open_store(data_dir)?;
-            let bundle = store
-                .export_bundle(&query)
-                .context("cannot export an evidence bundle")?;
+            let bundle = if disclose_users {
+                store.export_bundle_disclosing_users(&query)
+            } else {
+                store.export_bundle(&query)
+            }
+            .context("cannot export an evidence bundle")?;
             bundle.write(&output)?;
             print_json(&serde_json::json!({
                 "bundle": output,
@@ -353,6 +366,7 @@ mod tests {
         let export = AuditCommand::Export {
             filters: filters("alice"),
             output: bundle.clone(),
+            disclose_users: false,
         };
         assert!(ok(run(export, data.path()).unwrap()));
         let public_key = data.path().join(cordon_audit::PUBLIC_KEY_FILE);

@@ -151,3 +151,42 @@ fn round_trips_a_bundle_through_json() {
     assert_eq!(parsed, bundle);
     verify_bundle(&parsed, &key).unwrap();
 }
+
+#[test]
+fn discloses_the_users_of_the_exported_entries_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    common::append_range(&log, 0, 30);
+    log.checkpoint().unwrap();
+    let record = Query {
+        record: Some(("patients".into(), "p-3".into())),
+        ..Query::default()
+    };
+    let key = log.public_key();
+    let store = log.store();
+
+    // Pseudonymous by default: the record opens, the users do not.
+    let bundle = store.export_bundle(&record).unwrap();
+    assert_eq!(bundle.disclosures.len(), 1);
+    let report = verify_bundle(&bundle, &key).unwrap();
+    assert!(report.entries.iter().all(|e| e.user.is_none()));
+
+    // Asked to disclose who: exactly the users of the exported entries open.
+    let bundle = store.export_bundle_disclosing_users(&record).unwrap();
+    let report = verify_bundle(&bundle, &key).unwrap();
+    let users: Vec<Option<&str>> = report.entries.iter().map(|e| e.user.as_deref()).collect();
+    assert_eq!(
+        users,
+        [
+            Some("user-3"),
+            Some("user-5"),
+            Some("user-4"),
+            Some("user-6")
+        ]
+    );
+    assert_eq!(bundle.disclosures.len(), 5);
+    let text = bundle.to_json().unwrap();
+    for other in ["user-0", "user-1", "user-2"] {
+        assert!(!text.contains(other), "{other} disclosed");
+    }
+}

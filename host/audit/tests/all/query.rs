@@ -97,3 +97,35 @@ fn selects_a_time_range() {
     );
     assert_eq!(head.seq, 19);
 }
+
+#[test]
+fn says_who_each_entry_was_for_until_the_user_is_erased() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    common::append_range(&log, 0, 30);
+    // Who read record p-3? Every entry names its user, found without guessing `--user`.
+    let record = Query {
+        record: Some(("patients".into(), "p-3".into())),
+        ..Query::default()
+    };
+    let found = log.store().query(&record).unwrap();
+    let users: Vec<Option<&str>> = found.iter().map(|e| e.user.as_deref()).collect();
+    // Entries 3, 12, 18, 27 (users i % 7).
+    assert_eq!(
+        users,
+        [
+            Some("user-3"),
+            Some("user-5"),
+            Some("user-4"),
+            Some("user-6")
+        ]
+    );
+    log.erase_subject(&cordon_audit::Subject::User("user-5".into()))
+        .unwrap();
+    let found = log.store().query(&record).unwrap();
+    let users: Vec<Option<&str>> = found.iter().map(|e| e.user.as_deref()).collect();
+    assert_eq!(
+        users,
+        [Some("user-3"), None, Some("user-4"), Some("user-6")]
+    );
+}
