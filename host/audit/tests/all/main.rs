@@ -13,6 +13,7 @@ mod durability;
 mod encoding;
 mod erasure;
 mod format;
+mod fuzz_seeds;
 mod integrity;
 mod keys;
 mod proofs;
