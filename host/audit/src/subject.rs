@@ -11,7 +11,14 @@
 //!
 //! (`str` as in [`crate::encoding`].) Each subject has its own random 32-byte key, created the
 //! first time the subject appears and kept in the log's `subject_keys` table, apart from the
-//! entries. The commitment is in the hashed entry bytes, the key is not.
+//! entries, under a hash of the subject bytes (never the bytes themselves, which would outlive
+//! an erasure in the file's free pages). The commitment is in the hashed entry bytes, the key
+//! is not.
+//!
+//! The values of a record read's filter are committed the same way,
+//! `blake3_keyed(field_key, "cordon.audit.subject.v1" || 0x04 str(value))`, under one key per
+//! collection and field (subject bytes `0x03 str(collection) str(field)`): whoever holds the
+//! store can test whether a read filtered on a given value, and the table holds no value.
 //!
 //! - **Query**: whoever holds the store looks the key up and recomputes the commitment, so
 //!   entries can be found by user or by record.
@@ -72,6 +79,24 @@ pub(crate) fn record_bytes(collection: &str, id: &str) -> Vec<u8> {
     out
 }
 
+/// The canonical bytes under which the log keeps the key for the filter values of one field
+/// of a collection: `0x03 str(collection) str(field)`. No value is in them.
+pub(crate) fn filter_key_bytes(collection: &str, field: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + collection.len() + field.len());
+    out.push(3);
+    put_str(&mut out, collection);
+    put_str(&mut out, field);
+    out
+}
+
+/// The bytes committed to for one filter value (canonical JSON): `0x04 str(value)`.
+pub(crate) fn filter_value_bytes(value: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + value.len());
+    out.push(4);
+    put_str(&mut out, value);
+    out
+}
+
 impl Subject {
     /// The canonical bytes naming the subject (the key of the `subject_keys` table).
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -85,6 +110,22 @@ impl Subject {
     pub fn commitment(&self, key: &[u8; 32]) -> Hash {
         Hash(commit(key, &self.to_bytes()))
     }
+}
+
+const INDEX_DOMAIN: &[u8] = b"cordon.audit.subject-index.v1";
+
+/// The key of `subject`'s row in the `subject_keys` table: `0xff || blake3(domain || subject
+/// bytes)`, so that the table holds no identifier in plain text — not even, after an erasure,
+/// in the file's free pages. (Rows written before this were keyed by the subject bytes, which
+/// start with 0x01..=0x03; they are still read and deleted.)
+pub(crate) fn index(subject: &[u8]) -> Vec<u8> {
+    let mut h = blake3::Hasher::new();
+    h.update(INDEX_DOMAIN);
+    h.update(subject);
+    let mut out = Vec::with_capacity(33);
+    out.push(0xff);
+    out.extend_from_slice(h.finalize().as_bytes());
+    out
 }
 
 /// The commitment to the subject whose canonical bytes are `subject`.
