@@ -88,6 +88,8 @@ fn entry(i: u64) -> Entry {
             fields_returned: vec!["amount".into(), "status".into()],
             fields_withheld: vec!["diagnosis".into()],
             records_withheld: 0,
+            withheld_ids: Vec::new(),
+            filter: Vec::new(),
         }),
         taint: None,
     }

@@ -53,6 +53,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 fields_returned: vec!["amount".into(), "status".into()],
                 fields_withheld: vec!["diagnosis".into()],
                 records_withheld: 0,
+                withheld_ids: Vec::new(),
+                filter: Vec::new(),
             }),
             taint: None,
         })?;

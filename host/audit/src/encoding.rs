@@ -1,11 +1,11 @@
-//! The canonical binary encoding of a log entry, version 2 (version 1 is still read).
+//! The canonical binary encoding of a log entry, version 3 (versions 1 and 2 are still read).
 //!
 //! An entry's bytes are what the leaf hash covers, so the encoding is fixed and canonical: one
 //! entry has exactly one encoding, and the decoder rejects anything else (unknown version, bad
 //! tag, invalid UTF-8, trailing bytes). All integers are big-endian.
 //!
 //! ```text
-//! entry       = version:u8(=2) seq:u64 time_ms:u64
+//! entry       = version:u8(=3) seq:u64 time_ms:u64
 //!               tenant:str run_id:str component_digest:str policy_digest:str agent:str
 //!               user:opt-commitment
 //!               purpose:str engagement:str action:str resource:str
@@ -20,6 +20,9 @@
 //! opt-records = 0x00
 //!             | 0x01 collection:str record_ids:list<commitment>
 //!                    fields_returned:list<str> fields_withheld:list<str> records_withheld:u64
+//!                    withheld_ids:list<commitment>          (absent before version 3)
+//!                    filter:list<condition>                 (absent before version 3)
+//! condition   = field:str op:str values:list<commitment>
 //! opt-taint   = 0x00
 //!             | 0x01 classification:opt-u32 jurisdictions:list<str>
 //!                    collections:list<str> categories:list<str>
@@ -33,18 +36,26 @@
 //!
 //! A new version changes the first byte; decoders dispatch on it, and entries of every
 //! version stay verifiable because hashes are over the bytes as stored. Version 1 entries
-//! (written before taint labels were logged) decode with `taint: None`; this crate writes
-//! only version 2, so an entry still has exactly one encoding.
+//! (written before taint labels were logged) decode with `taint: None`; version 1 and 2
+//! entries (written before a read's withheld records and filter were logged) decode with no
+//! withheld commitments and no filter. This crate writes only version 3, so an entry still has
+//! exactly one encoding.
+//!
+//! A filter value's commitment is keyed per collection and field, a withheld record's like a
+//! returned record's (see [`crate::subject`]).
 
 use serde::Serialize;
 
 use crate::{Decision, Entry, Hash, TaintLabels};
 
 /// The encoding version this crate writes.
-pub const ENTRY_VERSION: u8 = 2;
+pub const ENTRY_VERSION: u8 = 3;
 
 /// The first version, without taint labels; still read.
 const ENTRY_VERSION_1: u8 = 1;
+
+/// The second version, without a read's withheld records and filter; still read.
+const ENTRY_VERSION_2: u8 = 2;
 
 /// Offset of the fixed header: version (1) + seq (8) + time (8).
 pub(crate) const HEADER_LEN: usize = 17;
@@ -124,6 +135,13 @@ pub(crate) fn size_hint(entry: &Entry) -> usize {
             + strs(&r.fields_returned)
             + strs(&r.fields_withheld)
             + 8
+            + 4
+            + 32 * r.withheld_ids.len()
+            + 4
+            + r.filter
+                .iter()
+                .map(|c| 12 + c.field.len() + c.op.len() + 32 * c.values.len())
+                .sum::<usize>()
     });
     let taint = entry.taint.as_ref().map_or(0, |t| {
         5 + strs(&t.jurisdictions) + strs(&t.collections) + strs(&t.categories)
@@ -148,16 +166,30 @@ pub(crate) fn size_hint(entry: &Entry) -> usize {
         + taint
 }
 
-/// Appends the canonical encoding of `entry` to `out`, with the user and record ids replaced
-/// by their commitments (`record_ids` in the order of `entry.records.record_ids`).
+/// The commitments that stand for an entry's personal identifiers and filter values.
+#[derive(Debug, Default)]
+pub(crate) struct Commitments {
+    /// The user's.
+    pub(crate) user: Option<[u8; 32]>,
+    /// One per `records.record_ids`, in order.
+    pub(crate) record_ids: Vec<[u8; 32]>,
+    /// One per `records.withheld_ids`, in order.
+    pub(crate) withheld_ids: Vec<[u8; 32]>,
+    /// One list per `records.filter` condition, one commitment per value, in order.
+    pub(crate) filter_values: Vec<Vec<[u8; 32]>>,
+}
+
+/// Appends the canonical encoding of `entry` to `out`, with the user, record ids and filter
+/// values replaced by their commitments `c`.
 pub(crate) fn encode_entry(
     out: &mut Vec<u8>,
     seq: u64,
     time_ms: u64,
     entry: &Entry,
-    user: Option<&[u8; 32]>,
-    record_ids: &[[u8; 32]],
+    c: &Commitments,
 ) -> Result<(), EncodeError> {
+    let user = c.user.as_ref();
+    let record_ids = c.record_ids.as_slice();
     out.push(ENTRY_VERSION);
     out.extend_from_slice(&seq.to_be_bytes());
     out.extend_from_slice(&time_ms.to_be_bytes());
@@ -194,6 +226,20 @@ pub(crate) fn encode_entry(
             put_strs(out, &r.fields_returned, "records.fields_returned")?;
             put_strs(out, &r.fields_withheld, "records.fields_withheld")?;
             out.extend_from_slice(&r.records_withheld.to_be_bytes());
+            put_len(out, c.withheld_ids.len(), "records.withheld_ids")?;
+            for h in &c.withheld_ids {
+                out.extend_from_slice(h);
+            }
+            put_len(out, r.filter.len(), "records.filter")?;
+            for (i, cond) in r.filter.iter().enumerate() {
+                put_str(out, &cond.field, "records.filter.field")?;
+                put_str(out, &cond.op, "records.filter.op")?;
+                let values = c.filter_values.get(i).map_or(&[][..], Vec::as_slice);
+                put_len(out, values.len(), "records.filter.values")?;
+                for h in values {
+                    out.extend_from_slice(h);
+                }
+            }
         }
     }
     match &entry.taint {
@@ -263,8 +309,23 @@ pub struct LoggedRecords {
     pub fields_returned: Vec<String>,
     /// The fields withheld.
     pub fields_withheld: Vec<String>,
-    /// How many records were withheld.
+    /// How many records were withheld that met the filter.
     pub records_withheld: u64,
+    /// Commitments to the ids of those records (none before version 3).
+    pub withheld_commitments: Vec<Hash>,
+    /// The read's filter (none before version 3).
+    pub filter: Vec<LoggedFilter>,
+}
+
+/// One condition of a read's filter as stored: the value is a commitment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LoggedFilter {
+    /// The field tested.
+    pub field: String,
+    /// The operator.
+    pub op: String,
+    /// Commitments to the values compared with.
+    pub value_commitments: Vec<Hash>,
 }
 
 struct Reader<'a> {
@@ -327,6 +388,16 @@ impl<'a> Reader<'a> {
         Ok(items)
     }
 
+    fn commitments(&mut self) -> Result<Vec<Hash>, DecodeError> {
+        let count = self.len()?;
+        // Each commitment takes 32 bytes: bound the allocation by what is there.
+        let mut items = Vec::with_capacity(count.min(self.bytes.len() / 32));
+        for _ in 0..count {
+            items.push(Hash(self.array()?));
+        }
+        Ok(items)
+    }
+
     fn tag(&mut self) -> Result<bool, DecodeError> {
         let at = self.pos;
         match self.u8()? {
@@ -346,7 +417,7 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<(u64, u64), DecodeError> {
 
 fn read_version(r: &mut Reader<'_>) -> Result<u8, DecodeError> {
     match r.u8()? {
-        version @ (ENTRY_VERSION_1 | ENTRY_VERSION) => Ok(version),
+        version @ (ENTRY_VERSION_1 | ENTRY_VERSION_2 | ENTRY_VERSION) => Ok(version),
         version => Err(DecodeError::UnknownVersion { version }),
     }
 }
@@ -380,17 +451,34 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LoggedEntry, DecodeError> {
     let policy_ids = r.strs()?;
     let records = if r.tag()? {
         let collection = r.str()?;
-        let count = r.len()?;
-        let mut record_commitments = Vec::with_capacity(count.min(bytes.len() / 32));
-        for _ in 0..count {
-            record_commitments.push(Hash(r.array()?));
-        }
+        let record_commitments = r.commitments()?;
+        let fields_returned = r.strs()?;
+        let fields_withheld = r.strs()?;
+        let records_withheld = r.u64()?;
+        let (withheld_commitments, filter) = if version >= ENTRY_VERSION {
+            let withheld = r.commitments()?;
+            let count = r.len()?;
+            // Each condition takes at least 12 bytes: bound the allocation by what is there.
+            let mut filter = Vec::with_capacity(count.min(bytes.len() / 12));
+            for _ in 0..count {
+                filter.push(LoggedFilter {
+                    field: r.str()?,
+                    op: r.str()?,
+                    value_commitments: r.commitments()?,
+                });
+            }
+            (withheld, filter)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         Some(LoggedRecords {
             collection,
             record_commitments,
-            fields_returned: r.strs()?,
-            fields_withheld: r.strs()?,
-            records_withheld: r.u64()?,
+            fields_returned,
+            fields_withheld,
+            records_withheld,
+            withheld_commitments,
+            filter,
         })
     } else {
         None

@@ -9,7 +9,7 @@
 //! ```text
 //! event n      = chain:u8[32] kind:u8 row:u8[32]       stored under key n (u64, from 0)
 //! kind         = 1 (key created) | 2 (key erased)
-//! row          = blake3("cordon.audit.subject-key.v1\0" len:u32 subject-bytes key-bytes)
+//! row          = blake3("cordon.audit.subject-key.v1\0" len:u32 row-key-bytes key-bytes)
 //! chain(n)     = blake3("cordon.audit.subject-log.v1\0" chain(n-1) kind row), chain(-1) = 0^32
 //! ```
 //!
@@ -33,7 +33,7 @@ pub(crate) const EVENT_LEN: usize = 65;
 const ROW_DOMAIN: &[u8] = b"cordon.audit.subject-key.v1\0";
 const CHAIN_DOMAIN: &[u8] = b"cordon.audit.subject-log.v1\0";
 
-/// The hash of one row of the `subject_keys` table: its subject bytes and its stored value.
+/// The hash of one row of the `subject_keys` table: its row key and its stored value.
 pub(crate) fn row_hash(subject: &[u8], key: &[u8]) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     h.update(ROW_DOMAIN);

@@ -79,7 +79,7 @@ pub use bundle::{
     Bundle, BundleEntry, BundleReport, BundleVerifyError, ExportError, verify_bundle,
 };
 pub use checkpoint::{Checkpoint, SubjectKeys};
-pub use encoding::{DecodeError, LoggedEntry, LoggedRecords};
+pub use encoding::{DecodeError, LoggedEntry, LoggedFilter, LoggedRecords};
 pub use hex::Hash;
 pub use keys::{KeyError, PublicKey};
 pub use log::{AppendError, AuditLog, CloseError, EraseError, LogOptions, OpenError};
@@ -117,8 +117,28 @@ pub struct RecordAccess {
     pub fields_returned: Vec<String>,
     /// The fields projected away by policy.
     pub fields_withheld: Vec<String>,
-    /// How many matching records were withheld by policy.
+    /// How many records the policy withheld that met the read's filter (never told to the
+    /// guest).
     pub records_withheld: u64,
+    /// The ids of (up to a bound set by the data layer) those withheld records. Stored only as
+    /// keyed commitments, like `record_ids`, so that a read that withheld a record can be found
+    /// by the record.
+    pub withheld_ids: Vec<String>,
+    /// The read's filter: fields and operators as given; values stored only as keyed
+    /// commitments.
+    pub filter: Vec<FilterCondition>,
+}
+
+/// One condition of a record read's filter, as the host supplies it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterCondition {
+    /// The field tested.
+    pub field: String,
+    /// The operator: `eq`, `ne`, `lt`, `le`, `gt`, `ge` or `one-of`.
+    pub op: String,
+    /// The values compared with, each in canonical JSON. Never stored: the log keeps a keyed
+    /// commitment to each (see [`subject`]), under a key per collection and field.
+    pub values: Vec<String>,
 }
 
 /// One decision, as the host supplies it; the log adds the sequence number and the time.

@@ -568,7 +568,13 @@ impl AuditLog {
     fn stored_key(&self, subject: &[u8]) -> Result<Option<[u8; 32]>, ReadError> {
         let txn = self.db.begin_read()?;
         let table = txn.open_table(SUBJECT_KEYS)?;
-        Ok(table.get(subject)?.and_then(|v| v.value().try_into().ok()))
+        // Rows are keyed by a hash of the subject bytes; older rows by the bytes themselves.
+        for key in subject::row_keys(subject) {
+            if let Some(v) = table.get(key.as_slice())? {
+                return Ok(v.value().try_into().ok());
+            }
+        }
+        Ok(None)
     }
 }
 
@@ -672,11 +678,16 @@ impl DecisionLog for AuditLog {
 
     fn append(&self, entry: Entry) -> Result<Receipt, AppendError> {
         let user = entry.user.as_deref().map(subject::user_bytes);
-        let records: Vec<Vec<u8>> = entry.records.as_ref().map_or_else(Vec::new, |r| {
-            r.record_ids
-                .iter()
-                .map(|id| subject::record_bytes(&r.collection, id))
+        let ids_of = |ids: &[String], collection: &str| -> Vec<Vec<u8>> {
+            ids.iter()
+                .map(|id| subject::record_bytes(collection, id))
                 .collect()
+        };
+        let (records, withheld) = entry.records.as_ref().map_or_else(Default::default, |r| {
+            (
+                ids_of(&r.record_ids, &r.collection),
+                ids_of(&r.withheld_ids, &r.collection),
+            )
         });
         let mut value = Vec::with_capacity(32 + encoding::size_hint(&entry));
         value.resize(32, 0);
@@ -689,28 +700,38 @@ impl DecisionLog for AuditLog {
                 .unwrap_or_else(PoisonError::into_inner);
             check_open(&st)?;
         }
-        let user = match user {
-            Some(subject) => {
-                let key = self.key_for(&mut st, &subject)?;
-                Some(subject::commit(&key, &subject))
-            }
-            None => None,
-        };
-        let mut record_commitments = Vec::with_capacity(records.len());
-        for subject in records {
+        let mut commitments = encoding::Commitments::default();
+        if let Some(subject) = user {
             let key = self.key_for(&mut st, &subject)?;
-            record_commitments.push(subject::commit(&key, &subject));
+            commitments.user = Some(subject::commit(&key, &subject));
+        }
+        for (subjects, out) in [
+            (records, &mut commitments.record_ids),
+            (withheld, &mut commitments.withheld_ids),
+        ] {
+            out.reserve(subjects.len());
+            for subject in subjects {
+                let key = self.key_for(&mut st, &subject)?;
+                out.push(subject::commit(&key, &subject));
+            }
+        }
+        if let Some(r) = &entry.records {
+            for cond in &r.filter {
+                let key = self.key_for(
+                    &mut st,
+                    &subject::filter_key_bytes(&r.collection, &cond.field),
+                )?;
+                commitments.filter_values.push(
+                    cond.values
+                        .iter()
+                        .map(|v| subject::commit(&key, &subject::filter_value_bytes(v)))
+                        .collect(),
+                );
+            }
         }
         let seq = st.next_seq;
         let time = now_ms().max(st.last_time);
-        encoding::encode_entry(
-            &mut value,
-            seq,
-            time,
-            &entry,
-            user.as_ref(),
-            &record_commitments,
-        )?;
+        encoding::encode_entry(&mut value, seq, time, &entry, &commitments)?;
         let leaf = merkle::leaf_hash(&value[32..]);
         let chain = merkle::chain_hash(&st.chain, &leaf);
         value[..32].copy_from_slice(&chain);
@@ -1016,10 +1037,11 @@ impl Writer {
                             None => keys
                                 .insert(txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?),
                         };
+                        let row_key = subject::row_key(&subject);
                         let replaced = keys
-                            .insert(subject.as_slice(), key.as_slice())
+                            .insert(row_key.as_slice(), key.as_slice())
                             .map_err(redb::Error::from)?
-                            .map(|old| keylog::row_hash(&subject, old.value()));
+                            .map(|old| keylog::row_hash(&row_key, old.value()));
                         // A key is put only where there is none; were one there, its
                         // replacement is an erasure followed by a creation.
                         if let Some(row) = replaced {
@@ -1028,7 +1050,7 @@ impl Writer {
                         }
                         log_event(
                             keylog::CREATED,
-                            keylog::row_hash(&subject, &key),
+                            keylog::row_hash(&row_key, &key),
                             &mut subject_keys,
                         )?;
                     }
@@ -1038,15 +1060,18 @@ impl Writer {
                             None => keys
                                 .insert(txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?),
                         };
-                        let removed = keys
-                            .remove(subject.as_slice())
-                            .map_err(redb::Error::from)?
-                            .map(|old| keylog::row_hash(&subject, old.value()));
-                        // A subject without a key (never seen, or already erased) leaves no
-                        // event: there is nothing to destroy.
-                        if let Some(row) = removed {
-                            log_event(keylog::ERASED, row, &mut subject_keys)?;
-                            erased = true;
+                        // The row, under its key or the older form of it. A subject without
+                        // a key (never seen, or already erased) leaves no event: there is
+                        // nothing to destroy.
+                        for row_key in subject::row_keys(&subject) {
+                            let removed = keys
+                                .remove(row_key.as_slice())
+                                .map_err(redb::Error::from)?
+                                .map(|old| keylog::row_hash(&row_key, old.value()));
+                            if let Some(row) = removed {
+                                log_event(keylog::ERASED, row, &mut subject_keys)?;
+                                erased = true;
+                            }
                         }
                     }
                 }

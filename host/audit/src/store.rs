@@ -7,7 +7,7 @@
 //! | `entries`      | seq (u64)                     | chain hash (32) ‖ encoded entry         |
 //! | `merkle`       | seq (u64)                     | hashes (32 each) of the nodes it completes |
 //! | `checkpoints`  | tree size (u64)               | checkpoint body (80) ‖ signature (64)   |
-//! | `subject_keys` | subject bytes                 | commitment key (32)                     |
+//! | `subject_keys` | a user's subject bytes; any other subject's 0xff ‖ blake3(subject bytes) | commitment key (32) |
 //! | `subject_log`  | event number (u64)            | chain (32) ‖ kind (1) ‖ row hash (32), see [`crate::keylog`] |
 //! | `meta`         | name                          | `format` (u8 = 2), `public_key` (32)    |
 //!
@@ -473,8 +473,13 @@ impl Store {
     pub fn subject_key(&self, subject: &Subject) -> Result<Option<[u8; 32]>, ReadError> {
         let txn = self.begin_read()?;
         let table = txn.open_table(SUBJECT_KEYS)?;
-        Ok(table
-            .get(subject.to_bytes().as_slice())?
-            .and_then(|v| v.value().try_into().ok()))
+        let bytes = subject.to_bytes();
+        // Rows are keyed by a hash of the subject bytes; older rows by the bytes themselves.
+        for key in crate::subject::row_keys(&bytes) {
+            if let Some(v) = table.get(key.as_slice())? {
+                return Ok(v.value().try_into().ok());
+            }
+        }
+        Ok(None)
     }
 }

@@ -11,7 +11,14 @@
 //!
 //! (`str` as in [`crate::encoding`].) Each subject has its own random 32-byte key, created the
 //! first time the subject appears and kept in the log's `subject_keys` table, apart from the
-//! entries. The commitment is in the hashed entry bytes, the key is not.
+//! entries, under a hash of the subject bytes (never the bytes themselves, which would outlive
+//! an erasure in the file's free pages). The commitment is in the hashed entry bytes, the key
+//! is not.
+//!
+//! The values of a record read's filter are committed the same way,
+//! `blake3_keyed(field_key, "cordon.audit.subject.v1" || 0x04 str(value))`, under one key per
+//! collection and field (subject bytes `0x03 str(collection) str(field)`): whoever holds the
+//! store can test whether a read filtered on a given value, and the table holds no value.
 //!
 //! - **Query**: whoever holds the store looks the key up and recomputes the commitment, so
 //!   entries can be found by user or by record.
@@ -103,6 +110,24 @@ pub(crate) fn describe(bytes: &[u8]) -> String {
     }
 }
 
+/// The canonical bytes under which the log keeps the key for the filter values of one field
+/// of a collection: `0x03 str(collection) str(field)`. No value is in them.
+pub(crate) fn filter_key_bytes(collection: &str, field: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + collection.len() + field.len());
+    out.push(3);
+    put_str(&mut out, collection);
+    put_str(&mut out, field);
+    out
+}
+
+/// The bytes committed to for one filter value (canonical JSON): `0x04 str(value)`.
+pub(crate) fn filter_value_bytes(value: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + value.len());
+    out.push(4);
+    put_str(&mut out, value);
+    out
+}
+
 impl Subject {
     /// The canonical bytes naming the subject (the key of the `subject_keys` table).
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -116,6 +141,46 @@ impl Subject {
     pub fn commitment(&self, key: &[u8; 32]) -> Hash {
         Hash(commit(key, &self.to_bytes()))
     }
+}
+
+/// The key of `subject`'s row in the `subject_keys` table. A user's row is keyed by the user's
+/// canonical bytes, so that an auditor holding the store can say who an entry was for while the
+/// user's key lives (see [`crate::query`]); the row, and with it the id, goes with the user's
+/// erasure. Every other subject — records, filter fields — is keyed by [`index`], so the table
+/// holds no record identifier in plain text.
+pub(crate) fn row_key(subject: &[u8]) -> Vec<u8> {
+    match subject.first() {
+        Some(1) => subject.to_vec(),
+        _ => index(subject),
+    }
+}
+
+/// Every row key `subject`'s key may be stored under: [`row_key`] first, then the form of
+/// rows written before record rows were keyed by hash.
+pub(crate) fn row_keys(subject: &[u8]) -> [Vec<u8>; 2] {
+    let first = row_key(subject);
+    let other = if first.as_slice() == subject {
+        index(subject)
+    } else {
+        subject.to_vec()
+    };
+    [first, other]
+}
+
+const INDEX_DOMAIN: &[u8] = b"cordon.audit.subject-index.v1";
+
+/// The key of `subject`'s row in the `subject_keys` table: `0xff || blake3(domain || subject
+/// bytes)`, so that the table holds no identifier in plain text — not even, after an erasure,
+/// in the file's free pages. (Rows written before this were keyed by the subject bytes, which
+/// start with 0x01..=0x03; they are still read and deleted.)
+pub(crate) fn index(subject: &[u8]) -> Vec<u8> {
+    let mut h = blake3::Hasher::new();
+    h.update(INDEX_DOMAIN);
+    h.update(subject);
+    let mut out = Vec::with_capacity(33);
+    out.push(0xff);
+    out.extend_from_slice(h.finalize().as_bytes());
+    out
 }
 
 /// The commitment to the subject whose canonical bytes are `subject`.

@@ -1,5 +1,5 @@
 //! `cordon records`: define collections, import records, erase subjects, hold and release
-//! records in `<data>/records.redb`. Every action is kept in the store's operator log and
+//! records, sweep expired ones in `<data>/records.redb`. Every action is kept in the store's operator log and
 //! appended to the decision log (record ids and subjects only as keyed commitments).
 
 use std::io::BufReader;
@@ -26,7 +26,8 @@ Examples:
   cordon records import patients patients.jsonl
   cordon records hold patients p1 litigation-7
   cordon records erase ada
-  cordon records release patients p1 litigation-7")]
+  cordon records release patients p1 litigation-7
+  cordon records sweep")]
 pub(crate) enum RecordsCommand {
     /// Define (or redefine) a collection from a JSON file.
     Define {
@@ -64,7 +65,10 @@ pub(crate) enum RecordsCommand {
         /// The hold's name.
         hold: String,
     },
-    /// Print the operator log (every define, import, hold, release and erasure).
+    /// Purge every record past its `retain_until`; records under a legal hold stay (never
+    /// served) until the hold is lifted. `cordon serve` also sweeps periodically.
+    Sweep,
+    /// Print the operator log (every define, import, hold, release, erasure and sweep).
     Log,
 }
 
@@ -141,6 +145,7 @@ fn act(op: &Operator<'_>, cmd: RecordsCommand) -> anyhow::Result<ExitCode> {
             id,
             hold,
         } => print(&op.release(&collection, &id, &hold)?)?,
+        RecordsCommand::Sweep => print(&op.sweep(cordon_records::now_unix())?)?,
         RecordsCommand::Log => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -5,12 +5,17 @@
 //! A read ([`RecordStore::read`]) is planned once ([`Plan`]: the requested fields are decided by
 //! `records:read-field`, a filter may only test allowed fields, the purpose's row cap applies),
 //! then evaluated ([`evaluate`]): records past retention or awaiting erasure are skipped as if
-//! absent, each matching record is decided by `records:read` (withheld ones are counted, never
-//! shown), and allowed ones are projected onto the allowed fields.
+//! absent, every other record is decided by `records:read` *before* the filter, and only the
+//! allowed ones are filtered, limited and projected onto the allowed fields. Withheld records
+//! are invisible: no row, count, flag or error a guest gets depends on them (they are named to
+//! the decision log only, as commitments). See [`read`](crate::evaluate) for the rule.
 //!
 //! Erasure ([`RecordStore::erase_subject`]) deletes a subject's records in one transaction,
 //! except those under a legal hold: those are refused with the hold as the reason, never served
-//! again, and erased when the last hold is lifted ([`RecordStore::release`]).
+//! again, and erased when the last hold is lifted ([`RecordStore::release`]). Erasure is final:
+//! subjects and ids are normalised ([`normalise_subject`]), a tombstone refuses any re-import,
+//! and the file is scrubbed so that no erased byte survives in it ([`RecordStore::scrub`]).
+//! Records past their retention are purged by [`RecordStore::sweep`].
 //!
 //! ```
 //! use cordon_policy::{PolicyBundle, Principal, RecordsContext, RunContext};
@@ -41,16 +46,21 @@
 //! ```
 #![deny(missing_docs)]
 
+mod ident;
 mod model;
 mod operator;
 mod read;
 mod store;
 
+pub use ident::{IdentifierError, MAX_IDENTIFIER_BYTES, normalise_record_id, normalise_subject};
 pub use model::{Collection, FieldDef, Record, Value};
 pub use operator::{ActionError, InspectError, OPERATOR_PURPOSE, Operator, Select};
-pub use read::{CompareOp, Condition, Path, Plan, PlanError, ReadResult, ReadSpec, Row, evaluate};
+pub use read::{
+    CompareOp, Condition, MAX_LOGGED_WITHHELD, Path, Plan, PlanError, ReadResult, ReadSpec, Row,
+    evaluate,
+};
 pub use store::{
     DefineError, EraseError, ErasureReport, HoldError, ImportError, ImportReport, LineError,
     OpenError, OperatorAction, RECORDS_FILE, ReadError, RecordRef, RecordStore, RefusedErasure,
-    ReleaseReport, StorageError, now_unix,
+    ReleaseReport, StorageError, SweepReport, now_unix,
 };

@@ -17,7 +17,7 @@ use cordon_audit::{AppendError, Decision, DecisionLog, Entry, RecordAccess, Subj
 use crate::model::{Collection, Record};
 use crate::store::{
     DefineError, EraseError, ErasureReport, HoldError, ImportError, ImportReport, RecordStore,
-    ReleaseReport, StorageError,
+    ReleaseReport, StorageError, SweepReport,
 };
 
 /// The purpose operator actions are logged under.
@@ -151,23 +151,47 @@ impl<'a> Operator<'a> {
             .store
             .release(collection, id, hold)
             .map_err(ActionError::Refused)?;
-        self.audit("release", collection, vec![id.to_owned()])?;
         if report.erased {
+            // Name no record: a commitment key made for it now would be destroyed at once.
+            self.audit("release", collection, Vec::new())?;
             self.forget_records([(collection, id)])?;
+        } else {
+            self.audit("release", collection, vec![id.to_owned()])?;
         }
         Ok(report)
     }
 
     /// Erase a data subject's records; held ones are refused with the reason.
+    ///
+    /// The log entry names neither the subject nor the records (a commitment would need a key,
+    /// and the key's row would outlive the erasure in the log's free pages); then the
+    /// commitment keys of the erased records are destroyed, and so is the key under which
+    /// earlier versions logged the erased subject itself (`Subject::Record` in collection `*`).
     pub fn erase(&self, subject: &str) -> Result<ErasureReport, ActionError<EraseError>> {
         let report = self
             .store
             .erase_subject(subject)
             .map_err(ActionError::Refused)?;
-        self.audit("erase", "*", vec![subject.to_owned()])?;
+        self.audit("erase", "*", Vec::new())?;
+        let mut forget: Vec<(&str, &str)> = report
+            .erased_records
+            .iter()
+            .map(|r| (r.collection.as_str(), r.id.as_str()))
+            .collect();
+        forget.push(("*", subject));
+        forget.push(("*", report.subject.as_str()));
+        self.forget_records(forget)?;
+        Ok(report)
+    }
+
+    /// Purge the records past their retention at unix time `now` (see [`RecordStore::sweep`]),
+    /// log the sweep and destroy the purged records' commitment keys.
+    pub fn sweep(&self, now: u64) -> Result<SweepReport, ActionError<StorageError>> {
+        let report = self.store.sweep(now).map_err(ActionError::Refused)?;
+        self.audit("sweep", "*", Vec::new())?;
         self.forget_records(
             report
-                .erased_records
+                .purged_records
                 .iter()
                 .map(|r| (r.collection.as_str(), r.id.as_str())),
         )?;
@@ -248,6 +272,8 @@ impl<'a> Operator<'a> {
                     fields_returned: Vec::new(),
                     fields_withheld: Vec::new(),
                     records_withheld: 0,
+                    withheld_ids: Vec::new(),
+                    filter: Vec::new(),
                 }),
                 taint: None,
             })

@@ -1,8 +1,20 @@
 //! One read: plan it (fields and filter checked against the schema and the policy), then
-//! evaluate it over records — filter, authorize each record, project the allowed fields.
+//! evaluate it over records — authorize each record, filter the visible ones, project the
+//! allowed fields.
+//!
+//! **Withheld is invisible.** No part of what a guest gets may depend on content it may not
+//! see, so the order is: authorize every servable record first; a record the policy withholds
+//! takes no further part in the read — the filter, the limit, the row cap and `truncated` see
+//! only the records the caller may see; the filter may test only fields the caller may see (a
+//! read that filters on a withheld field is refused as a whole, before any record is looked
+//! at — field decisions depend on the field's category, never on record content); and rows
+//! carry only allowed fields. Withheld records are not counted for the guest at all: a count
+//! would be a function of the existence of records it may not see (and, with a filter, of
+//! their content). What was withheld goes to the decision log only ([`ReadResult::withheld_ids`]).
 
 use std::collections::BTreeSet;
 
+use cordon_audit::FilterCondition;
 use cordon_policy::{Decision, RecordAttrs, RecordAuthorizer};
 use serde::{Deserialize, Serialize};
 
@@ -49,7 +61,8 @@ pub enum Condition {
 }
 
 impl Condition {
-    fn field(&self) -> &str {
+    /// The field the condition tests.
+    pub fn field(&self) -> &str {
         match self {
             Condition::Compare { field, .. } | Condition::OneOf { field, .. } => field,
         }
@@ -76,6 +89,44 @@ impl Condition {
         }
     }
 }
+
+impl CompareOp {
+    /// The operator as the decision log names it (`eq`, `ne`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CompareOp::Eq => "eq",
+            CompareOp::Ne => "ne",
+            CompareOp::Lt => "lt",
+            CompareOp::Le => "le",
+            CompareOp::Gt => "gt",
+            CompareOp::Ge => "ge",
+        }
+    }
+}
+
+impl Condition {
+    /// The condition as the decision log takes it: the field and operator as given, each value
+    /// in canonical JSON (the log keeps values only as keyed commitments).
+    pub fn logged(&self) -> FilterCondition {
+        let json = |v: &Value| serde_json::to_string(v).unwrap_or_default();
+        match self {
+            Condition::Compare { field, op, value } => FilterCondition {
+                field: field.clone(),
+                op: op.as_str().to_owned(),
+                values: vec![json(value)],
+            },
+            Condition::OneOf { field, values } => FilterCondition {
+                field: field.clone(),
+                op: "one-of".to_owned(),
+                values: values.iter().map(json).collect(),
+            },
+        }
+    }
+}
+
+/// Most withheld record ids one read hands to the decision log; [`ReadResult::records_withheld`]
+/// always has the full count. Bounds the size of one log entry (32 bytes per id).
+pub const MAX_LOGGED_WITHHELD: usize = 10_000;
 
 /// What a guest asks of one read.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,17 +255,25 @@ pub struct Row {
 }
 
 /// What a read returned and withheld, and the labels of what it returned.
+///
+/// A guest sees `rows`, `fields_returned`, `fields_withheld` and `truncated` (and, through its
+/// taint, the labels); `records_withheld`, `withheld_ids` and `filter` are for the decision log
+/// only.
 #[derive(Debug, Clone, PartialEq, Default, Serialize)]
 pub struct ReadResult {
     /// The rows returned.
     pub rows: Vec<Row>,
-    /// Matching records the policy denied (never shown).
+    /// For the log only: how many servable records the policy withheld that met the filter.
     pub records_withheld: u64,
+    /// For the log only: the ids of those records, at most [`MAX_LOGGED_WITHHELD`].
+    pub withheld_ids: Vec<String>,
+    /// For the log only: the read's filter (values to be committed, never logged in clear).
+    pub filter: Vec<FilterCondition>,
     /// Fields returned in every row.
     pub fields_returned: Vec<String>,
     /// Requested fields the policy withheld.
     pub fields_withheld: Vec<String>,
-    /// More allowed records matched than the limit or row cap let through.
+    /// More visible records met the filter than the limit or row cap let through.
     pub truncated: bool,
     /// The policies that allowed the returned records and fields.
     pub policy_ids: BTreeSet<String>,
@@ -246,8 +305,9 @@ fn attrs(r: &Record) -> RecordAttrs<'_> {
 }
 
 /// Evaluate `plan` over `records` at unix time `now`: records past retention or awaiting
-/// erasure are skipped as if absent; matching records the policy denies are counted; allowed
-/// ones are projected onto the allowed fields until the cap.
+/// erasure are skipped as if absent; every other record is decided first, and only the ones
+/// the policy allows are filtered and projected onto the allowed fields, until the cap. The
+/// withheld ones that meet the filter are noted for the log (never for the guest).
 pub fn evaluate<'r>(
     plan: &Plan,
     records: impl IntoIterator<Item = &'r Record>,
@@ -258,11 +318,12 @@ pub fn evaluate<'r>(
     let mut out = ReadResult {
         fields_returned: plan.returned.clone(),
         fields_withheld: plan.withheld.clone(),
+        filter: plan.filter.iter().map(Condition::logged).collect(),
         ..ReadResult::default()
     };
     let mut naive_slot: Decision;
     for r in records {
-        if !r.servable(now) || !plan.filter.iter().all(|c| c.holds(r)) {
+        if !r.servable(now) {
             continue;
         }
         let d = match path {
@@ -272,8 +333,19 @@ pub fn evaluate<'r>(
                 &naive_slot
             }
         };
+        // The filter tests only fields the caller may see (the plan refused any other), and
+        // its outcome on a withheld record reaches the log, never the guest.
+        let matches = plan.filter.iter().all(|c| c.holds(r));
         if !d.allowed {
-            out.records_withheld += 1;
+            if matches {
+                out.records_withheld += 1;
+                if out.withheld_ids.len() < MAX_LOGGED_WITHHELD {
+                    out.withheld_ids.push(r.id.clone());
+                }
+            }
+            continue;
+        }
+        if !matches {
             continue;
         }
         if out.rows.len() >= plan.cap {

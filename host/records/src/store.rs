@@ -1,17 +1,25 @@
 //! The records store: one redb file (`<data>/records.redb`) holding collections, records, the
-//! subject index, erasure requests and the operator log.
+//! subject index, erasure tombstones and the operator log.
+//!
+//! **Erased is gone.** An erasure (of a subject, or a pending one when its last hold is lifted)
+//! and a retention sweep delete the records in one transaction and then *scrub* the file: every
+//! live table is copied into a fresh file, the old file is overwritten with zeros and replaced.
+//! redb is copy-on-write, so without the scrub the deleted records would linger in free pages.
+//! What must outlive an erasure — the tombstones that refuse a re-import, the operator log —
+//! names subjects, records and holds only by keyed commitments ([`crate::ident`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::BufRead;
-use std::path::Path;
+use std::io::{BufRead, Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cordon_policy::RecordAuthorizer;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::ident::{commitment, normalise_record_id, normalise_subject};
 use crate::model::{Collection, Record, Value};
 use crate::read::{Path as EvalPath, Plan, PlanError, ReadResult, ReadSpec, evaluate};
 
@@ -23,10 +31,15 @@ const COLLECTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("collecti
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 /// `<subject>\0<collection>\0<id>` → nothing.
 const SUBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("subjects");
-/// `<subject>` → erasure request (JSON).
+/// Commitment to an erased subject → erasure tombstone (JSON, counts only).
 const ERASURES: TableDefinition<&str, &[u8]> = TableDefinition::new("erasures");
+/// Commitment to an erased record (collection and id) → nothing: a re-import is refused.
+const ERASED_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("erased_records");
 /// Sequence → operator action (JSON).
 const OPERATOR_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("operator_log");
+/// The store's own settings: `commitment-key` (32 random bytes).
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const COMMITMENT_KEY: &str = "commitment-key";
 
 fn record_key(collection: &str, id: &str) -> String {
     format!("{collection}\0{id}")
@@ -57,6 +70,21 @@ pub enum StorageError {
         /// What serde said.
         message: String,
     },
+    /// The file could not be scrubbed (copied afresh) after an erasure.
+    #[error("records store: cannot scrub `{path}` after an erasure")]
+    Scrub {
+        /// The store's file.
+        path: String,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A scrub failed half-way and the store could not be reopened; restart the process.
+    #[error("records store: closed after a failed scrub")]
+    Closed,
+    /// No random key could be made for a new store.
+    #[error("records store: no randomness for the commitment key")]
+    Random(#[from] getrandom::Error),
 }
 
 fn st<E: Into<redb::Error>>(e: E) -> StorageError {
@@ -204,9 +232,9 @@ pub struct ReleaseReport {
 /// An erasure request could not be recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum EraseError {
-    /// The subject is empty.
-    #[error("an erasure request needs a subject")]
-    NoSubject,
+    /// The subject is empty or not a valid identifier.
+    #[error("an erasure request needs a subject: it {0}")]
+    NoSubject(crate::ident::IdentifierError),
     /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -224,19 +252,43 @@ pub struct RefusedErasure {
 }
 
 /// What an erasure request did. The subject's records are unreadable from the moment it
-/// commits; held ones are kept (and never served) until their last hold is lifted.
+/// commits; held ones are kept (and never served) until their last hold is lifted. Given to
+/// the caller only: the store keeps a tombstone with a commitment and counts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErasureReport {
-    /// The subject.
+    /// The subject, normalised.
     pub subject: String,
     /// Records whose content was deleted.
     pub erased: usize,
-    /// Which records those were (given to the caller; the stored erasure request keeps only
-    /// the count).
+    /// Which records those were.
     #[serde(default)]
     pub erased_records: Vec<RecordRef>,
     /// Records kept because a legal hold covers them.
     pub refused: Vec<RefusedErasure>,
+}
+
+/// The stored trace of an erasure request: no identifier, only counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Tombstone {
+    /// When it was (last) requested, unix seconds.
+    at: u64,
+    /// Records erased by the request(s).
+    erased: usize,
+    /// Records kept under a hold at the time.
+    refused: usize,
+}
+
+/// What a retention sweep did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Records past `retain_until` that were deleted.
+    pub purged: usize,
+    /// Which records those were (for the caller, e.g. to forget their log keys; not printed).
+    #[serde(skip)]
+    pub purged_records: Vec<RecordRef>,
+    /// Records past `retain_until` kept because a legal hold covers them (never served; purged
+    /// when the last hold is lifted).
+    pub kept_under_hold: usize,
 }
 
 /// A record named by its collection and id.
@@ -253,9 +305,10 @@ pub struct RecordRef {
 pub struct OperatorAction {
     /// Unix time, seconds.
     pub at: u64,
-    /// `define`, `import`, `hold`, `release` or `erase`.
+    /// `define`, `import`, `hold`, `release`, `erase` or `sweep`.
     pub action: String,
-    /// What it was applied to and what it did (no field values).
+    /// What it was applied to and what it did: collection names and counts; subjects, record
+    /// ids and hold names only as commitments (`subject:<hex>`, `record:<hex>`, `hold:<hex>`).
     pub detail: String,
 }
 
@@ -281,7 +334,12 @@ struct ImportLine {
 /// The records store.
 #[derive(Debug)]
 pub struct RecordStore {
-    db: Database,
+    path: PathBuf,
+    /// `None` only if a scrub failed half-way and the file could not be reopened. Every
+    /// operation holds the read side for its whole duration; a scrub takes the write side.
+    db: RwLock<Option<Database>>,
+    /// The key of the store's commitments ([`crate::ident`]).
+    key: [u8; 32],
     /// Bumped after every committed write; the cache below is valid for one generation.
     generation: AtomicU64,
     /// Each collection's records as last loaded, with the generation they were loaded at, so
@@ -301,20 +359,88 @@ impl RecordStore {
             source,
         };
         let db = Database::create(path).map_err(|e| err(st(e)))?;
-        let txn = db.begin_write().map_err(|e| err(st(e)))?;
-        {
-            txn.open_table(COLLECTIONS).map_err(|e| err(st(e)))?;
-            txn.open_table(RECORDS).map_err(|e| err(st(e)))?;
-            txn.open_table(SUBJECTS).map_err(|e| err(st(e)))?;
-            txn.open_table(ERASURES).map_err(|e| err(st(e)))?;
-            txn.open_table(OPERATOR_LOG).map_err(|e| err(st(e)))?;
-        }
-        txn.commit().map_err(|e| err(st(e)))?;
-        Ok(RecordStore {
-            db,
+        let (key, migrated) = init(&db).map_err(err)?;
+        let store = RecordStore {
+            path: path.to_owned(),
+            db: RwLock::new(Some(db)),
+            key,
             generation: AtomicU64::new(0),
             loaded: Mutex::default(),
-        })
+        };
+        if migrated {
+            store.scrub().map_err(err)?;
+        }
+        Ok(store)
+    }
+
+    /// The database, for the duration of one operation: hold the guard until the operation's
+    /// transactions are over, so that a scrub never runs under one.
+    fn db(&self) -> RwLockReadGuard<'_, Option<Database>> {
+        self.db.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The store's commitment to a data subject (normalised).
+    fn subject_commitment(&self, subject: &str) -> String {
+        commitment(&self.key, "subject", &[subject])
+    }
+
+    /// The store's commitment to a record.
+    fn record_commitment(&self, collection: &str, id: &str) -> String {
+        commitment(&self.key, "record", &[collection, id])
+    }
+
+    /// The store's commitment to a hold name.
+    fn hold_commitment(&self, hold: &str) -> String {
+        commitment(&self.key, "hold", &[hold])
+    }
+
+    /// Rewrite the file so that nothing deleted survives in it: copy every table into a fresh
+    /// file, overwrite the old one with zeros, put the fresh one in its place and reopen it.
+    /// Waits for every operation in progress; blocks new ones until done.
+    pub fn scrub(&self) -> Result<(), StorageError> {
+        let mut guard = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        let Some(old) = guard.as_ref() else {
+            return Err(StorageError::Closed);
+        };
+        let io = |source| StorageError::Scrub {
+            path: self.path.display().to_string(),
+            source,
+        };
+        let fresh = self.path.with_extension("redb.scrub");
+        if fresh.exists() {
+            std::fs::remove_file(&fresh).map_err(io)?;
+        }
+        {
+            let new = Database::create(&fresh).map_err(st)?;
+            let from = old.begin_read().map_err(st)?;
+            let to = new.begin_write().map_err(st)?;
+            for table in [
+                COLLECTIONS,
+                RECORDS,
+                SUBJECTS,
+                ERASURES,
+                ERASED_RECORDS,
+                META,
+            ] {
+                copy_table(&from, &to, table)?;
+            }
+            copy_table(&from, &to, OPERATOR_LOG)?;
+            to.commit().map_err(st)?;
+        }
+        // From here the old file is closed; any failure reopens whatever is at `path`.
+        *guard = None;
+        let swapped = (|| -> std::io::Result<()> {
+            let stale = std::fs::OpenOptions::new().write(true).open(&self.path)?;
+            std::fs::rename(&fresh, &self.path)?;
+            if let Some(dir) = self.path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            // The old file is no longer reachable by name; blank its blocks too.
+            zero_fill(stale)
+        })();
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        *guard = Some(Database::create(&self.path).map_err(st)?);
+        swapped.map_err(io)
     }
 
     /// Commit a write and retire every cached collection.
@@ -365,7 +491,9 @@ impl RecordStore {
         if let Some(dup) = c.fields.iter().find(|f| !seen.insert(f.name.as_str())) {
             return Err(invalid(format!("field `{}` is declared twice", dup.name)));
         }
-        let txn = self.db.begin_write().map_err(st)?;
+        let guard = self.db();
+        let db = guard.as_ref().ok_or(StorageError::Closed)?;
+        let txn = db.begin_write().map_err(st)?;
         {
             let mut t = txn.open_table(COLLECTIONS).map_err(st)?;
             t.insert(c.name.as_str(), encode(c).as_slice())
@@ -382,7 +510,9 @@ impl RecordStore {
 
     /// The collection `name`, if defined.
     pub fn collection(&self, name: &str) -> Result<Option<Collection>, StorageError> {
-        let txn = self.db.begin_read().map_err(st)?;
+        let guard = self.db();
+        let db = guard.as_ref().ok_or(StorageError::Closed)?;
+        let txn = db.begin_read().map_err(st)?;
         let t = txn.open_table(COLLECTIONS).map_err(st)?;
         let v = t.get(name).map_err(st)?;
         v.map(|v| decode(name, v.value())).transpose()
@@ -390,7 +520,9 @@ impl RecordStore {
 
     /// Every defined collection, by name.
     pub fn collections(&self) -> Result<Vec<Collection>, StorageError> {
-        let txn = self.db.begin_read().map_err(st)?;
+        let guard = self.db();
+        let db = guard.as_ref().ok_or(StorageError::Closed)?;
+        let txn = db.begin_read().map_err(st)?;
         let t = txn.open_table(COLLECTIONS).map_err(st)?;
         let mut out = Vec::new();
         for item in t.iter().map_err(st)? {
@@ -401,8 +533,11 @@ impl RecordStore {
     }
 
     /// Import JSONL records into `collection` in one write transaction: every bad line is
-    /// reported by number and, if there is any, nothing is written. A record whose id exists
-    /// replaces it, keeping its holds.
+    /// reported by number and, if there is any, nothing is written. Subjects and ids are
+    /// normalised ([`crate::normalise_subject`], [`crate::normalise_record_id`]). A record whose
+    /// id exists replaces it, keeping its holds. Erasure is final: a line is refused if its
+    /// subject asked to be erased, if its record was erased, or if its record awaits erasure
+    /// under a hold.
     pub fn import(
         &self,
         collection: &str,
@@ -442,7 +577,9 @@ impl RecordStore {
                 }),
             }
         }
-        let txn = self.db.begin_write().map_err(st)?;
+        let guard = self.db();
+        let db = guard.as_ref().ok_or(StorageError::Closed)?;
+        let txn = db.begin_write().map_err(st)?;
         let mut report = ImportReport {
             collection: collection.to_owned(),
             inserted: 0,
@@ -452,12 +589,23 @@ impl RecordStore {
             let mut records = txn.open_table(RECORDS).map_err(st)?;
             let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
             let erasures = txn.open_table(ERASURES).map_err(st)?;
+            let erased = txn.open_table(ERASED_RECORDS).map_err(st)?;
             for (line_no, mut r) in parsed {
-                if erasures.get(r.subject.as_str()).map_err(st)?.is_some() {
-                    errors.push(LineError {
-                        line: line_no,
-                        message: format!("subject `{}` asked to be erased", r.subject),
-                    });
+                let refuse = |message: String| LineError {
+                    line: line_no,
+                    message,
+                };
+                let subject_c = self.subject_commitment(&r.subject);
+                if erasures.get(subject_c.as_str()).map_err(st)?.is_some() {
+                    errors.push(refuse(format!(
+                        "the subject of record `{}` asked to be erased",
+                        r.id
+                    )));
+                    continue;
+                }
+                let record_c = self.record_commitment(collection, &r.id);
+                if erased.get(record_c.as_str()).map_err(st)?.is_some() {
+                    errors.push(refuse(format!("record `{}` was erased", r.id)));
                     continue;
                 }
                 let key = record_key(collection, &r.id);
@@ -467,6 +615,13 @@ impl RecordStore {
                     .map(|v| decode(&key, v.value()))
                     .transpose()?;
                 if let Some(old) = old {
+                    if old.erasure_pending {
+                        errors.push(refuse(format!(
+                            "record `{}` awaits erasure under a legal hold",
+                            r.id
+                        )));
+                        continue;
+                    }
                     report.updated += 1;
                     r.holds.extend(old.holds);
                     r.holds.sort();
@@ -476,6 +631,10 @@ impl RecordStore {
                         .map_err(st)?;
                 } else {
                     report.inserted += 1;
+                }
+                if !errors.is_empty() {
+                    // Nothing will be written: check the remaining lines only.
+                    continue;
                 }
                 records
                     .insert(key.as_str(), encode(&r).as_slice())
@@ -505,7 +664,8 @@ impl RecordStore {
     }
 
     /// Read `collection` for `purpose`: one record by `id`, or every record matching the spec.
-    /// Each record is decided by `auth` (see [`evaluate`]).
+    /// Each record is decided by `auth` (see [`evaluate`]). A record that does not exist, is
+    /// not servable or is withheld gives the same answer: no row.
     pub fn read(
         &self,
         collection: &str,
@@ -518,8 +678,9 @@ impl RecordStore {
             .collection(collection)?
             .ok_or_else(|| ReadError::UnknownCollection(collection.to_owned()))?;
         let plan = Plan::new(&coll, spec, purpose, auth)?;
-        let records = match id {
-            Some(_) => Arc::new(self.records(collection, id)?),
+        let records = match id.map(normalise_record_id) {
+            Some(Ok(id)) => Arc::new(self.records(collection, Some(&id))?),
+            Some(Err(_)) => Arc::new(Vec::new()),
             None => self.all_records(collection)?,
         };
         Ok(evaluate(
@@ -536,7 +697,9 @@ impl RecordStore {
         let Some(id) = id else {
             return self.records_page(collection, None, usize::MAX);
         };
-        let txn = self.db.begin_read().map_err(st)?;
+        let guard = self.db();
+        let db = guard.as_ref().ok_or(StorageError::Closed)?;
+        let txn = db.begin_read().map_err(st)?;
         let t = txn.open_table(RECORDS).map_err(st)?;
         let key = record_key(collection, id);
         let v = t.get(key.as_str()).map_err(st)?;
@@ -554,7 +717,9 @@ impl RecordStore {
         limit: usize,
     ) -> Result<Vec<Record>, StorageError> {
         use std::ops::Bound;
-        let txn = self.db.begin_read().map_err(st)?;
+        let guard = self.db();
+        let db = guard.as_ref().ok_or(StorageError::Closed)?;
+        let txn = db.begin_read().map_err(st)?;
         let t = txn.open_table(RECORDS).map_err(st)?;
         let first = format!("{collection}\0");
         let after = after.map(|id| record_key(collection, id));
@@ -577,34 +742,14 @@ impl RecordStore {
 
     /// Put record `id` of `collection` under legal hold `hold`.
     pub fn hold(&self, collection: &str, id: &str, hold: &str) -> Result<(), HoldError> {
-        self.update_record(collection, id, |r| {
-            if !r.holds.iter().any(|h| h == hold) {
-                r.holds.push(hold.to_owned());
-                r.holds.sort();
-            }
-            Ok(())
+        let id = normalise_record_id(id).map_err(|_| HoldError::UnknownRecord {
+            collection: collection.to_owned(),
+            id: id.to_owned(),
         })?;
-        let txn = self.db.begin_write().map_err(st)?;
-        log_action(
-            &txn,
-            "hold",
-            format!("`{collection}/{id}` under hold `{hold}`"),
-        )?;
-        self.commit(txn)?;
-        Ok(())
-    }
-
-    /// Lift hold `hold` from record `id`; if no hold remains and its subject asked to be
-    /// erased, the record is erased now.
-    pub fn release(
-        &self,
-        collection: &str,
-        id: &str,
-        hold: &str,
-    ) -> Result<ReleaseReport, HoldError> {
-        let key = record_key(collection, id);
-        let txn = self.db.begin_write().map_err(st)?;
-        let report;
+        let key = record_key(collection, &id);
+        let guard = self.db();
+        let db = guard.as_ref().ok_or(StorageError::Closed)?;
+        let txn = db.begin_write().map_err(st)?;
         {
             let mut records = txn.open_table(RECORDS).map_err(st)?;
             let mut r: Record = records
@@ -614,127 +759,265 @@ impl RecordStore {
                 .transpose()?
                 .ok_or_else(|| HoldError::UnknownRecord {
                     collection: collection.to_owned(),
-                    id: id.to_owned(),
+                    id: id.clone(),
                 })?;
-            let before = r.holds.len();
-            r.holds.retain(|h| h != hold);
-            if r.holds.len() == before {
-                return Err(HoldError::NotHeld {
-                    id: id.to_owned(),
-                    hold: hold.to_owned(),
-                });
+            if !r.holds.iter().any(|h| h == hold) {
+                r.holds.push(hold.to_owned());
+                r.holds.sort();
             }
-            let erased = r.holds.is_empty() && r.erasure_pending;
-            if erased {
-                records.remove(key.as_str()).map_err(st)?;
-                let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
-                subjects
-                    .remove(subject_key(&r.subject, collection, id).as_str())
-                    .map_err(st)?;
-            } else {
-                records
-                    .insert(key.as_str(), encode(&r).as_slice())
-                    .map_err(st)?;
-            }
-            report = ReleaseReport {
-                remaining_holds: r.holds,
-                erased,
-            };
+            records
+                .insert(key.as_str(), encode(&r).as_slice())
+                .map_err(st)?;
             log_action(
                 &txn,
-                "release",
+                "hold",
                 format!(
-                    "`{collection}/{id}` released from hold `{hold}`{}",
-                    if erased { "; pending erasure done" } else { "" }
+                    "collection `{collection}`: record:{} under hold:{}",
+                    self.record_commitment(collection, &id),
+                    self.hold_commitment(hold)
                 ),
             )?;
         }
         self.commit(txn)?;
+        Ok(())
+    }
+
+    /// Lift hold `hold` from record `id`; if no hold remains and its subject asked to be
+    /// erased, or it is past its retention, the record is deleted now (and the file scrubbed).
+    pub fn release(
+        &self,
+        collection: &str,
+        id: &str,
+        hold: &str,
+    ) -> Result<ReleaseReport, HoldError> {
+        let unknown = || HoldError::UnknownRecord {
+            collection: collection.to_owned(),
+            id: id.to_owned(),
+        };
+        let id = normalise_record_id(id).map_err(|_| unknown())?;
+        let key = record_key(collection, &id);
+        let report;
+        {
+            let guard = self.db();
+            let db = guard.as_ref().ok_or(StorageError::Closed)?;
+            let txn = db.begin_write().map_err(st)?;
+            {
+                let mut records = txn.open_table(RECORDS).map_err(st)?;
+                let mut r: Record = records
+                    .get(key.as_str())
+                    .map_err(st)?
+                    .map(|v| decode(&key, v.value()))
+                    .transpose()?
+                    .ok_or_else(unknown)?;
+                let before = r.holds.len();
+                r.holds.retain(|h| h != hold);
+                if r.holds.len() == before {
+                    return Err(HoldError::NotHeld {
+                        id: id.clone(),
+                        hold: hold.to_owned(),
+                    });
+                }
+                let expired = r.retain_until.is_some_and(|t| now_unix() >= t);
+                let erased = r.holds.is_empty() && (r.erasure_pending || expired);
+                if erased {
+                    records.remove(key.as_str()).map_err(st)?;
+                    let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
+                    subjects
+                        .remove(subject_key(&r.subject, collection, &id).as_str())
+                        .map_err(st)?;
+                    if r.erasure_pending {
+                        let mut tomb = txn.open_table(ERASED_RECORDS).map_err(st)?;
+                        tomb.insert(self.record_commitment(collection, &id).as_str(), &[][..])
+                            .map_err(st)?;
+                    }
+                } else {
+                    records
+                        .insert(key.as_str(), encode(&r).as_slice())
+                        .map_err(st)?;
+                }
+                log_action(
+                    &txn,
+                    "release",
+                    format!(
+                        "collection `{collection}`: record:{} released from hold:{}{}",
+                        self.record_commitment(collection, &id),
+                        self.hold_commitment(hold),
+                        match (erased, r.erasure_pending) {
+                            (false, _) => "",
+                            (true, true) => "; pending erasure done",
+                            (true, false) => "; past retention, purged",
+                        }
+                    ),
+                )?;
+                report = ReleaseReport {
+                    remaining_holds: r.holds,
+                    erased,
+                };
+            }
+            self.commit(txn)?;
+        }
+        if report.erased {
+            self.scrub()?;
+        }
         Ok(report)
     }
 
-    /// Erase every record of `subject`, at once, in one transaction: unheld records are
-    /// deleted; held ones are refused (with the holds as the reason), kept unreadable, and
-    /// erased when their last hold is lifted. The request is recorded, so later imports of the
-    /// subject are refused.
+    /// Erase every record of `subject` (normalised), at once, in one transaction: unheld
+    /// records are deleted; held ones are refused (with the holds as the reason), kept
+    /// unreadable, and erased when their last hold is lifted. A tombstone (a commitment to the
+    /// subject) refuses later imports of the subject, and one per erased record refuses its id.
+    /// Then the file is scrubbed ([`RecordStore::scrub`]).
     pub fn erase_subject(&self, subject: &str) -> Result<ErasureReport, EraseError> {
-        if subject.is_empty() {
-            return Err(EraseError::NoSubject);
-        }
-        let txn = self.db.begin_write().map_err(st)?;
+        let subject = normalise_subject(subject).map_err(EraseError::NoSubject)?;
         let mut report = ErasureReport {
-            subject: subject.to_owned(),
+            subject: subject.clone(),
             erased: 0,
             erased_records: Vec::new(),
             refused: Vec::new(),
         };
         {
-            let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
-            let mut records = txn.open_table(RECORDS).map_err(st)?;
-            let start = format!("{subject}\0");
-            let end = format!("{subject}\u{1}");
-            let mut keys = Vec::new();
-            for item in subjects.range(start.as_str()..end.as_str()).map_err(st)? {
-                let (k, _) = item.map_err(st)?;
-                keys.push(k.value().to_owned());
-            }
-            for skey in keys {
-                let mut parts = skey.splitn(3, '\0').skip(1);
-                let (Some(collection), Some(id)) = (parts.next(), parts.next()) else {
-                    continue;
-                };
-                let key = record_key(collection, id);
-                let r: Option<Record> = records
-                    .get(key.as_str())
+            let guard = self.db();
+            let db = guard.as_ref().ok_or(StorageError::Closed)?;
+            let txn = db.begin_write().map_err(st)?;
+            {
+                let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
+                let mut records = txn.open_table(RECORDS).map_err(st)?;
+                let mut tomb = txn.open_table(ERASED_RECORDS).map_err(st)?;
+                let start = format!("{subject}\0");
+                let end = format!("{subject}\u{1}");
+                let mut keys = Vec::new();
+                for item in subjects.range(start.as_str()..end.as_str()).map_err(st)? {
+                    let (k, _) = item.map_err(st)?;
+                    keys.push(k.value().to_owned());
+                }
+                for skey in keys {
+                    let mut parts = skey.splitn(3, '\0').skip(1);
+                    let (Some(collection), Some(id)) = (parts.next(), parts.next()) else {
+                        continue;
+                    };
+                    let key = record_key(collection, id);
+                    let r: Option<Record> = records
+                        .get(key.as_str())
+                        .map_err(st)?
+                        .map(|v| decode(&key, v.value()))
+                        .transpose()?;
+                    let Some(mut r) = r else { continue };
+                    if r.held() {
+                        report.refused.push(RefusedErasure {
+                            collection: collection.to_owned(),
+                            id: id.to_owned(),
+                            reason: format!("under legal hold {}", quoted(&r.holds)),
+                        });
+                        r.erasure_pending = true;
+                        records
+                            .insert(key.as_str(), encode(&r).as_slice())
+                            .map_err(st)?;
+                    } else {
+                        records.remove(key.as_str()).map_err(st)?;
+                        subjects.remove(skey.as_str()).map_err(st)?;
+                        tomb.insert(self.record_commitment(collection, id).as_str(), &[][..])
+                            .map_err(st)?;
+                        report.erased += 1;
+                        report.erased_records.push(RecordRef {
+                            collection: collection.to_owned(),
+                            id: id.to_owned(),
+                        });
+                    }
+                }
+                let mut erasures = txn.open_table(ERASURES).map_err(st)?;
+                let subject_c = self.subject_commitment(&subject);
+                let before: Option<Tombstone> = erasures
+                    .get(subject_c.as_str())
                     .map_err(st)?
-                    .map(|v| decode(&key, v.value()))
+                    .map(|v| decode(&subject_c, v.value()))
                     .transpose()?;
-                let Some(mut r) = r else { continue };
-                if r.held() {
-                    report.refused.push(RefusedErasure {
-                        collection: collection.to_owned(),
-                        id: id.to_owned(),
-                        reason: format!("under legal hold {}", quoted(&r.holds)),
-                    });
-                    r.erasure_pending = true;
-                    records
-                        .insert(key.as_str(), encode(&r).as_slice())
-                        .map_err(st)?;
-                } else {
+                let stored = Tombstone {
+                    at: now_unix(),
+                    erased: before.as_ref().map_or(0, |t| t.erased) + report.erased,
+                    refused: report.refused.len(),
+                };
+                erasures
+                    .insert(subject_c.as_str(), encode(&stored).as_slice())
+                    .map_err(st)?;
+                log_action(
+                    &txn,
+                    "erase",
+                    format!(
+                        "subject:{subject_c}: {} erased, {} refused under hold",
+                        report.erased,
+                        report.refused.len()
+                    ),
+                )?;
+            }
+            self.commit(txn)?;
+        }
+        self.scrub()?;
+        Ok(report)
+    }
+
+    /// Delete every record past its `retain_until` at unix time `now`, except those under a
+    /// legal hold (never served; deleted when the last hold is lifted), in one transaction;
+    /// then scrub the file if anything was deleted. Expiry is not an erasure request: the ids
+    /// may be imported again.
+    pub fn sweep(&self, now: u64) -> Result<SweepReport, StorageError> {
+        let mut report = SweepReport {
+            purged: 0,
+            purged_records: Vec::new(),
+            kept_under_hold: 0,
+        };
+        {
+            let guard = self.db();
+            let db = guard.as_ref().ok_or(StorageError::Closed)?;
+            let txn = db.begin_write().map_err(st)?;
+            {
+                let mut records = txn.open_table(RECORDS).map_err(st)?;
+                let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
+                let mut expired = Vec::new();
+                for item in records.iter().map_err(st)? {
+                    let (k, v) = item.map_err(st)?;
+                    let r: Record = decode(k.value(), v.value())?;
+                    if r.retain_until.is_some_and(|t| now >= t) {
+                        if r.held() {
+                            report.kept_under_hold += 1;
+                        } else {
+                            expired.push((k.value().to_owned(), r));
+                        }
+                    }
+                }
+                for (key, r) in expired {
+                    let collection = key.split('\0').next().unwrap_or_default().to_owned();
                     records.remove(key.as_str()).map_err(st)?;
-                    subjects.remove(skey.as_str()).map_err(st)?;
-                    report.erased += 1;
-                    report.erased_records.push(RecordRef {
-                        collection: collection.to_owned(),
-                        id: id.to_owned(),
+                    subjects
+                        .remove(subject_key(&r.subject, &collection, &r.id).as_str())
+                        .map_err(st)?;
+                    report.purged_records.push(RecordRef {
+                        collection,
+                        id: r.id,
                     });
                 }
+                report.purged = report.purged_records.len();
+                log_action(
+                    &txn,
+                    "sweep",
+                    format!(
+                        "{} past retention purged, {} kept under hold",
+                        report.purged, report.kept_under_hold
+                    ),
+                )?;
             }
-            let mut erasures = txn.open_table(ERASURES).map_err(st)?;
-            let stored = ErasureReport {
-                erased_records: Vec::new(),
-                ..report.clone()
-            };
-            erasures
-                .insert(subject, encode(&stored).as_slice())
-                .map_err(st)?;
-            log_action(
-                &txn,
-                "erase",
-                format!(
-                    "a subject: {} erased, {} refused under hold",
-                    report.erased,
-                    report.refused.len()
-                ),
-            )?;
+            self.commit(txn)?;
         }
-        self.commit(txn)?;
+        if report.purged > 0 {
+            self.scrub()?;
+        }
         Ok(report)
     }
 
     /// Every operator action, oldest first.
     pub fn operator_log(&self) -> Result<Vec<OperatorAction>, StorageError> {
-        let txn = self.db.begin_read().map_err(st)?;
+        let guard = self.db();
+        let db = guard.as_ref().ok_or(StorageError::Closed)?;
+        let txn = db.begin_read().map_err(st)?;
         let t = txn.open_table(OPERATOR_LOG).map_err(st)?;
         let mut out = Vec::new();
         for item in t.iter().map_err(st)? {
@@ -743,34 +1026,92 @@ impl RecordStore {
         }
         Ok(out)
     }
+}
 
-    fn update_record(
-        &self,
-        collection: &str,
-        id: &str,
-        f: impl FnOnce(&mut Record) -> Result<(), HoldError>,
-    ) -> Result<(), HoldError> {
-        let key = record_key(collection, id);
-        let txn = self.db.begin_write().map_err(st)?;
-        {
-            let mut records = txn.open_table(RECORDS).map_err(st)?;
-            let mut r: Record = records
-                .get(key.as_str())
-                .map_err(st)?
-                .map(|v| decode(&key, v.value()))
-                .transpose()?
-                .ok_or_else(|| HoldError::UnknownRecord {
-                    collection: collection.to_owned(),
-                    id: id.to_owned(),
-                })?;
-            f(&mut r)?;
-            records
-                .insert(key.as_str(), encode(&r).as_slice())
-                .map_err(st)?;
+/// Create the tables of a new store (and its commitment key), or check an existing one; an
+/// erasure table from before tombstones were commitments is converted. Returns the key and
+/// whether anything was converted (then the file must be scrubbed).
+fn init(db: &Database) -> Result<([u8; 32], bool), StorageError> {
+    let txn = db.begin_write().map_err(st)?;
+    let key;
+    let mut migrated = false;
+    {
+        txn.open_table(COLLECTIONS).map_err(st)?;
+        txn.open_table(RECORDS).map_err(st)?;
+        txn.open_table(SUBJECTS).map_err(st)?;
+        txn.open_table(ERASED_RECORDS).map_err(st)?;
+        txn.open_table(OPERATOR_LOG).map_err(st)?;
+        let mut meta = txn.open_table(META).map_err(st)?;
+        let stored: Option<[u8; 32]> = meta
+            .get(COMMITMENT_KEY)
+            .map_err(st)?
+            .and_then(|v| v.value().try_into().ok());
+        key = match stored {
+            Some(k) => k,
+            None => {
+                let mut k = [0u8; 32];
+                getrandom::fill(&mut k)?;
+                meta.insert(COMMITMENT_KEY, k.as_slice()).map_err(st)?;
+                k
+            }
+        };
+        // Version 0 kept erasure requests under the subject in plain text.
+        let mut erasures = txn.open_table(ERASURES).map_err(st)?;
+        let mut plain = Vec::new();
+        for item in erasures.iter().map_err(st)? {
+            let (k, _) = item.map_err(st)?;
+            let k = k.value();
+            if !(k.len() == 64 && k.bytes().all(|b| b.is_ascii_hexdigit())) {
+                plain.push(k.to_owned());
+            }
         }
-        self.commit(txn)?;
-        Ok(())
+        for subject in plain {
+            erasures.remove(subject.as_str()).map_err(st)?;
+            let normal = normalise_subject(&subject).unwrap_or(subject);
+            let stone = Tombstone {
+                at: now_unix(),
+                erased: 0,
+                refused: 0,
+            };
+            erasures
+                .insert(
+                    commitment(&key, "subject", &[&normal]).as_str(),
+                    encode(&stone).as_slice(),
+                )
+                .map_err(st)?;
+            migrated = true;
+        }
     }
+    txn.commit().map_err(st)?;
+    Ok((key, migrated))
+}
+
+fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    from: &redb::ReadTransaction,
+    to: &redb::WriteTransaction,
+    table: TableDefinition<K, V>,
+) -> Result<(), StorageError> {
+    let src = from.open_table(table).map_err(st)?;
+    let mut dst = to.open_table(table).map_err(st)?;
+    for item in src.iter().map_err(st)? {
+        let (k, v) = item.map_err(st)?;
+        dst.insert(k.value(), v.value()).map_err(st)?;
+    }
+    Ok(())
+}
+
+/// Overwrite the whole of `file` with zeros and make that durable.
+fn zero_fill(mut file: std::fs::File) -> std::io::Result<()> {
+    let len = file.metadata()?.len();
+    file.rewind()?;
+    let zeros = vec![0u8; 1 << 16];
+    let mut left = len;
+    while left > 0 {
+        let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
+        file.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    file.sync_all()
 }
 
 fn quoted(items: &[String]) -> String {
@@ -799,12 +1140,9 @@ fn log_action(
 
 fn parse_line(coll: &Collection, line: &str) -> Result<Record, String> {
     let l: ImportLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    if l.id.is_empty() || l.id.contains('\0') {
-        return Err("`id` must be non-empty".into());
-    }
-    if l.subject.is_empty() || l.subject.contains('\0') {
-        return Err(format!("record `{}` has no `subject`", l.id));
-    }
+    let id = normalise_record_id(&l.id).map_err(|e| format!("`id` {e}"))?;
+    let subject =
+        normalise_subject(&l.subject).map_err(|e| format!("the `subject` of record `{id}` {e}"))?;
     let classification = coll.level(&l.classification).ok_or_else(|| {
         format!(
             "unknown classification `{}` (levels: {})",
@@ -825,8 +1163,8 @@ fn parse_line(coll: &Collection, line: &str) -> Result<Record, String> {
     holds.sort();
     holds.dedup();
     Ok(Record {
-        id: l.id,
-        subject: l.subject,
+        id,
+        subject,
         classification,
         jurisdiction: l.jurisdiction,
         consent,

@@ -293,7 +293,8 @@ impl Gate {
     /// Decide one read of `collection`: `read` evaluates it with an authorizer bound to this
     /// run (every record by `records:read`, every requested field by `records:read-field`).
     /// Then ONE entry is appended to the log — the record ids returned, the fields returned
-    /// and withheld, the count of records withheld — and the labels of what was returned are
+    /// and withheld, the records withheld that met the filter, the filter (values as
+    /// commitments) — and the labels of what was returned are
     /// added to the run's taint; only then is the result handed back for the guest. A read
     /// refused as a whole is logged as a denial.
     pub(crate) fn check_records(
@@ -336,6 +337,8 @@ impl Gate {
                     fields_returned: r.fields_returned.clone(),
                     fields_withheld: r.fields_withheld.clone(),
                     records_withheld: r.records_withheld,
+                    withheld_ids: r.withheld_ids.clone(),
+                    filter: r.filter.clone(),
                 }),
             ),
             Err(_) => (false, Vec::new(), None),

@@ -149,10 +149,15 @@ pub async fn serve(
     signal: impl std::future::Future<Output = ()> + Send + 'static,
     grace: std::time::Duration,
 ) -> Result<(), ServeError> {
-    axum::serve(listener, app(state.clone()))
+    let sweeper = tokio::spawn(records::sweep_periodically(
+        state.clone(),
+        records::SWEEP_INTERVAL,
+    ));
+    let served = axum::serve(listener, app(state.clone()))
         .with_graceful_shutdown(signal)
-        .await
-        .map_err(ServeError::Io)?;
+        .await;
+    sweeper.abort();
+    served.map_err(ServeError::Io)?;
     tracing::info!(target: "cordon.server", "stopped accepting; finishing runs");
     state.shutdown(grace).await.map_err(ServeError::Close)
 }

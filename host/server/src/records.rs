@@ -5,17 +5,20 @@
 //! path comes from the tenant id (validated at creation to `[a-z0-9-]`), and every route and run
 //! names its tenant. A run gets its tenant's store with the server's region
 //! ([`crate::ServerConfig::region`]); every operator action goes through
-//! [`cordon_records::Operator`], which appends it to the decision log.
+//! [`cordon_records::Operator`], which appends it to the decision log. While the server runs,
+//! [`sweep_periodically`] purges every tenant's records past their retention, as operator
+//! actions (logged like `cordon records sweep`).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::http::StatusCode;
 use cordon_records::{
     ActionError, Collection, DefineError, EraseError, ErasureReport, HoldError, ImportError,
     ImportReport, InspectError, LineError, Operator, OperatorAction, Record, RecordStore,
-    ReleaseReport, Select,
+    ReleaseReport, Select, SweepReport, now_unix,
 };
 use cordon_runtime::RecordsGrant;
 
@@ -34,6 +37,27 @@ impl TenantStores {
         TenantStores {
             dir,
             open: Mutex::default(),
+        }
+    }
+}
+
+/// How often `cordon serve` sweeps every tenant's records store.
+pub(crate) const SWEEP_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Sweep every tenant's records store now and then every `interval`, until the task is
+/// aborted. A failed sweep is reported and retried at the next tick.
+pub(crate) async fn sweep_periodically(state: AppState, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match state.sweep_records().await {
+            Ok(purged) => {
+                tracing::info!(target: "cordon.records", purged, "retention sweep");
+            }
+            Err(e) => {
+                tracing::warn!(target: "cordon.records", error = ?e, "retention sweep failed")
+            }
         }
     }
 }
@@ -266,7 +290,7 @@ impl AppState {
         self.operate(tenant, move |op, _| {
             op.erase(&subject).map_err(|e| {
                 refused(e, |e| match e {
-                    EraseError::NoSubject => {
+                    EraseError::NoSubject(_) => {
                         ApiError::bad_request("invalid-request", e.to_string())
                     }
                     EraseError::Storage(e) => ApiError::internal(&e),
@@ -274,6 +298,33 @@ impl AppState {
             })
         })
         .await
+    }
+
+    /// Purge the records past their retention in every tenant's store that exists; returns
+    /// how many were purged. Each store's sweep is an operator action of its tenant.
+    pub(crate) async fn sweep_records(&self) -> Result<usize, ApiError> {
+        let Ok(dirs) = std::fs::read_dir(&self.inner.records.dir) else {
+            return Ok(0);
+        };
+        let tenants: Vec<String> = dirs
+            .filter_map(Result::ok)
+            .filter(|d| d.path().join(cordon_records::RECORDS_FILE).is_file())
+            .filter_map(|d| d.file_name().into_string().ok())
+            .filter(|t| valid_tenant_id(t))
+            .collect();
+        let mut purged = 0;
+        for tenant in tenants {
+            let store = self.records_store(&tenant)?;
+            let log = self.log()?;
+            let report: SweepReport = tokio::task::spawn_blocking(move || {
+                Operator::new(&store, &*log, tenant).sweep(now_unix())
+            })
+            .await
+            .map_err(|e| ApiError::internal(&e))?
+            .map_err(|e| refused(e, |e| ApiError::internal(&e)))?;
+            purged += report.purged;
+        }
+        Ok(purged)
     }
 
     pub(crate) async fn records_log(&self, tenant: &str) -> Result<Vec<OperatorAction>, ApiError> {

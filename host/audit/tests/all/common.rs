@@ -60,6 +60,8 @@ pub fn entry(i: u64) -> Entry {
             fields_returned: vec!["name".into(), "dob".into()],
             fields_withheld: vec!["diagnosis".into()],
             records_withheld: i % 2,
+            withheld_ids: Vec::new(),
+            filter: Vec::new(),
         }),
         taint: None,
     }

@@ -102,11 +102,14 @@ fn reads_version_1_entries_which_have_no_taint() {
     let receipt = log
         .append(cordon_audit::Entry {
             taint: None,
+            records: None,
             ..common::entry(3)
         })
         .unwrap();
     log.sync(receipt.seq).unwrap();
-    let v2 = log.store().entry_bytes(receipt.seq).unwrap().unwrap();
+    // Without records, versions 2 and 3 encode the same bytes after the version byte.
+    let mut v2 = log.store().entry_bytes(receipt.seq).unwrap().unwrap();
+    v2[0] = 2;
     assert_eq!(
         v2.last(),
         Some(&0),
@@ -135,4 +138,89 @@ fn reads_version_1_entries_which_have_no_taint() {
         encoding::decode_entry(&v2_without_tag),
         Err(DecodeError::Truncated { .. })
     ));
+}
+
+#[test]
+fn reads_version_2_entries_which_have_no_filter_and_no_withheld_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    let receipt = log
+        .append(cordon_audit::Entry {
+            taint: None,
+            ..common::entry(3)
+        })
+        .unwrap();
+    log.sync(receipt.seq).unwrap();
+    let v3 = log.store().entry_bytes(receipt.seq).unwrap().unwrap();
+    assert_eq!(v3[0], 3);
+    // Version 3 ends the records with two empty lists (withheld ids, filter), then the taint tag.
+    let end = v3.len() - 1;
+    assert_eq!(v3[end - 8..end], [0; 8]);
+    let mut v2 = [&v3[..end - 8], &v3[end..]].concat();
+    v2[0] = 2;
+    let old = encoding::decode_entry(&v2).unwrap();
+    let new = encoding::decode_entry(&v3).unwrap();
+    assert_eq!(old, new);
+    let records = old.records.unwrap();
+    assert!(records.withheld_commitments.is_empty());
+    assert!(records.filter.is_empty());
+    // One encoding per version: version 3 without the lists is truncated.
+    let mut v3_short = v2.clone();
+    v3_short[0] = 3;
+    assert!(matches!(
+        encoding::decode_entry(&v3_short),
+        Err(DecodeError::Truncated { .. })
+    ));
+}
+
+#[test]
+fn stores_a_reads_filter_and_withheld_records_only_as_commitments() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    let read = |value: &str| cordon_audit::Entry {
+        records: Some(cordon_audit::RecordAccess {
+            collection: "patients".into(),
+            record_ids: vec![],
+            fields_returned: vec!["name".into()],
+            fields_withheld: vec![],
+            records_withheld: 2,
+            withheld_ids: vec!["withheld-record-77".into(), "withheld-record-78".into()],
+            filter: vec![cordon_audit::FilterCondition {
+                field: "email".into(),
+                op: "eq".into(),
+                values: vec![format!("{value:?}")],
+            }],
+        }),
+        ..common::entry(1)
+    };
+    let a = log.append(read("needle-ada@example.org")).unwrap();
+    let b = log.append(read("needle-ada@example.org")).unwrap();
+    let c = log.append(read("needle-bob@example.org")).unwrap();
+    log.sync(c.seq).unwrap();
+    let store = log.store();
+    let decoded = |seq| {
+        let bytes = store.entry_bytes(seq).unwrap().unwrap();
+        encoding::decode_entry(&bytes).unwrap().records.unwrap()
+    };
+    let (ra, rb, rc) = (decoded(a.seq), decoded(b.seq), decoded(c.seq));
+    assert_eq!(ra.records_withheld, 2);
+    assert_eq!(ra.withheld_commitments.len(), 2);
+    assert_eq!(ra.filter[0].field, "email");
+    assert_eq!(ra.filter[0].op, "eq");
+    assert_eq!(ra.filter[0].value_commitments.len(), 1);
+    // Equal values commit equally (a read can be found by value), different ones differently.
+    assert_eq!(ra.filter, rb.filter);
+    assert_ne!(ra.filter, rc.filter);
+    assert_eq!(ra.withheld_commitments, rc.withheld_commitments);
+    drop(store);
+    log.close().unwrap();
+    // No filter value and no record id is anywhere in the log file (the key table is keyed
+    // by hashes too).
+    let file = std::fs::read(common::log_path(dir.path())).unwrap();
+    for plain in ["needle-ada", "needle-bob", "withheld-record-7"] {
+        assert!(
+            !file.windows(plain.len()).any(|w| w == plain.as_bytes()),
+            "`{plain}` is in the log file"
+        );
+    }
 }

@@ -413,17 +413,29 @@ fn detects_a_changed_subject_key() {
         id: "p-1".into(),
     }
     .to_bytes();
-    apply(&path, &Row::Subject(subject), &Change::Flip(7));
+    // A record's row is keyed by a hash of its subject bytes, so the table names no record.
+    let mut row_key = vec![0xff];
+    row_key.extend_from_slice(
+        blake3::Hasher::new()
+            .update(b"cordon.audit.subject-index.v1")
+            .update(&subject)
+            .finalize()
+            .as_bytes(),
+    );
+    let described: String = std::iter::once("0x".to_owned())
+        .chain(row_key.iter().map(|b| format!("{b:02x}")))
+        .collect();
+    apply(&path, &Row::Subject(row_key), &Change::Flip(7));
     assert!(store_query(&path, &record("p-1")).is_empty());
     let err = verify_err(&path, &key);
     assert!(
-        matches!(&err, VerifyError::SubjectKeyChanged { subject } if subject == "record:patients/p-1"),
+        matches!(&err, VerifyError::SubjectKeyChanged { subject } if *subject == described),
         "{err}"
     );
     let place = err.place().unwrap();
     assert_eq!(
         (place.table, place.key.as_deref()),
-        ("subject_keys", Some("record:patients/p-1"))
+        ("subject_keys", Some(described.as_str()))
     );
 }
 

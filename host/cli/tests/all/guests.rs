@@ -196,7 +196,8 @@ fn records_report_shows_each_purpose_its_own_fields_of_the_example_tickets() {
         serde_json::json!(["title"]),
         "{support}"
     );
-    assert_eq!(support["withheld_records"], 1, "{support}");
+    // T-4 (consented to triage only) is invisible, not even counted.
+    assert_eq!(support["withheld_records"], 0, "{support}");
     assert_eq!(
         support["rows"][0]["fields"]["owner_email"], "alice@example.org",
         "{support}"

@@ -11,5 +11,7 @@ mod erasure;
 mod fast_path;
 mod import;
 mod operator;
+mod privacy;
 mod reads;
+mod scrub;
 mod support;

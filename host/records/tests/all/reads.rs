@@ -48,12 +48,13 @@ fn a_field_of_a_denied_category_never_appears_in_a_row() {
 }
 
 #[test]
-fn a_record_without_consent_for_the_purpose_is_withheld_and_counted() {
+fn a_record_without_consent_for_the_purpose_is_withheld_and_named_to_the_log_only() {
     let f = store();
     // p5 consented only to billing.
     let r = query(&f, "clinician", "treatment", "eu-west", &spec(&["name"])).unwrap();
     assert_eq!(ids(&r), ["p1", "p2", "p3", "p4"]);
     assert_eq!(r.records_withheld, 1);
+    assert_eq!(r.withheld_ids, ["p5"]);
 }
 
 #[test]

@@ -96,7 +96,9 @@ fn result_out(r: ReadResult) -> QueryResult {
                     .collect(),
             })
             .collect(),
-        withheld_records: u32::try_from(r.records_withheld).unwrap_or(u32::MAX),
+        // Withheld records are invisible: the guest is never told how many there are (the
+        // count in `r` is for the log; see `cordon_records::read`).
+        withheld_records: 0,
         withheld_fields: r.fields_withheld,
         truncated: r.truncated,
     }

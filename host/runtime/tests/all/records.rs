@@ -84,8 +84,8 @@ fn two_purposes_see_different_fields_of_the_same_records() {
         Some("p1:Ada,asthma,;p2:Bob,flu,;p3:Cy,hiv,;#|balance,")
     );
     let bill = run(&sb, &s, query(&fields), "billing", "billing", "eu-west", "");
-    // billing: p2 did not consent; the cap is one row.
-    assert_eq!(bill.output.as_deref(), Some("p1:Ada,120,;#x|diagnosis,T"));
+    // billing: p2 did not consent (invisible, not counted); the cap is one row.
+    assert_eq!(bill.output.as_deref(), Some("p1:Ada,120,;#|diagnosis,T"));
 }
 
 #[test]
@@ -108,7 +108,7 @@ fn a_field_of_a_denied_category_never_reaches_output_or_stdout() {
 }
 
 #[test]
-fn wrong_jurisdiction_is_withheld_and_counted() {
+fn wrong_jurisdiction_is_withheld_and_not_even_counted() {
     let sb = Sandbox::new();
     let s = store(&sb);
     let r = run(
@@ -120,7 +120,7 @@ fn wrong_jurisdiction_is_withheld_and_counted() {
         "us-east",
         "",
     );
-    assert_eq!(r.output.as_deref(), Some("p3:Cy,;#xx|"));
+    assert_eq!(r.output.as_deref(), Some("p3:Cy,;#|"));
 }
 
 #[test]
@@ -161,7 +161,24 @@ fn get_returns_one_allowed_record_and_withholds_a_denied_one() {
     let ok = run(&sb, &s, guest(), "clinician", "treatment", "eu-west", "p2");
     assert_eq!(ok.output.as_deref(), Some("p2:Bob,;#|"));
     let withheld = run(&sb, &s, guest(), "billing", "billing", "eu-west", "p2");
-    assert_eq!(withheld.output.as_deref(), Some("#x|"));
+    let absent = run(&sb, &s, guest(), "billing", "billing", "eu-west", "p404");
+    assert_eq!(withheld.output.as_deref(), Some("#|"));
+    assert_eq!(
+        withheld.output, absent.output,
+        "a withheld record is answered as an absent one"
+    );
+    // The log tells them apart: the withheld record is named (as a commitment).
+    let entry = |r: &RunReport| {
+        sb.log
+            .store()
+            .entry(r.decisions[0].seq)
+            .unwrap()
+            .unwrap()
+            .records
+            .unwrap()
+    };
+    assert_eq!(entry(&withheld).withheld_commitments.len(), 1);
+    assert!(entry(&absent).withheld_commitments.is_empty());
 }
 
 #[test]

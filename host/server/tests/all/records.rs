@@ -192,10 +192,10 @@ async fn a_run_reads_only_the_records_and_fields_its_purpose_allows() {
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "ok", "{v}");
     assert_eq!(v["user"], "alice");
-    // Titles only; T-3's customer consented to support only: withheld, counted, never shown.
+    // Titles only; T-3's customer consented to support only: invisible, not even counted.
     assert_eq!(
         v["report"]["output"],
-        "T-1:Cannot log in,;T-2:Invoice twice,;#x|owner_email,"
+        "T-1:Cannot log in,;T-2:Invoice twice,;#|owner_email,"
     );
 
     let (_, v) = env.run("acme", &token, run("support")).await;
@@ -230,7 +230,10 @@ async fn a_run_without_a_verified_human_sees_no_records() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
-    assert_eq!(v["report"]["output"], "#xxx|", "all three withheld: {v}");
+    assert_eq!(
+        v["report"]["output"], "#|",
+        "all three withheld, none counted: {v}"
+    );
 }
 
 #[tokio::test]
