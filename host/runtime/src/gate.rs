@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::bindings::{Denial, Error};
 use crate::limits::LimitExceeded;
+use crate::stop::Stop;
 
 /// Who and what every decision of a run is bound to in the log.
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +109,10 @@ pub(crate) struct Gate {
     pub(crate) decisions: Vec<DecisionRecord>,
     pub(crate) host_calls: u64,
     max_host_calls: u64,
+    /// The run's deadline and cancel token: a call made after either ends the run.
+    stop: Stop,
+    /// Bytes the run may still ask to write (`RunLimits::max_write_bytes`).
+    write_budget: u64,
     pub(crate) last_seq: Option<u64>,
     /// What the run has read so far; in the context of every call that can carry data out.
     pub(crate) taint: Taint,
@@ -121,6 +126,7 @@ impl Gate {
         log: Arc<dyn DecisionLog>,
         identity: RunIdentity,
         max_host_calls: u64,
+        stop: Stop,
     ) -> Self {
         Gate {
             session,
@@ -131,6 +137,8 @@ impl Gate {
             decisions: Vec::new(),
             host_calls: 0,
             max_host_calls,
+            stop,
+            write_budget: u64::MAX,
             last_seq: None,
             taint: Taint::default(),
             #[cfg(feature = "bench-gate-bypass")]
@@ -142,6 +150,30 @@ impl Gate {
     pub(crate) fn with_shadow(mut self, shadow: Option<Session>) -> Self {
         self.shadow = shadow;
         self
+    }
+
+    /// Let the run write at most `bytes` to files in all.
+    pub(crate) fn with_write_quota(mut self, bytes: u64) -> Self {
+        self.write_budget = bytes;
+        self
+    }
+
+    /// Take `len` bytes of a write from the run's quota, before the write is decided. Past the
+    /// quota, the guest's `limit-exceeded` and nothing is taken: the caller must not write any
+    /// of it. Bytes of a write the policy then denies stay taken (the quota counts what the
+    /// run asked to write).
+    pub(crate) fn charge_write(&mut self, len: usize) -> Result<(), Error> {
+        let len = u64::try_from(len).unwrap_or(u64::MAX);
+        match self.write_budget.checked_sub(len) {
+            Some(left) => {
+                self.write_budget = left;
+                Ok(())
+            }
+            None => Err(Error::LimitExceeded(format!(
+                "writing {len} bytes would pass the run's write quota ({} bytes left)",
+                self.write_budget
+            ))),
+        }
     }
 
     #[cfg(feature = "bench-gate-bypass")]
@@ -191,8 +223,14 @@ impl Gate {
         Ok(receipt.seq)
     }
 
-    /// Count one host call; past the limit the run ends.
+    /// The run's deadline and cancel token.
+    pub(crate) fn stop(&self) -> &Stop {
+        &self.stop
+    }
+
+    /// Count one host call; past the limit, past the deadline or once cancelled the run ends.
     fn count_call(&mut self) -> wasmtime::Result<()> {
+        self.stop.check()?;
         self.host_calls += 1;
         if self.host_calls > self.max_host_calls {
             return Err(wasmtime::Error::new(LimitExceeded::HostCalls));
@@ -396,9 +434,17 @@ fn verdict(allowed: bool) -> &'static str {
 /// fresh log in `dir`, with room for 100 host calls.
 #[cfg(test)]
 pub(crate) fn test_gate(dir: &std::path::Path, policy: &str) -> Gate {
+    test_gate_on(
+        Arc::new(cordon_audit::AuditLog::open_in(dir).unwrap()),
+        policy,
+    )
+}
+
+/// [`test_gate`] logging to `log`.
+#[cfg(test)]
+pub(crate) fn test_gate_on(log: Arc<dyn DecisionLog>, policy: &str) -> Gate {
     use cordon_policy::{PolicyBundle, Principal, RunContext};
 
-    let log = cordon_audit::AuditLog::open_in(dir).unwrap();
     let bundle = PolicyBundle::from_sources([("p.cedar", policy)]).unwrap();
     let session = bundle
         .session(
@@ -416,5 +462,35 @@ pub(crate) fn test_gate(dir: &std::path::Path, policy: &str) -> Gate {
         purpose: "p".into(),
         engagement: "e".into(),
     };
-    Gate::new(session, Arc::new(log), identity, 100)
+    let stop = Stop::new(
+        std::time::Instant::now() + std::time::Duration::from_secs(3600),
+        crate::CancelToken::new(),
+    );
+    Gate::new(session, log, identity, 100, stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use cordon_policy::{Action, Resource};
+
+    use super::*;
+
+    fn file(action: Action) -> Request {
+        Request::new(action, Resource::File("/a.txt".into()))
+    }
+
+    #[test]
+    fn a_call_after_cancel_ends_the_run_before_it_is_decided() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gate = test_gate(dir.path(), "permit(principal, action, resource);");
+        let cancel = crate::CancelToken::new();
+        gate.stop = Stop::new(
+            std::time::Instant::now() + std::time::Duration::from_secs(3600),
+            cancel.clone(),
+        );
+        cancel.cancel();
+        let err = gate.check(file(Action::FsWrite)).unwrap_err();
+        assert!(err.downcast_ref::<crate::Cancelled>().is_some(), "{err:?}");
+        assert!(gate.decisions.is_empty());
+    }
 }
