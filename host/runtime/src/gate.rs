@@ -1,5 +1,22 @@
 //! The one gate every host call goes through: count the call, ask Cedar, append the decision to
-//! the log, then let the caller act — or hand the guest `access-denied` without acting.
+//! the log, make it durable, then let the caller act — or hand the guest `access-denied`
+//! without acting.
+//!
+//! # Durability before effects
+//!
+//! An allowed decision on an action with an effect — `fs:write`, `fs:append`, `fs:rename`,
+//! `fs:remove`, `fs:create-dir`, `http:send`, and a `records:read` that returns data — is
+//! synced to disk ([`DecisionLog::sync`]) before [`Gate::check`] or [`Gate::check_records`]
+//! returns, so the caller acts only on a decision that survives a crash. Concurrent runs share
+//! the log's group commit: their syncs wait for the same fsync.
+//!
+//! Pure reads (`fs:read`, `fs:list`, `fs:stat`) and every denial are appended without waiting:
+//! they are made durable with the next sync (the next effect of any run on the same log, or
+//! the end of the run, whose report is withheld until its decisions are durable). The bound:
+//! after a crash, the decisions missing from the log are pure reads and denials made since the
+//! last sync — never a decision whose effect happened. A denial changes nothing; a read changes
+//! nothing on disk or on the network (what it returned can only leave the run through a later
+//! effect, whose own decision is synced first).
 
 use std::sync::Arc;
 
@@ -223,6 +240,14 @@ impl Gate {
         Ok(receipt.seq)
     }
 
+    /// Make the decision `seq` durable before the caller acts on it; the run ends if it
+    /// cannot be.
+    fn make_durable(&self, seq: u64) -> wasmtime::Result<()> {
+        self.log
+            .sync(seq)
+            .map_err(|e| wasmtime::Error::msg(format!("decision log sync failed: {e}")))
+    }
+
     /// The run's deadline and cancel token.
     pub(crate) fn stop(&self) -> &Stop {
         &self.stop
@@ -273,6 +298,9 @@ impl Gate {
             }
         }
         if decision.allowed {
+            if has_effect(request.action) {
+                self.make_durable(seq)?;
+            }
             Ok(Ok(()))
         } else {
             Ok(Err(Error::AccessDenied(Denial {
@@ -389,6 +417,10 @@ impl Gate {
         })?;
         match outcome {
             Ok(r) => {
+                if !r.rows.is_empty() {
+                    // Data leaves the store only once the entry naming it is durable.
+                    self.make_durable(seq)?;
+                }
                 if let Some(level) = r.max_classification {
                     // One observation per jurisdiction returned; never for withheld data.
                     let categories = r.categories.iter().cloned().collect::<Vec<_>>();
@@ -424,6 +456,24 @@ struct Decided<'a> {
     taint: Option<Taint>,
     /// The host guard that refused a call the policy allowed.
     guard: Option<&'a str>,
+}
+
+/// Whether acting on an allowed `action` changes something outside the run (a file, the
+/// network) or hands it data a log must account for: its decision is synced first. Pure reads
+/// may batch (see the module docs).
+fn has_effect(action: cordon_policy::Action) -> bool {
+    use cordon_policy::Action;
+    match action {
+        Action::FsRead | Action::FsList | Action::FsStat => false,
+        Action::FsWrite
+        | Action::FsAppend
+        | Action::FsCreateDir
+        | Action::FsRemove
+        | Action::FsRename
+        | Action::HttpSend
+        | Action::RecordsRead
+        | Action::RecordsReadField => true,
+    }
 }
 
 fn verdict(allowed: bool) -> &'static str {
@@ -471,12 +521,72 @@ pub(crate) fn test_gate_on(log: Arc<dyn DecisionLog>, policy: &str) -> Gate {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
+    use cordon_audit::{AppendError, EraseError, Receipt, Subject};
     use cordon_policy::{Action, Resource};
 
     use super::*;
 
+    /// A log that remembers the highest sequence number it was asked to make durable.
+    struct Watched {
+        inner: cordon_audit::AuditLog,
+        synced: Mutex<Option<u64>>,
+    }
+
+    impl DecisionLog for Watched {
+        fn append(&self, entry: Entry) -> Result<Receipt, AppendError> {
+            self.inner.append(entry)
+        }
+        fn sync(&self, through: u64) -> Result<(), AppendError> {
+            self.inner.sync(through)?;
+            *self.synced.lock().unwrap() = Some(through);
+            Ok(())
+        }
+        fn head(&self) -> Option<Receipt> {
+            self.inner.head()
+        }
+        fn forget(&self, subjects: &[Subject]) -> Result<(), EraseError> {
+            self.inner.forget(subjects)
+        }
+    }
+
+    fn watched_gate(policy: &str) -> (tempfile::TempDir, Arc<Watched>, Gate) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(Watched {
+            inner: cordon_audit::AuditLog::open_in(dir.path()).unwrap(),
+            synced: Mutex::new(None),
+        });
+        let gate = test_gate_on(log.clone(), policy);
+        (dir, log, gate)
+    }
+
     fn file(action: Action) -> Request {
         Request::new(action, Resource::File("/a.txt".into()))
+    }
+
+    #[test]
+    fn an_allowed_effect_is_durable_before_the_caller_may_act() {
+        for action in [
+            Action::FsWrite,
+            Action::FsAppend,
+            Action::FsRemove,
+            Action::FsRename,
+        ] {
+            let (_dir, log, mut gate) = watched_gate("permit(principal, action, resource);");
+            assert!(gate.check(file(action)).unwrap().is_ok());
+            assert_eq!(*log.synced.lock().unwrap(), gate.last_seq, "{action:?}");
+        }
+    }
+
+    #[test]
+    fn pure_reads_and_denials_batch_without_a_sync() {
+        let (_dir, log, mut gate) =
+            watched_gate(r#"permit(principal, action == Cordon::Action::"fs:read", resource);"#);
+        assert!(gate.check(file(Action::FsRead)).unwrap().is_ok());
+        assert!(gate.check(file(Action::FsWrite)).unwrap().is_err());
+        assert_eq!(gate.decisions.len(), 2);
+        assert_eq!(*log.synced.lock().unwrap(), None);
     }
 
     #[test]

@@ -30,6 +30,63 @@ fn wait_for(what: &str, within: Duration, mut ready: impl FnMut() -> bool) {
 }
 
 #[test]
+fn a_run_killed_mid_write_leaves_no_effect_without_a_logged_decision() {
+    let sc = Scratch::new();
+    let guest = sc.file(
+        "append.wasm",
+        cordon_testkit::append_loop_guest(1_000_000).unwrap(),
+    );
+    let policy = sc.file("p.cedar", ALLOW_ALL);
+    let root = sc.path("root");
+    // The guest uses its input as the path: `42` appends to `root/42`.
+    let mut child = spawn_cordon(
+        &sc,
+        &[
+            "run",
+            s(&guest),
+            "-p",
+            s(&policy),
+            "--root",
+            s(&root),
+            "--timeout",
+            "600000",
+            "--max-host-calls",
+            "10000000",
+            "--input",
+            "42",
+        ],
+    );
+    let out = root.join("42");
+    let lines = || {
+        std::fs::read(&out)
+            .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+            .unwrap_or(0)
+    };
+    wait_for("200 appended lines", Duration::from_secs(120), || {
+        lines() >= 200
+    });
+    child.kill().unwrap(); // SIGKILL: no clean shutdown, nothing flushed at exit
+    child.wait().unwrap();
+
+    // Every byte on disk is `line\n` written by one append: a partial line is an effect too.
+    let bytes = std::fs::read(&out).unwrap().len();
+    let effects = bytes.div_ceil(5);
+    let logged = sc.cordon(&["audit", "query", "--tenant", "local"]).json();
+    let allowed_appends = logged
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "fs:append" && e["decision"] == "allow")
+        .count();
+    assert!(
+        allowed_appends >= effects,
+        "{effects} appends reached the disk, {allowed_appends} allow decisions are in the log"
+    );
+    let verify = sc.cordon(&["audit", "verify"]);
+    assert_eq!(verify.code, 0, "{}{}", verify.stdout, verify.stderr);
+}
+
+#[test]
 fn max_write_refuses_a_write_past_the_quota_and_writes_none_of_it() {
     let sc = Scratch::new();
     let guest = sc.file(
