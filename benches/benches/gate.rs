@@ -1,6 +1,10 @@
 //! The gate's cost: the same guest doing N fs reads, gated under an allow-all policy (Cedar
 //! decision + log append per call, log commit at the end) versus with the gate bypassed, in
 //! one run. The difference divided by N is the per-call overhead.
+//!
+//! Effects: `fs.append` calls, whose decisions are made durable before the append, by one run
+//! alone and by 8 runs at once sharing the log's group commit (the same number of appends in
+//! all), beside the same appends with the gate bypassed.
 
 #![expect(
     clippy::expect_used,
@@ -20,6 +24,10 @@ use cordon_runtime::{CordonEngine, EngineOptions, Invocation, RunLimits, RunStat
 use criterion::{Criterion, criterion_group, criterion_main};
 
 const READS: u32 = 10_000;
+/// Appends per sample, in all.
+const APPENDS: u32 = 800;
+/// Runs appending at once in the concurrent case.
+const WRITERS: u32 = 8;
 
 fn gate(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -86,6 +94,61 @@ fn gate(c: &mut Criterion) {
             assert_eq!(r.status, RunStatus::Ok, "{:?} {:?}", r.error, r.trap);
             assert_eq!(r.decisions.len(), READS as usize);
             black_box(r)
+        })
+    });
+    group.finish();
+
+    let alone = engine
+        .load(&cordon_testkit::append_loop_guest(APPENDS).expect("guest"))
+        .expect("load");
+    let shared = engine
+        .load(&cordon_testkit::append_loop_guest(APPENDS / WRITERS).expect("guest"))
+        .expect("load");
+    let appending = |input: String| Invocation {
+        input,
+        limits: RunLimits {
+            max_host_calls: u64::from(APPENDS),
+            max_write_bytes: 1 << 30,
+            ..RunLimits::default()
+        },
+        ..invocation()
+    };
+    let mut group = c.benchmark_group(format!("fs_append_x{APPENDS}"));
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("gate_bypassed", |b| {
+        b.iter(|| {
+            let r = engine
+                .run_bypassing_gate_for_bench(&alone, appending("out.txt".into()))
+                .expect("run");
+            assert_eq!(r.status, RunStatus::Ok, "{:?} {:?}", r.error, r.trap);
+            black_box(r)
+        })
+    });
+    group.bench_function("gated_one_run", |b| {
+        b.iter(|| {
+            let r = engine
+                .run(&alone, appending("out.txt".into()))
+                .expect("run");
+            assert_eq!(r.status, RunStatus::Ok, "{:?} {:?}", r.error, r.trap);
+            black_box(r)
+        })
+    });
+    group.bench_function(format!("gated_{WRITERS}_runs_at_once"), |b| {
+        b.iter(|| {
+            std::thread::scope(|scope| {
+                for w in 0..WRITERS {
+                    let (engine, shared, appending) = (&engine, &shared, &appending);
+                    scope.spawn(move || {
+                        let r = engine
+                            .run(shared, appending(format!("out-{w}.txt")))
+                            .expect("run");
+                        assert_eq!(r.status, RunStatus::Ok, "{:?} {:?}", r.error, r.trap);
+                        black_box(r)
+                    });
+                }
+            })
         })
     });
     group.finish();

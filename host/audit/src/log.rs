@@ -61,6 +61,10 @@ pub struct LogOptions {
     /// so memory stays bounded when the disk is slower than the appenders. Default 65536
     /// (a few tens of MB).
     pub max_pending: usize,
+    /// How long [`AuditLog::open`] waits for another process that holds the log (another
+    /// `cordon run` on the same data directory) to let it go, checking every few tens of
+    /// milliseconds; then it fails with [`OpenError::Busy`]. Default zero: fail at once.
+    pub lock_wait: Duration,
 }
 
 impl LogOptions {
@@ -74,6 +78,7 @@ impl LogOptions {
             checkpoint_interval: Duration::from_secs(1),
             shared_readers: false,
             max_pending: 1 << 16,
+            lock_wait: Duration::ZERO,
         }
     }
 }
@@ -91,6 +96,17 @@ pub enum OpenError {
         path: PathBuf,
         /// The cause.
         source: redb::DatabaseError,
+    },
+    /// Another process held the log for longer than [`LogOptions::lock_wait`].
+    #[error(
+        "another process has the log at `{path}` open, and did not close it within {} ms",
+        waited.as_millis()
+    )]
+    Busy {
+        /// The file.
+        path: PathBuf,
+        /// How long this process waited.
+        waited: Duration,
     },
     /// The store was written by a newer or unknown format.
     #[error("the log has unknown format {format}")]
@@ -289,12 +305,7 @@ impl AuditLog {
         let signing_key =
             keys::load_or_generate(&options.signing_key, options.public_key.as_deref())?;
         let public_key = PublicKey(signing_key.verifying_key());
-        let db = store::builder(options.shared_readers)
-            .create(path)
-            .map_err(|source| OpenError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
+        let db = create_waiting(path, &options)?;
         let layout = init_tables(&db, &public_key)?;
         let db = Arc::new(db);
         let store = Store::from_database(db.clone(), layout);
@@ -669,6 +680,34 @@ fn migrate_subject_keys(txn: &redb::WriteTransaction) -> Result<(), OpenError> {
         head = event.chain;
     }
     Ok(())
+}
+
+/// Open or create the redb file, waiting up to [`LogOptions::lock_wait`] while another process
+/// holds it. redb has no blocking open: the lock is tried again every few tens of ms.
+fn create_waiting(path: &Path, options: &LogOptions) -> Result<Database, OpenError> {
+    const RETRY: Duration = Duration::from_millis(25);
+    let started = Instant::now();
+    loop {
+        match store::builder(options.shared_readers).create(path) {
+            Ok(db) => return Ok(db),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) if !options.lock_wait.is_zero() => {
+                let waited = started.elapsed();
+                if waited >= options.lock_wait {
+                    return Err(OpenError::Busy {
+                        path: path.to_owned(),
+                        waited,
+                    });
+                }
+                std::thread::sleep(RETRY.min(options.lock_wait - waited));
+            }
+            Err(source) => {
+                return Err(OpenError::Open {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
 }
 
 impl DecisionLog for AuditLog {

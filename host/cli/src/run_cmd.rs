@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cap_std::ambient_authority;
@@ -92,6 +93,25 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     max_host_calls: Option<u64>,
 
+    /// Most bytes the run may write to files (fs write and append together; default 64M); a
+    /// write past it is refused whole with `limit-exceeded`. K, M, G suffixes accepted.
+    #[arg(long, value_parser = parse_size)]
+    max_write: Option<u64>,
+
+    /// Largest component accepted, in bytes (default 256M); K, M, G suffixes accepted.
+    #[arg(long, value_parser = parse_size)]
+    max_component: Option<u64>,
+
+    /// Most milliseconds the component may take to compile (default 120000); a slower one is
+    /// refused. Compilation does not count against `--timeout`.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    compile_timeout: Option<u64>,
+
+    /// How long to wait, in milliseconds, for another `cordon run` or `cordon serve` on the
+    /// same data directory to release the decision log before giving up.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    log_wait: u64,
+
     /// An address range http calls may reach although it is special-purpose (repeatable), e.g.
     /// `127.0.0.0/8` for a local test server. Without it, loopback, private, link-local (cloud
     /// metadata), unique-local and other special ranges are refused whatever the policy says.
@@ -151,6 +171,7 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
         timeout_ms: args.timeout.unwrap_or(defaults.timeout_ms),
         max_output_bytes: args.max_output.unwrap_or(defaults.max_output_bytes),
         max_host_calls: args.max_host_calls.unwrap_or(defaults.max_host_calls),
+        max_write_bytes: args.max_write.unwrap_or(defaults.max_write_bytes),
     };
     limits.validate().context("invalid limit")?;
     let input = match &args.input_file {
@@ -187,15 +208,28 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create data directory `{}`", data.display()))?;
     // One run: one slot of the same pooling allocator `cordon serve` uses.
+    let engine_defaults = EngineOptions::default();
     let engine = CordonEngine::new(EngineOptions {
         cache_dir: Some(data.join("cache")),
         pool: Some(PoolOptions { max_runs: 1 }),
+        max_component_bytes: match args.max_component {
+            Some(n) => usize::try_from(n).context("--max-component is too large")?,
+            None => engine_defaults.max_component_bytes,
+        },
+        compile_timeout: args
+            .compile_timeout
+            .map_or(engine_defaults.compile_timeout, Duration::from_millis),
     })?;
     let component = engine
         .load(&bytes)
         .with_context(|| format!("component `{}` was refused", args.component.display()))?;
     let log_path = data.join(cordon_audit::LOG_FILE);
-    let log = AuditLog::open(&log_path, LogOptions::in_dir(data))
+    // Another `cordon run` on this data directory holds the log until it ends: wait for it.
+    let log_options = LogOptions {
+        lock_wait: Duration::from_millis(args.log_wait),
+        ..LogOptions::in_dir(data)
+    };
+    let log = AuditLog::open(&log_path, log_options)
         .with_context(|| format!("cannot open the decision log `{}`", log_path.display()))?;
     let log = Arc::new(log);
     let records_path = data.join(cordon_records::RECORDS_FILE);

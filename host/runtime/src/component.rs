@@ -2,6 +2,7 @@
 //! what is wrong.
 
 use std::fmt;
+use std::time::Duration;
 
 use wasmtime::component::Component;
 
@@ -25,6 +26,23 @@ pub enum LoadError {
         "this is a core WebAssembly module, not a component; turn it into one with `wasm-tools component new`"
     )]
     CoreModule,
+    /// The component is larger than the engine accepts.
+    #[error("the component is {size} bytes, more than the {limit} bytes this host accepts")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The engine's limit.
+        limit: usize,
+    },
+    /// The component did not compile within the engine's time limit.
+    #[error(
+        "the component did not compile within {} ms, the limit of this host",
+        limit.as_millis()
+    )]
+    CompileTimeout {
+        /// The engine's limit.
+        limit: Duration,
+    },
     /// The component is malformed or cannot be compiled.
     #[error("the component is malformed: {0}")]
     Malformed(String),
@@ -116,14 +134,38 @@ pub(crate) fn import_allowed(name: &str) -> bool {
     }
 }
 
+/// Compile `bytes` on a thread of its own and wait for it at most `limit`. Cranelift cannot be
+/// stopped: past the limit the thread is left to finish, and what it compiled is dropped.
+fn compile(
+    engine: &wasmtime::Engine,
+    bytes: &[u8],
+    limit: Duration,
+) -> Result<Component, LoadError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let (engine, bytes) = (engine.clone(), bytes.to_vec());
+    std::thread::Builder::new()
+        .name("cordon-compile".into())
+        .spawn(move || {
+            let _ = tx.send(Component::new(&engine, &bytes));
+        })
+        .map_err(|e| LoadError::Malformed(format!("cannot start compiling: {e}")))?;
+    match rx.recv_timeout(limit) {
+        Ok(compiled) => compiled.map_err(|e| LoadError::Malformed(format!("{e:#}"))),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(LoadError::CompileTimeout { limit }),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(LoadError::Malformed(
+            "the compiler stopped without an answer".into(),
+        )),
+    }
+}
+
 pub(crate) fn load(
     engine: &wasmtime::Engine,
     linker: &wasmtime::component::Linker<RunState>,
     bytes: &[u8],
+    compile_timeout: Duration,
 ) -> Result<LoadedComponent, LoadError> {
     check_header(bytes)?;
-    let component =
-        Component::new(engine, bytes).map_err(|e| LoadError::Malformed(format!("{e:#}")))?;
+    let component = compile(engine, bytes, compile_timeout)?;
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
         if !import_allowed(name) {

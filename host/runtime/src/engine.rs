@@ -17,6 +17,7 @@ use crate::bindings::cordon::agent::{fs, http, records, types};
 use crate::component::{LoadError, LoadedComponent};
 use crate::host::fs::HasFs;
 use crate::host::http::HasHttp;
+use crate::host::poll::HasPoll;
 use crate::host::records::HasRecords;
 use crate::state::RunState;
 
@@ -24,7 +25,7 @@ use crate::state::RunState;
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// How to build an engine.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Where compiled components are cached across processes (keyed by the component's bytes
     /// and the engine's configuration). `None`: compile in every process.
@@ -35,6 +36,30 @@ pub struct EngineOptions {
     /// with [`RunError::AtCapacity`](crate::RunError::AtCapacity). `None`: allocate each
     /// run's instance on demand.
     pub pool: Option<PoolOptions>,
+    /// Largest component [`CordonEngine::load`] accepts, in bytes; a larger one is refused
+    /// with [`LoadError::TooLarge`] before anything is parsed. Default 256 MiB.
+    pub max_component_bytes: usize,
+    /// Longest [`CordonEngine::load`] waits for a component to compile; a component that
+    /// takes longer is refused with [`LoadError::CompileTimeout`]. Default 120 s (an 18 MB
+    /// interpreter component compiles in well under a minute).
+    ///
+    /// Compilation runs on a thread of its own, and cranelift cannot be interrupted: a
+    /// compilation that runs past the limit is no longer waited for, but its thread runs on
+    /// to the end (using CPU, and memory bounded by the component's size) and its result is
+    /// dropped. Compilation happens at load, never inside a run, so it does not count
+    /// against any run's deadline.
+    pub compile_timeout: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            cache_dir: None,
+            pool: None,
+            max_component_bytes: 256 << 20,
+            compile_timeout: Duration::from_secs(120),
+        }
+    }
 }
 
 /// The pooling allocator's size. Each slot reserves address space (about 6 GiB per linear
@@ -97,6 +122,8 @@ pub struct CordonEngine {
     pub(crate) linker: Linker<RunState>,
     loaded: Mutex<HashMap<String, LoadedComponent>>,
     ticker: Ticker,
+    max_component_bytes: usize,
+    compile_timeout: Duration,
 }
 
 impl std::fmt::Debug for CordonEngine {
@@ -138,11 +165,20 @@ impl CordonEngine {
             linker,
             loaded: Mutex::default(),
             ticker,
+            max_component_bytes: options.max_component_bytes,
+            compile_timeout: options.compile_timeout,
         })
     }
 
-    /// Validate and compile a component (once per process per digest).
+    /// Validate and compile a component (once per process per digest), within the engine's
+    /// size and compile-time limits ([`EngineOptions`]).
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
+        if bytes.len() > self.max_component_bytes {
+            return Err(LoadError::TooLarge {
+                size: bytes.len(),
+                limit: self.max_component_bytes,
+            });
+        }
         let digest = crate::component::digest(bytes);
         if let Some(c) = self
             .loaded
@@ -152,7 +188,7 @@ impl CordonEngine {
         {
             return Ok(c);
         }
-        let c = crate::component::load(&self.engine, &self.linker, bytes)?;
+        let c = crate::component::load(&self.engine, &self.linker, bytes, self.compile_timeout)?;
         if let Ok(mut m) = self.loaded.lock() {
             m.insert(digest, c.clone());
         }
@@ -172,6 +208,14 @@ impl CordonEngine {
 fn link(engine: &Engine) -> wasmtime::Result<Linker<RunState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    // wasi:io/poll again, on top of wasmtime-wasi's: waits that end at the run's deadline or
+    // on cancel (see `host/poll.rs`).
+    linker.allow_shadowing(true);
+    wasmtime_wasi::p2::bindings::sync::io::poll::add_to_linker::<RunState, HasPoll>(
+        &mut linker,
+        RunState::poll,
+    )?;
+    linker.allow_shadowing(false);
     types::add_to_linker::<RunState, wasmtime::component::HasSelf<RunState>>(&mut linker, |s| s)?;
     fs::add_to_linker::<RunState, HasFs>(&mut linker, RunState::fs)?;
     http::add_to_linker::<RunState, HasHttp>(&mut linker, RunState::http)?;

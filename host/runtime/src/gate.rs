@@ -1,5 +1,22 @@
 //! The one gate every host call goes through: count the call, ask Cedar, append the decision to
-//! the log, then let the caller act — or hand the guest `access-denied` without acting.
+//! the log, make it durable, then let the caller act — or hand the guest `access-denied`
+//! without acting.
+//!
+//! # Durability before effects
+//!
+//! An allowed decision on an action with an effect — `fs:write`, `fs:append`, `fs:rename`,
+//! `fs:remove`, `fs:create-dir`, `http:send`, and a `records:read` that returns data — is
+//! synced to disk ([`DecisionLog::sync`]) before [`Gate::check`] or [`Gate::check_records`]
+//! returns, so the caller acts only on a decision that survives a crash. Concurrent runs share
+//! the log's group commit: their syncs wait for the same fsync.
+//!
+//! Pure reads (`fs:read`, `fs:list`, `fs:stat`) and every denial are appended without waiting:
+//! they are made durable with the next sync (the next effect of any run on the same log, or
+//! the end of the run, whose report is withheld until its decisions are durable). The bound:
+//! after a crash, the decisions missing from the log are pure reads and denials made since the
+//! last sync — never a decision whose effect happened. A denial changes nothing; a read changes
+//! nothing on disk or on the network (what it returned can only leave the run through a later
+//! effect, whose own decision is synced first).
 
 use std::sync::Arc;
 
@@ -9,6 +26,7 @@ use serde::Serialize;
 
 use crate::bindings::{Denial, Error};
 use crate::limits::LimitExceeded;
+use crate::stop::Stop;
 
 /// Who and what every decision of a run is bound to in the log.
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +126,10 @@ pub(crate) struct Gate {
     pub(crate) decisions: Vec<DecisionRecord>,
     pub(crate) host_calls: u64,
     max_host_calls: u64,
+    /// The run's deadline and cancel token: a call made after either ends the run.
+    stop: Stop,
+    /// Bytes the run may still ask to write (`RunLimits::max_write_bytes`).
+    write_budget: u64,
     pub(crate) last_seq: Option<u64>,
     /// What the run has read so far; in the context of every call that can carry data out.
     pub(crate) taint: Taint,
@@ -121,6 +143,7 @@ impl Gate {
         log: Arc<dyn DecisionLog>,
         identity: RunIdentity,
         max_host_calls: u64,
+        stop: Stop,
     ) -> Self {
         Gate {
             session,
@@ -131,6 +154,8 @@ impl Gate {
             decisions: Vec::new(),
             host_calls: 0,
             max_host_calls,
+            stop,
+            write_budget: u64::MAX,
             last_seq: None,
             taint: Taint::default(),
             #[cfg(feature = "bench-gate-bypass")]
@@ -142,6 +167,30 @@ impl Gate {
     pub(crate) fn with_shadow(mut self, shadow: Option<Session>) -> Self {
         self.shadow = shadow;
         self
+    }
+
+    /// Let the run write at most `bytes` to files in all.
+    pub(crate) fn with_write_quota(mut self, bytes: u64) -> Self {
+        self.write_budget = bytes;
+        self
+    }
+
+    /// Take `len` bytes of a write from the run's quota, before the write is decided. Past the
+    /// quota, the guest's `limit-exceeded` and nothing is taken: the caller must not write any
+    /// of it. Bytes of a write the policy then denies stay taken (the quota counts what the
+    /// run asked to write).
+    pub(crate) fn charge_write(&mut self, len: usize) -> Result<(), Error> {
+        let len = u64::try_from(len).unwrap_or(u64::MAX);
+        match self.write_budget.checked_sub(len) {
+            Some(left) => {
+                self.write_budget = left;
+                Ok(())
+            }
+            None => Err(Error::LimitExceeded(format!(
+                "writing {len} bytes would pass the run's write quota ({} bytes left)",
+                self.write_budget
+            ))),
+        }
     }
 
     #[cfg(feature = "bench-gate-bypass")]
@@ -191,8 +240,22 @@ impl Gate {
         Ok(receipt.seq)
     }
 
-    /// Count one host call; past the limit the run ends.
+    /// Make the decision `seq` durable before the caller acts on it; the run ends if it
+    /// cannot be.
+    fn make_durable(&self, seq: u64) -> wasmtime::Result<()> {
+        self.log
+            .sync(seq)
+            .map_err(|e| wasmtime::Error::msg(format!("decision log sync failed: {e}")))
+    }
+
+    /// The run's deadline and cancel token.
+    pub(crate) fn stop(&self) -> &Stop {
+        &self.stop
+    }
+
+    /// Count one host call; past the limit, past the deadline or once cancelled the run ends.
     fn count_call(&mut self) -> wasmtime::Result<()> {
+        self.stop.check()?;
         self.host_calls += 1;
         if self.host_calls > self.max_host_calls {
             return Err(wasmtime::Error::new(LimitExceeded::HostCalls));
@@ -235,6 +298,9 @@ impl Gate {
             }
         }
         if decision.allowed {
+            if has_effect(request.action) {
+                self.make_durable(seq)?;
+            }
             Ok(Ok(()))
         } else {
             Ok(Err(Error::AccessDenied(Denial {
@@ -354,6 +420,10 @@ impl Gate {
         })?;
         match outcome {
             Ok(r) => {
+                if !r.rows.is_empty() {
+                    // Data leaves the store only once the entry naming it is durable.
+                    self.make_durable(seq)?;
+                }
                 if let Some(level) = r.max_classification {
                     // One observation per jurisdiction returned; never for withheld data.
                     let categories = r.categories.iter().cloned().collect::<Vec<_>>();
@@ -391,6 +461,24 @@ struct Decided<'a> {
     guard: Option<&'a str>,
 }
 
+/// Whether acting on an allowed `action` changes something outside the run (a file, the
+/// network) or hands it data a log must account for: its decision is synced first. Pure reads
+/// may batch (see the module docs).
+fn has_effect(action: cordon_policy::Action) -> bool {
+    use cordon_policy::Action;
+    match action {
+        Action::FsRead | Action::FsList | Action::FsStat => false,
+        Action::FsWrite
+        | Action::FsAppend
+        | Action::FsCreateDir
+        | Action::FsRemove
+        | Action::FsRename
+        | Action::HttpSend
+        | Action::RecordsRead
+        | Action::RecordsReadField => true,
+    }
+}
+
 fn verdict(allowed: bool) -> &'static str {
     if allowed { "allow" } else { "deny" }
 }
@@ -399,9 +487,17 @@ fn verdict(allowed: bool) -> &'static str {
 /// fresh log in `dir`, with room for 100 host calls.
 #[cfg(test)]
 pub(crate) fn test_gate(dir: &std::path::Path, policy: &str) -> Gate {
+    test_gate_on(
+        Arc::new(cordon_audit::AuditLog::open_in(dir).unwrap()),
+        policy,
+    )
+}
+
+/// [`test_gate`] logging to `log`.
+#[cfg(test)]
+pub(crate) fn test_gate_on(log: Arc<dyn DecisionLog>, policy: &str) -> Gate {
     use cordon_policy::{PolicyBundle, Principal, RunContext};
 
-    let log = cordon_audit::AuditLog::open_in(dir).unwrap();
     let bundle = PolicyBundle::from_sources([("p.cedar", policy)]).unwrap();
     let session = bundle
         .session(
@@ -419,5 +515,95 @@ pub(crate) fn test_gate(dir: &std::path::Path, policy: &str) -> Gate {
         purpose: "p".into(),
         engagement: "e".into(),
     };
-    Gate::new(session, Arc::new(log), identity, 100)
+    let stop = Stop::new(
+        std::time::Instant::now() + std::time::Duration::from_secs(3600),
+        crate::CancelToken::new(),
+    );
+    Gate::new(session, log, identity, 100, stop)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use cordon_audit::{AppendError, EraseError, Receipt, Subject};
+    use cordon_policy::{Action, Resource};
+
+    use super::*;
+
+    /// A log that remembers the highest sequence number it was asked to make durable.
+    struct Watched {
+        inner: cordon_audit::AuditLog,
+        synced: Mutex<Option<u64>>,
+    }
+
+    impl DecisionLog for Watched {
+        fn append(&self, entry: Entry) -> Result<Receipt, AppendError> {
+            self.inner.append(entry)
+        }
+        fn sync(&self, through: u64) -> Result<(), AppendError> {
+            self.inner.sync(through)?;
+            *self.synced.lock().unwrap() = Some(through);
+            Ok(())
+        }
+        fn head(&self) -> Option<Receipt> {
+            self.inner.head()
+        }
+        fn forget(&self, subjects: &[Subject]) -> Result<(), EraseError> {
+            self.inner.forget(subjects)
+        }
+    }
+
+    fn watched_gate(policy: &str) -> (tempfile::TempDir, Arc<Watched>, Gate) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(Watched {
+            inner: cordon_audit::AuditLog::open_in(dir.path()).unwrap(),
+            synced: Mutex::new(None),
+        });
+        let gate = test_gate_on(log.clone(), policy);
+        (dir, log, gate)
+    }
+
+    fn file(action: Action) -> Request {
+        Request::new(action, Resource::File("/a.txt".into()))
+    }
+
+    #[test]
+    fn an_allowed_effect_is_durable_before_the_caller_may_act() {
+        for action in [
+            Action::FsWrite,
+            Action::FsAppend,
+            Action::FsRemove,
+            Action::FsRename,
+        ] {
+            let (_dir, log, mut gate) = watched_gate("permit(principal, action, resource);");
+            assert!(gate.check(file(action)).unwrap().is_ok());
+            assert_eq!(*log.synced.lock().unwrap(), gate.last_seq, "{action:?}");
+        }
+    }
+
+    #[test]
+    fn pure_reads_and_denials_batch_without_a_sync() {
+        let (_dir, log, mut gate) =
+            watched_gate(r#"permit(principal, action == Cordon::Action::"fs:read", resource);"#);
+        assert!(gate.check(file(Action::FsRead)).unwrap().is_ok());
+        assert!(gate.check(file(Action::FsWrite)).unwrap().is_err());
+        assert_eq!(gate.decisions.len(), 2);
+        assert_eq!(*log.synced.lock().unwrap(), None);
+    }
+
+    #[test]
+    fn a_call_after_cancel_ends_the_run_before_it_is_decided() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gate = test_gate(dir.path(), "permit(principal, action, resource);");
+        let cancel = crate::CancelToken::new();
+        gate.stop = Stop::new(
+            std::time::Instant::now() + std::time::Duration::from_secs(3600),
+            cancel.clone(),
+        );
+        cancel.cancel();
+        let err = gate.check(file(Action::FsWrite)).unwrap_err();
+        assert!(err.downcast_ref::<crate::Cancelled>().is_some(), "{err:?}");
+        assert!(gate.decisions.is_empty());
+    }
 }

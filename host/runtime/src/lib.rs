@@ -41,6 +41,7 @@ mod host;
 mod limits;
 mod run;
 mod state;
+mod stop;
 
 pub use component::{LoadError, LoadedComponent, digest};
 pub use egress::{AddressRefused, CaError, EgressPolicy, RangeError, TrustedCa};
@@ -48,6 +49,5 @@ pub use engine::{CordonEngine, EngineError, EngineOptions, PoolOptions};
 pub use gate::{DecisionRecord, RunIdentity, ShadowDifference};
 pub use host::records::RecordsGrant;
 pub use limits::{LimitExceeded, LimitsError, RunLimits};
-pub use run::{
-    AuditRange, CancelToken, Cancelled, GuestError, Invocation, RunError, RunReport, RunStatus,
-};
+pub use run::{AuditRange, GuestError, Invocation, RunError, RunReport, RunStatus};
+pub use stop::{CancelToken, Cancelled};

@@ -38,6 +38,15 @@ pub struct RunLimits {
     pub max_output_bytes: u64,
     /// Host calls (fs, http, records) the run may make.
     pub max_host_calls: u64,
+    /// Bytes the run may write to files, `fs.write` and `fs.append` together. A write that
+    /// would pass it is refused whole with `limit-exceeded`, before it is decided; nothing of
+    /// it is written.
+    #[serde(default = "default_max_write_bytes")]
+    pub max_write_bytes: u64,
+}
+
+fn default_max_write_bytes() -> u64 {
+    64 << 20
 }
 
 impl Default for RunLimits {
@@ -49,6 +58,7 @@ impl Default for RunLimits {
             timeout_ms: 10_000,
             max_output_bytes: 1 << 20,
             max_host_calls: 10_000,
+            max_write_bytes: default_max_write_bytes(),
         }
     }
 }
@@ -69,12 +79,13 @@ pub struct LimitsError {
 
 impl RunLimits {
     /// Bounds each limit must fall within: `(name, min, max)`.
-    pub const BOUNDS: [(&'static str, u64, u64); 5] = [
+    pub const BOUNDS: [(&'static str, u64, u64); 6] = [
         ("fuel", 1_000, 1_000_000_000_000),
         ("memory_bytes", 64 << 10, 16 << 30),
         ("timeout_ms", 1, 3_600_000),
         ("max_output_bytes", 1, 256 << 20),
         ("max_host_calls", 1, 100_000_000),
+        ("max_write_bytes", 1, 64 << 30),
     ];
 
     /// Check every limit against [`RunLimits::BOUNDS`].
@@ -92,6 +103,7 @@ impl RunLimits {
             self.timeout_ms,
             self.max_output_bytes,
             self.max_host_calls,
+            self.max_write_bytes,
         ];
         for ((name, min, max), value) in Self::BOUNDS.into_iter().zip(values) {
             if !(min..=max).contains(&value) {
@@ -172,6 +184,7 @@ mod tests {
                     &mut l.timeout_ms,
                     &mut l.max_output_bytes,
                     &mut l.max_host_calls,
+                    &mut l.max_write_bytes,
                 ];
                 *field.into_iter().nth(i).unwrap() = bad;
                 assert_eq!(l.validate().unwrap_err().name, name);

@@ -1,7 +1,6 @@
 //! One run: a fresh store with its limits, the gate, and the report of what happened.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use cap_std::fs::Dir;
@@ -22,6 +21,7 @@ use crate::host::http::HttpState;
 use crate::host::records::RecordsGrant;
 use crate::limits::{LimitExceeded, LimitsError, MemoryLimiter, RunLimits};
 use crate::state::RunState;
+use crate::stop::{CancelToken, Cancelled, Stop};
 
 /// Everything one run needs.
 pub struct Invocation {
@@ -58,32 +58,6 @@ pub struct Invocation {
     /// calls are answered `unsupported`.
     pub records: Option<RecordsGrant>,
 }
-
-/// Stops a run from another thread, within one epoch tick (about 5 ms) of being cancelled.
-#[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
-
-impl CancelToken {
-    /// A token that is not cancelled.
-    pub fn new() -> Self {
-        CancelToken::default()
-    }
-
-    /// Stop the run at its next epoch check.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-
-    /// Whether [`CancelToken::cancel`] was called.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// The run was stopped by its [`CancelToken`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the run was cancelled")]
-pub struct Cancelled;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -267,6 +241,10 @@ impl CordonEngine {
             purpose: inv.context.purpose.clone(),
             engagement: inv.context.engagement.clone(),
         };
+        // Every wait of the run — wasm code (the epoch callback below), WASI pollables, http —
+        // ends at this deadline or when the run is cancelled.
+        let deadline = start + Duration::from_millis(inv.limits.timeout_ms);
+        let stop = Stop::new(deadline, inv.cancel.clone().unwrap_or_default());
         let capture = Capture::new(inv.limits.max_output_bytes);
         // No preopens, no env, no args, no network: WASI is linked so toolchain imports
         // resolve, and grants nothing.
@@ -286,14 +264,14 @@ impl CordonEngine {
                 inv.log.clone(),
                 identity,
                 inv.limits.max_host_calls,
+                stop.clone(),
             )
-            .with_shadow(shadow),
+            .with_shadow(shadow)
+            .with_write_quota(inv.limits.max_write_bytes),
             root: inv.root,
             max_read_bytes: inv.limits.memory_bytes,
-            http: HttpState::new(
-                inv.egress,
-                start + std::time::Duration::from_millis(inv.limits.timeout_ms),
-            ),
+            http: HttpState::new(inv.egress),
+            stop: stop.clone(),
             records: inv.records,
         };
         #[cfg(feature = "bench-gate-bypass")]
@@ -311,18 +289,8 @@ impl CordonEngine {
             .set_fuel(inv.limits.fuel)
             .map_err(|e| RunError::Store(format!("{e:#}")))?;
         // Every epoch tick, check the wall-clock deadline and the kill switch.
-        let deadline = start + Duration::from_millis(inv.limits.timeout_ms);
-        let cancel = inv.cancel.clone().unwrap_or_default();
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if cancel.is_cancelled() {
-                Err(wasmtime::Error::new(Cancelled))
-            } else if Instant::now() >= deadline {
-                Err(wasmtime::Error::new(LimitExceeded::Timeout))
-            } else {
-                Ok(UpdateDeadline::Continue(1))
-            }
-        });
+        store.epoch_deadline_callback(move |_| stop.check().map(|()| UpdateDeadline::Continue(1)));
 
         let agent = match component.pre.instantiate(&mut store) {
             Err(e)

@@ -7,8 +7,10 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::gate::Gate;
 use crate::host::fs::FsView;
 use crate::host::http::{HttpState, HttpView};
+use crate::host::poll::PollView;
 use crate::host::records::{RecordsGrant, RecordsView};
 use crate::limits::MemoryLimiter;
+use crate::stop::Stop;
 
 pub(crate) struct RunState {
     pub(crate) wasi: WasiCtx,
@@ -19,6 +21,8 @@ pub(crate) struct RunState {
     pub(crate) max_read_bytes: u64,
     pub(crate) http: HttpState,
     pub(crate) records: Option<RecordsGrant>,
+    /// The run's deadline and cancel token, which every host wait races.
+    pub(crate) stop: Stop,
 }
 
 impl RunState {
@@ -35,6 +39,13 @@ impl RunState {
             gate: &mut self.gate,
             state: &mut self.http,
             max_body_bytes: self.max_read_bytes,
+        }
+    }
+
+    pub(crate) fn poll(&mut self) -> PollView<'_> {
+        PollView {
+            table: &mut self.table,
+            stop: &self.stop,
         }
     }
 

@@ -54,6 +54,8 @@ impl TenantLimits {
             timeout_ms: self.timeout_ms,
             max_output_bytes: self.max_output_bytes,
             max_host_calls: self.max_host_calls,
+            // Not a tenant setting (yet): every run gets the default write quota.
+            ..RunLimits::default()
         }
     }
 

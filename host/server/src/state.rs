@@ -229,6 +229,7 @@ impl AppState {
             pool: Some(PoolOptions {
                 max_runs: config.max_runs,
             }),
+            ..EngineOptions::default()
         })?;
         let (running, _) = watch::channel(0);
         Ok(AppState {

@@ -504,3 +504,101 @@ pub fn send_read_send_guest(collection: &str, field: &str) -> anyhow::Result<Vec
         ),
     ))
 }
+
+/// How a [`clock_guest`] waits on a `wasi:clocks/monotonic-clock` pollable.
+#[derive(Debug, Clone, Copy)]
+pub enum ClockWait {
+    /// `subscribe-duration(d)`, then `pollable.block`.
+    Block,
+    /// Two `subscribe-duration(d)` pollables given to `poll` together.
+    Poll,
+    /// `subscribe-instant(now() + d)`, then `pollable.block`.
+    Instant,
+}
+
+/// A guest importing WASI's monotonic clock and poll (as toolchains' guests do) that waits
+/// `seconds` on a clock pollable as `wait` says, then returns `ok`: for deadlines and
+/// cancellation of host waits.
+pub fn clock_guest(wait: ClockWait, seconds: u64) -> anyhow::Result<Vec<u8>> {
+    const IO: &str = "package wasi:io@0.2.0;
+        interface poll {
+          resource pollable { ready: func() -> bool; block: func(); }
+          poll: func(in: list<borrow<pollable>>) -> list<u32>;
+        }";
+    const CLOCKS: &str = "package wasi:clocks@0.2.0;
+        interface monotonic-clock {
+          use wasi:io/poll@0.2.0.{pollable};
+          type instant = u64;
+          type duration = u64;
+          now: func() -> instant;
+          subscribe-instant: func(when: instant) -> pollable;
+          subscribe-duration: func(when: duration) -> pollable;
+        }";
+    const WORLD: &str = "package test:clock;
+        world clock {
+          include cordon:agent/agent@0.1.0;
+          import wasi:clocks/monotonic-clock@0.2.0;
+          import wasi:io/poll@0.2.0;
+        }";
+    let mut resolve = Resolve::default();
+    resolve.push_dir(Path::new(WIT_DIR))?;
+    resolve.push_str("io.wit", IO)?;
+    resolve.push_str("clocks.wit", CLOCKS)?;
+    let pkg = resolve.push_str("clock.wit", WORLD)?;
+    let nanos = seconds.saturating_mul(1_000_000_000);
+    let wait_body = match wait {
+        ClockWait::Block => format!("(call $block (call $after (i64.const {nanos})))"),
+        ClockWait::Poll => format!(
+            "(i32.store (i32.const 200) (call $after (i64.const {nanos})))
+             (i32.store (i32.const 204) (call $after (i64.const {nanos})))
+             (call $poll (i32.const 200) (i32.const 2) (i32.const 208))"
+        ),
+        ClockWait::Instant => {
+            format!("(call $block (call $at (i64.add (call $now) (i64.const {nanos}))))")
+        }
+    };
+    let clock = "wasi:clocks/monotonic-clock@0.2.0";
+    let poll = "wasi:io/poll@0.2.0";
+    let wat = module(
+        &format!(
+            r#"(import "{clock}" "now" (func $now (result i64)))
+               (import "{clock}" "subscribe-duration" (func $after (param i64) (result i32)))
+               (import "{clock}" "subscribe-instant" (func $at (param i64) (result i32)))
+               (import "{poll}" "[method]pollable.block" (func $block (param i32)))
+               (import "{poll}" "poll" (func $poll (param i32 i32 i32)))"#
+        ),
+        &format!(
+            r#"(func (export "run") (param i32 i32) (result i32)
+                 {wait_body}
+                 (i32.store8 (i32.const 64) (i32.const 0))
+                 (i32.store (i32.const 72) (i32.const 32))
+                 (i32.store (i32.const 76) (i32.const 2))
+                 (i32.const 64))"#
+        ),
+    );
+    encode(resolve, pkg, &wat, "clock")
+}
+
+/// `run(path)` = `fs.append(path, "line\n")` `n` times (n fixed at build time), stopping at
+/// the first error, which it hands back; `ok` when all `n` were appended. For write quotas and
+/// for crashing a run in the middle of its effects.
+pub fn append_loop_guest(n: u32) -> anyhow::Result<Vec<u8>> {
+    component(&module(
+        &format!(r#"(import "{FS}" "append" (func $append (param i32 i32 i32 i32 i32)))"#),
+        &format!(
+            r#"(data (i32.const 16) "line\0a")
+               (func (export "run") (param i32 i32) (result i32)
+                 (local $i i32) (local $mark i32)
+                 (local.set $mark (global.get $bump))
+                 (loop $l
+                   (global.set $bump (local.get $mark))
+                   (call $append (local.get 0) (local.get 1) (i32.const 16) (i32.const 5) (i32.const 64))
+                   (if (i32.load8_u (i32.const 64)) (then (return (i32.const 64))))
+                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                   (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))
+                 (i32.store (i32.const 72) (i32.const 32))
+                 (i32.store (i32.const 76) (i32.const 2))
+                 (i32.const 64))"#
+        ),
+    ))
+}

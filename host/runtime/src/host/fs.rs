@@ -210,12 +210,18 @@ impl Host for FsView<'_> {
 
     #[tracing::instrument(name = "cordon.fs.write", skip_all)]
     fn write(&mut self, path: String, data: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+        if let Err(e) = self.gate.charge_write(data.len()) {
+            return Ok(Err(e));
+        }
         act!(self.file(Action::FsWrite, &path), |dir, path| dir
             .write(&path.rel, &data))
     }
 
     #[tracing::instrument(name = "cordon.fs.append", skip_all)]
     fn append(&mut self, path: String, data: Vec<u8>) -> wasmtime::Result<Result<(), Error>> {
+        if let Err(e) = self.gate.charge_write(data.len()) {
+            return Ok(Err(e));
+        }
         act!(self.file(Action::FsAppend, &path), |dir, path| {
             dir.open_with(&path.rel, OpenOptions::new().append(true).create(true))
                 .and_then(|mut f| f.write_all(&data))

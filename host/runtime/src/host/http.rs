@@ -15,10 +15,11 @@
 //! Request and response bodies are bounded, redirects are followed by hand (so each hop goes
 //! through 1–3), and a request never outlives its own time limit
 //! ([`EgressPolicy::request_timeout`](crate::EgressPolicy), all hops together: the guest gets
-//! `limit-exceeded`) nor the run's deadline (the run ends).
+//! `limit-exceeded`) nor the run's deadline or its cancellation (the run ends at once: the
+//! lookup and the exchange race the run's [`Stop`](crate::stop::Stop), and the connection is
+//! dropped).
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,6 +34,7 @@ use crate::bindings::cordon::agent::http::{Host, Request, Response};
 use crate::egress::{EgressPolicy, TrustedCa};
 use crate::gate::Gate;
 use crate::limits::LimitExceeded;
+use crate::stop::Stop;
 
 /// The policy id a refusal by the egress address check carries.
 pub(crate) const EGRESS_GUARD: &str = "cordon:egress";
@@ -56,16 +58,14 @@ const CREDENTIAL_HEADERS: [&str; 3] = ["authorization", "cookie", "proxy-authori
 /// What one run's http interface keeps between calls.
 pub(crate) struct HttpState {
     egress: EgressPolicy,
-    deadline: Instant,
     client: Option<PinnedClient>,
 }
 
 impl HttpState {
-    /// http for a run that must end by `deadline`, under the operator's `egress` policy.
-    pub(crate) fn new(egress: EgressPolicy, deadline: Instant) -> Self {
+    /// http under the operator's `egress` policy.
+    pub(crate) fn new(egress: EgressPolicy) -> Self {
         HttpState {
             egress,
-            deadline,
             client: None,
         }
     }
@@ -162,32 +162,43 @@ fn url_parts(url: &Url) -> UrlParts {
 }
 
 /// Every address `url`'s host stands for: the address itself, or one lookup of the name.
-/// `Ok(None)`: the lookup did not finish `within` (the run's remaining time).
-fn resolve(url: &Url, within: Duration) -> Result<Option<Vec<SocketAddr>>, Error> {
+/// `Ok(None)`: the lookup did not finish `within` (the request's remaining time); `Err`: the
+/// run must stop (deadline or cancel).
+fn resolve(
+    url: &Url,
+    within: Duration,
+    stop: &Stop,
+) -> wasmtime::Result<Result<Option<Vec<SocketAddr>>, Error>> {
     let port = url.port_or_known_default().unwrap_or(0);
     let addrs: Vec<SocketAddr> = match url.host() {
         Some(url::Host::Ipv4(a)) => vec![SocketAddr::new(IpAddr::V4(a), port)],
         Some(url::Host::Ipv6(a)) => vec![SocketAddr::new(IpAddr::V6(a), port)],
-        Some(url::Host::Domain(d)) => match lookup(d, port, within) {
+        Some(url::Host::Domain(d)) => match lookup(d, port, within, stop)? {
             Some(Ok(addrs)) => addrs,
-            Some(Err(_)) => return Err(Error::Io(format!("cannot resolve `{d}`"))),
-            None => return Ok(None),
+            Some(Err(_)) => return Ok(Err(Error::Io(format!("cannot resolve `{d}`")))),
+            None => return Ok(Ok(None)),
         },
         None => Vec::new(),
     };
     if addrs.is_empty() {
-        return Err(Error::Io(format!(
+        return Ok(Err(Error::Io(format!(
             "`{}` resolves to no address",
             url.host_str().unwrap_or_default()
-        )));
+        ))));
     }
-    Ok(Some(addrs))
+    Ok(Ok(Some(addrs)))
 }
 
 /// The system resolver has no timeout, so the lookup runs on its own thread and is waited for
-/// at most `within`; a lookup that outlives the run finishes unobserved. `None`: time is up.
-fn lookup(domain: &str, port: u16, within: Duration) -> Option<std::io::Result<Vec<SocketAddr>>> {
-    let (tx, rx) = std::sync::mpsc::channel();
+/// at most `within`, and never past the run's stop; a lookup that outlives the wait finishes
+/// unobserved. `None`: time is up.
+fn lookup(
+    domain: &str,
+    port: u16,
+    within: Duration,
+    stop: &Stop,
+) -> wasmtime::Result<Option<std::io::Result<Vec<SocketAddr>>>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
     let name = domain.to_owned();
     let spawned = std::thread::Builder::new()
         .name("cordon-dns".into())
@@ -199,20 +210,23 @@ fn lookup(domain: &str, port: u16, within: Duration) -> Option<std::io::Result<V
             );
         });
     if let Err(e) = spawned {
-        return Some(Err(e));
+        return Ok(Some(Err(e)));
     }
-    match rx.recv_timeout(within) {
-        Ok(answer) => Some(answer),
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Some(Err(std::io::Error::other(
-            "the lookup thread ended without an answer",
-        ))),
-    }
+    // The timer is made inside the runtime (by the async block), not here.
+    Ok(
+        match stop.race(async move { tokio::time::timeout(within, rx).await })? {
+            Ok(Ok(answer)) => Some(answer),
+            Err(_elapsed) => None,
+            Ok(Err(_closed)) => Some(Err(std::io::Error::other(
+                "the lookup thread ended without an answer",
+            ))),
+        },
+    )
 }
 
-/// A blocking client whose resolver answers only with addresses the egress check pinned.
+/// A client whose resolver answers only with addresses the egress check pinned.
 pub(crate) struct PinnedClient {
-    client: reqwest::blocking::Client,
+    client: reqwest::Client,
     pins: Arc<Pins>,
 }
 
@@ -235,7 +249,7 @@ impl reqwest::dns::Resolve for Pins {
 impl PinnedClient {
     fn new(egress: &EgressPolicy) -> Result<Self, reqwest::Error> {
         let pins = Arc::new(Pins::default());
-        let mut builder = reqwest::blocking::Client::builder();
+        let mut builder = reqwest::Client::builder();
         for ca in egress.trusted_cas.iter().flat_map(TrustedCa::certificates) {
             builder = builder.add_root_certificate(ca.clone());
         }
@@ -244,7 +258,6 @@ impl PinnedClient {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .dns_resolver(pins.clone())
-            .timeout(None)
             .build()?;
         Ok(PinnedClient { client, pins })
     }
@@ -254,6 +267,61 @@ impl PinnedClient {
             m.insert(host.to_owned(), addrs);
         }
     }
+}
+
+/// What one exchange brought back.
+enum Answer {
+    /// A redirect to `Location` (its body is not read).
+    Redirect(reqwest::StatusCode, String),
+    /// A response whose body fit.
+    Done(Response),
+    /// A body larger than allowed (by its length header, or as read).
+    TooLarge,
+}
+
+/// How one exchange failed.
+enum Failed {
+    /// Sending, or receiving the head.
+    Send(reqwest::Error),
+    /// Reading the body.
+    Read(reqwest::Error),
+}
+
+/// Send `request` and read the answer, at most `max` bytes of body.
+async fn exchange(request: reqwest::RequestBuilder, max: u64) -> Result<Answer, Failed> {
+    let mut resp = request.send().await.map_err(Failed::Send)?;
+    let status = resp.status();
+    if status.is_redirection()
+        && let Some(location) = resp.headers().get(reqwest::header::LOCATION)
+    {
+        let location = location.to_str().unwrap_or_default().to_owned();
+        return Ok(Answer::Redirect(status, location));
+    }
+    if resp.content_length().is_some_and(|len| len > max) {
+        return Ok(Answer::TooLarge);
+    }
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(Failed::Read)? {
+        if (body.len() as u64).saturating_add(chunk.len() as u64) > max {
+            return Ok(Answer::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Answer::Done(Response {
+        status: status.as_u16(),
+        headers,
+        body,
+    }))
 }
 
 /// How a hop ended.
@@ -288,9 +356,10 @@ impl HttpView<'_> {
     /// When a request started now must be done by: its own time limit or the run's deadline,
     /// whichever comes first.
     fn request_deadline(&self) -> Instant {
+        let run = self.gate.stop().deadline();
         Instant::now()
             .checked_add(self.state.egress.request_timeout)
-            .map_or(self.state.deadline, |d| d.min(self.state.deadline))
+            .map_or(run, |d| d.min(run))
     }
 
     /// Time left before `until` (see [`Self::request_deadline`]); none left is
@@ -307,8 +376,9 @@ impl HttpView<'_> {
     /// limit the guest gets `limit-exceeded` and the run goes on.
     fn out_of_time(&self, host: &str) -> wasmtime::Result<Error> {
         if self
-            .state
-            .deadline
+            .gate
+            .stop()
+            .deadline()
             .saturating_duration_since(Instant::now())
             < DEADLINE_SLACK
         {
@@ -366,7 +436,7 @@ impl HttpView<'_> {
             Ok(left) => left,
             Err(e) => return Ok(Err(e)),
         };
-        let addrs = match resolve(&req.url, within) {
+        let addrs = match resolve(&req.url, within, self.gate.stop())? {
             Ok(Some(a)) => a,
             Ok(None) => return Ok(Err(self.out_of_time(&host)?)),
             Err(e) => return Ok(Err(e)),
@@ -394,61 +464,31 @@ impl HttpView<'_> {
         if let Some(b) = &req.body {
             builder = builder.body(b.clone());
         }
-        let mut resp = match builder.send() {
-            Ok(r) => r,
-            Err(e) => return Ok(Err(self.transport_error(&host, until, &e)?)),
-        };
-        let status = resp.status();
-        if status.is_redirection()
-            && let Some(location) = resp.headers().get(reqwest::header::LOCATION)
-        {
-            let location = location.to_str().unwrap_or_default();
-            let next = match req.url.join(location) {
-                Ok(u) => u,
-                Err(_) => {
-                    return Ok(Err(Error::Io(format!(
-                        "`{host}` redirected to `{location}`, which is not a url"
-                    ))));
+        // The exchange races the run's stop: at the deadline or on cancel the connection is
+        // dropped and the run ends.
+        let stop = self.gate.stop().clone();
+        let answer = match stop.race(exchange(builder, max))? {
+            Ok(a) => a,
+            Err(Failed::Send(e)) => return Ok(Err(self.transport_error(&host, until, &e)?)),
+            Err(Failed::Read(e)) => {
+                if until.saturating_duration_since(Instant::now()) < DEADLINE_SLACK {
+                    return Ok(Err(self.out_of_time(&host)?));
                 }
-            };
-            return Ok(check_url(next.as_str()).map(|u| Hop::Redirect(u, status)));
-        }
-        if let Some(len) = resp.content_length()
-            && len > max
-        {
-            return Ok(Err(too_large(&host, max)));
-        }
-        let mut body = Vec::new();
-        if let Err(e) = resp
-            .by_ref()
-            .take(max.saturating_add(1))
-            .read_to_end(&mut body)
-        {
-            if until.saturating_duration_since(Instant::now()) < DEADLINE_SLACK {
-                return Ok(Err(self.out_of_time(&host)?));
+                return Ok(Err(Error::Io(format!(
+                    "reading the response from `{host}` failed: {e}"
+                ))));
             }
-            return Ok(Err(Error::Io(format!(
-                "reading the response from `{host}` failed: {e}"
-            ))));
-        }
-        if body.len() as u64 > max {
-            return Ok(Err(too_large(&host, max)));
-        }
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
-        Ok(Ok(Hop::Done(Response {
-            status: status.as_u16(),
-            headers,
-            body,
-        })))
+        };
+        Ok(match answer {
+            Answer::Redirect(status, location) => match req.url.join(&location) {
+                Ok(next) => check_url(next.as_str()).map(|u| Hop::Redirect(u, status)),
+                Err(_) => Err(Error::Io(format!(
+                    "`{host}` redirected to `{location}`, which is not a url"
+                ))),
+            },
+            Answer::TooLarge => Err(too_large(&host, max)),
+            Answer::Done(response) => Ok(Hop::Done(response)),
+        })
     }
 }
 

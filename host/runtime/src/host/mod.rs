@@ -2,6 +2,7 @@
 
 pub(crate) mod fs;
 pub(crate) mod http;
+pub(crate) mod poll;
 pub(crate) mod records;
 
 use crate::bindings::cordon::agent::types;

@@ -13,7 +13,9 @@ use std::thread::JoinHandle;
 
 use cordon_audit::DecisionLog;
 use cordon_policy::{PolicyBundle, RunContext, Taint};
-use cordon_runtime::{EgressPolicy, Invocation, LimitExceeded, RunLimits, RunReport, RunStatus};
+use cordon_runtime::{
+    CancelToken, EgressPolicy, Invocation, LimitExceeded, RunLimits, RunReport, RunStatus,
+};
 use cordon_testkit::http_send_guest;
 
 use crate::support::{ALLOW_ALL, Sandbox, engine, load};
@@ -136,6 +138,7 @@ struct Run<'a> {
     egress: EgressPolicy,
     taint: Taint,
     limits: RunLimits,
+    cancel: Option<CancelToken>,
 }
 
 impl<'a> Run<'a> {
@@ -148,6 +151,7 @@ impl<'a> Run<'a> {
             egress: loopback(),
             taint: Taint::default(),
             limits: RunLimits::default(),
+            cancel: None,
         }
     }
 
@@ -169,7 +173,7 @@ impl<'a> Run<'a> {
                     egress: self.egress,
                     taint: self.taint,
                     shadow: None,
-                    cancel: None,
+                    cancel: self.cancel,
                     records: None,
                 },
             )
@@ -528,6 +532,41 @@ fn a_server_that_never_answers_runs_into_the_deadline() {
     assert_eq!(r.status, RunStatus::LimitExceeded, "{r:?}");
     assert_eq!(r.limit, Some(LimitExceeded::Timeout));
     assert_eq!(server.accepts(), 1);
+}
+
+#[test]
+fn a_run_waiting_on_a_server_that_never_answers_ends_when_cancelled() {
+    let server = Server::start(|_| None);
+    let sb = Sandbox::new();
+    let cancel = CancelToken::new();
+    let started = std::time::Instant::now();
+    let r = std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            Run {
+                limits: RunLimits {
+                    timeout_ms: 600_000,
+                    ..RunLimits::default()
+                },
+                cancel: Some(cancel.clone()),
+                ..Run::new(&sb, ALLOW_ALL)
+            }
+            .go(&server.url("/never"))
+        });
+        // Cancel once the request reached the server: the run is then waiting in http.send.
+        while server.accepts() == 0 && !run.is_finished() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        cancel.cancel();
+        run.join().unwrap()
+    });
+    assert_eq!(r.status, RunStatus::Cancelled, "{r:?}");
+    assert_eq!(server.accepts(), 1);
+    // The request's own limit is 30 s; cancel ended the wait long before it.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

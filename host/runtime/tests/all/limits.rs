@@ -2,7 +2,8 @@
 
 use cordon_runtime::{LimitExceeded, RunLimits, RunStatus};
 use cordon_testkit::{
-    echo_guest, host_call_flood_guest, memory_hog_guest, output_flood_guest, spin_guest, trap_guest,
+    append_loop_guest, echo_guest, host_call_flood_guest, memory_hog_guest, output_flood_guest,
+    spin_guest, trap_guest,
 };
 
 use crate::support::{ALLOW_ALL, Sandbox, engine, load};
@@ -110,6 +111,32 @@ fn stops_a_host_call_flood_at_the_limit() {
         r.decisions.len(),
         50,
         "the call past the limit is not decided"
+    );
+    assert_engine_healthy(&sb);
+}
+
+#[test]
+fn a_write_past_the_write_quota_is_limit_exceeded_and_writes_nothing() {
+    let sb = Sandbox::new();
+    // Each append writes `line\n` (5 bytes): three fit in 17 bytes, the fourth does not.
+    let r = sb.run_with(
+        &load(append_loop_guest(100)),
+        ALLOW_ALL,
+        "out.txt",
+        limited(|l| l.max_write_bytes = 17),
+    );
+    assert_eq!(r.status, RunStatus::Error, "{r:?}");
+    let error = r.error.as_ref().unwrap();
+    assert_eq!(error.kind, "limit-exceeded", "{r:?}");
+    assert!(error.message.contains("write quota"), "{error:?}");
+    assert_eq!(
+        sb.read("out.txt").as_deref(),
+        Some("line\n".repeat(3).as_str())
+    );
+    assert_eq!(
+        r.decisions.len(),
+        3,
+        "the write past the quota is refused before deciding"
     );
     assert_engine_healthy(&sb);
 }

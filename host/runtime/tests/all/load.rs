@@ -58,6 +58,41 @@ fn rejects_a_component_without_the_run_export() {
 }
 
 #[test]
+fn refuses_a_component_larger_than_the_engine_accepts_naming_both_sizes() {
+    let bytes = cordon_testkit::echo_guest().unwrap();
+    let engine = cordon_runtime::CordonEngine::new(cordon_runtime::EngineOptions {
+        max_component_bytes: 100,
+        ..cordon_runtime::EngineOptions::default()
+    })
+    .unwrap();
+    let err = engine.load(&bytes).unwrap_err();
+    assert!(
+        matches!(err, LoadError::TooLarge { size, limit: 100 } if size == bytes.len()),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("100 bytes"), "{err}");
+}
+
+#[test]
+fn refuses_a_component_that_compiles_longer_than_the_limit() {
+    let bytes = cordon_testkit::echo_guest().unwrap();
+    let limit = std::time::Duration::from_micros(1);
+    let engine = cordon_runtime::CordonEngine::new(cordon_runtime::EngineOptions {
+        compile_timeout: limit,
+        ..cordon_runtime::EngineOptions::default()
+    })
+    .unwrap();
+    let err = engine.load(&bytes).unwrap_err();
+    assert!(
+        matches!(err, LoadError::CompileTimeout { limit: l } if l == limit),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("did not compile within"), "{err}");
+    // The default limit compiles the same component.
+    assert!(crate::support::engine().load(&bytes).is_ok());
+}
+
+#[test]
 fn names_a_component_by_the_blake3_digest_of_its_bytes() {
     let bytes = cordon_testkit::echo_guest().unwrap();
     let c = engine().load(&bytes).unwrap();
@@ -71,7 +106,7 @@ fn compiled_components_are_cached_on_disk_across_engines() {
     let cache = dir.path().join("cache");
     let options = cordon_runtime::EngineOptions {
         cache_dir: Some(cache.clone()),
-        pool: None,
+        ..cordon_runtime::EngineOptions::default()
     };
     let bytes = cordon_testkit::read_guest().unwrap();
     cordon_runtime::CordonEngine::new(options.clone())

@@ -16,3 +16,4 @@ mod pool;
 mod records;
 mod shadow;
 mod support;
+mod waits;

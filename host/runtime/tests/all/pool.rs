@@ -22,6 +22,7 @@ fn a_run_beyond_the_pool_is_refused_at_capacity_and_its_slot_is_reused_after() {
     let engine = CordonEngine::new(EngineOptions {
         cache_dir: None,
         pool: Some(PoolOptions { max_runs: 1 }),
+        ..EngineOptions::default()
     })
     .unwrap();
     let spin = engine.load(&spin_guest().unwrap()).unwrap();

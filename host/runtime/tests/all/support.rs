@@ -17,6 +17,7 @@ pub fn engine() -> &'static CordonEngine {
         CordonEngine::new(EngineOptions {
             cache_dir: None,
             pool: Some(PoolOptions { max_runs: 16 }),
+            ..EngineOptions::default()
         })
         .unwrap()
     })

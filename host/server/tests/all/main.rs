@@ -8,6 +8,7 @@
 )]
 
 mod auth;
+mod blocking;
 mod bundles;
 mod common;
 mod components;
