@@ -1116,7 +1116,6 @@ impl Writer {
                 }
             }
             drop(keys);
-            drop(log_event);
             let size = self.frontier.size();
             // A checkpoint at size 0 is never signed: there is no entry to cover.
             let changed = size > last_size || subject_keys.events > last_events;

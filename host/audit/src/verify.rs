@@ -1182,11 +1182,11 @@ impl<'a> LeafRows<'a> {
                 let (k, v) = row?;
                 // Proofs look rows up: the lookup must find the row this walk found.
                 let key = k.value();
-                if !self
+                let routed = self
                     .table
                     .get(key)?
-                    .is_some_and(|found| found.value() == v.value())
-                {
+                    .is_some_and(|found| found.value() == v.value());
+                if !routed {
                     return Err(VerifyError::LookupMismatch {
                         table: "merkle",
                         key,

@@ -607,3 +607,45 @@ fn a_trusted_checkpoint_from_before_an_erasure_still_verifies() {
         "{err}"
     );
 }
+
+#[test]
+fn a_log_written_before_subject_keys_were_signed_is_migrated_on_open() {
+    // A log as older versions wrote it: keys, but no subject-key log and no checkpoint that
+    // covers one.
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    common::append_range(&log, 0, 20);
+    log.close().unwrap();
+    let path = common::log_path(dir.path());
+    let db = redb::Builder::new().open(&path).unwrap();
+    let txn = db.begin_write().unwrap();
+    txn.delete_table(SUBJECT_LOG).unwrap();
+    {
+        let mut checkpoints = txn.open_table(CHECKPOINTS).unwrap();
+        checkpoints.retain(|_, _| false).unwrap();
+    }
+    txn.commit().unwrap();
+    drop(db);
+    let key = common::public_key(dir.path());
+    let report = verify(&path, &key).unwrap();
+    assert!(!report.subject_keys_signed);
+    assert_eq!(report.subject_events, 0);
+    let keys = report.subject_keys;
+    assert!(keys > 0);
+
+    // The writer records the keys present as created, and signs them at once.
+    let log = common::open(dir.path());
+    log.close().unwrap();
+    let report = verify(&path, &key).unwrap();
+    assert!(report.subject_keys_signed);
+    assert_eq!((report.subject_keys, report.subject_events), (keys, keys));
+    assert_eq!(report.unanchored_subject_events, 0);
+    // From then on a deleted key is found.
+    let subject = Subject::User("user-2".into()).to_bytes();
+    apply(&path, &Row::Subject(subject), &Change::Delete);
+    let err = verify_err(&path, &key);
+    assert!(
+        matches!(err, VerifyError::SubjectKeyDeleted { .. }),
+        "{err}"
+    );
+}
