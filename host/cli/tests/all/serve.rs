@@ -282,7 +282,7 @@ fn many_runs_with_large_outputs_keep_the_servers_memory_bounded_and_old_runs_pru
         serde_json::json!({"component": digest, "input": big, "purpose": "p", "engagement": "e"})
             .to_string();
     let mut ids = Vec::new();
-    let mut run_once = |ids: &mut Vec<String>| {
+    let run_once = |ids: &mut Vec<String>| {
         let (s, v) = http(
             &server,
             "POST",
