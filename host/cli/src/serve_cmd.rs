@@ -18,8 +18,8 @@ use serde::Deserialize;
 State lives in the data directory (--data): server.redb (tenants, hashed tokens, components, \
 policy bundle versions, identity keys), audit.redb (the decision log) and admin.token (the \
 operator's bearer token, generated on first start with mode 0600 unless --admin-token-file is \
-given). Ctrl-C stops accepting, lets runs finish (cancelling those still going after the grace \
-period) and closes the log.
+given). SIGTERM or SIGINT (Ctrl-C) stops accepting, lets runs finish (cancelling those still \
+going after the grace period), closes the log and exits, whatever the clients do.
 
 Example:
   cordon serve --bind 127.0.0.1:8080 --data ./cordon-data
@@ -35,7 +35,17 @@ pub(crate) struct ServeArgs {
     admin_token_file: Option<PathBuf>,
 
     /// A JSON config file: {"bind", "max_upload_bytes", "max_body_bytes", "request_timeout_ms",
-    /// "max_in_flight", "max_runs", "shutdown_grace_ms", "region", "egress"}; flags win over it.
+    /// "max_in_flight", "max_anonymous_in_flight", "max_connections", "header_read_timeout_ms",
+    /// "body_read_timeout_ms", "max_runs", "shutdown_grace_ms", "region", "egress"}; flags win
+    /// over it. `max_in_flight` (1024) and `max_anonymous_in_flight` (64) cap requests in flight
+    /// with and without a valid token; `max_connections` (4096) caps open connections;
+    /// `header_read_timeout_ms` (10000) closes a connection that is slow to send a request's
+    /// headers or idle that long between requests; `body_read_timeout_ms` (30000) fails a body
+    /// that sends nothing for that long. `"runs": {"keep_per_tenant": 1000, "max_age_secs":
+    /// 604800, "inline_report_bytes": 16384, "max_report_bytes": 8388608}` bounds finished
+    /// runs (larger reports go to files under `<data>/runs`, pruned with their runs);
+    /// `"tokens": {"leeway_secs": 30, "max_lifetime_secs": 86400}` bounds on-behalf-of JWTs;
+    /// `"public_metrics": true` serves /metrics without the operator's token.
     /// `max_runs` (default 64) is how many runs the host holds at once across tenants: instance
     /// slots are preallocated for them, and a run beyond them is refused with 503. `region`
     /// (default `local`) is the host's region, seen by record policies as `context.host_region`.
@@ -59,6 +69,33 @@ struct ConfigFile {
     egress: EgressSettings,
     shutdown_grace_ms: Option<u64>,
     region: Option<String>,
+    max_anonymous_in_flight: Option<usize>,
+    max_connections: Option<usize>,
+    header_read_timeout_ms: Option<u64>,
+    body_read_timeout_ms: Option<u64>,
+    public_metrics: Option<bool>,
+    #[serde(default)]
+    runs: RunSettings,
+    #[serde(default)]
+    tokens: TokenSettings,
+}
+
+/// `"runs"`: how many finished runs each tenant keeps, and how their reports are stored.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RunSettings {
+    keep_per_tenant: Option<usize>,
+    max_age_secs: Option<u64>,
+    inline_report_bytes: Option<usize>,
+    max_report_bytes: Option<usize>,
+}
+
+/// `"tokens"`: what on-behalf-of JWTs' times must satisfy.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TokenSettings {
+    leeway_secs: Option<u64>,
+    max_lifetime_secs: Option<u64>,
 }
 
 pub(crate) fn serve(args: ServeArgs, data: &Path) -> anyhow::Result<ExitCode> {
@@ -90,6 +127,41 @@ pub(crate) fn serve(args: ServeArgs, data: &Path) -> anyhow::Result<ExitCode> {
     if let Some(v) = file.max_in_flight {
         config.max_in_flight = v;
     }
+    if let Some(v) = file.max_anonymous_in_flight {
+        config.max_anonymous_in_flight = v;
+    }
+    if let Some(v) = file.max_connections {
+        anyhow::ensure!(v >= 1, "`max_connections` must be at least 1");
+        config.max_connections = v;
+    }
+    if let Some(v) = file.header_read_timeout_ms {
+        config.header_read_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = file.body_read_timeout_ms {
+        config.body_read_timeout = Duration::from_millis(v);
+    }
+    if let Some(v) = file.public_metrics {
+        config.public_metrics = v;
+    }
+    let r = &mut config.run_retention;
+    if let Some(v) = file.runs.keep_per_tenant {
+        r.keep_per_tenant = v;
+    }
+    if let Some(v) = file.runs.max_age_secs {
+        r.max_age = Duration::from_secs(v);
+    }
+    if let Some(v) = file.runs.inline_report_bytes {
+        r.inline_report_bytes = v;
+    }
+    if let Some(v) = file.runs.max_report_bytes {
+        r.max_report_bytes = v;
+    }
+    if let Some(v) = file.tokens.leeway_secs {
+        config.token_rules.leeway_secs = v;
+    }
+    if let Some(v) = file.tokens.max_lifetime_secs {
+        config.token_rules.max_lifetime_secs = v;
+    }
     if let Some(v) = file.max_runs {
         anyhow::ensure!(
             (1..=4096).contains(&v),
@@ -119,15 +191,26 @@ pub(crate) fn serve(args: ServeArgs, data: &Path) -> anyhow::Result<ExitCode> {
             "cordon serve: listening on http://{addr} (data in {})",
             data.display()
         );
-        let signal = async {
-            let _ = tokio::signal::ctrl_c().await;
-            eprintln!("cordon serve: shutting down");
-        };
+        let signal = stop_signal()?;
         cordon_server::serve(state, listener, signal, grace)
             .await
             .context("the server failed")
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C).
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        eprintln!("cordon serve: {name}: draining and shutting down");
+    })
 }
 
 /// A development identity provider: for demos and tests only.

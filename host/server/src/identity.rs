@@ -1,6 +1,6 @@
 //! On-behalf-of identity: operators register an identity provider's public keys per tenant
 //! (PEM with its algorithm, or a JWKS); each run carries a JWT naming the human, verified here
-//! for signature, issuer, audience and expiry.
+//! for signature, issuer, audience, expiry, not-before, issue time and lifetime.
 
 use std::collections::HashSet;
 
@@ -50,6 +50,26 @@ pub enum KeyError {
     Empty,
 }
 
+/// What an on-behalf-of token's times must satisfy besides `exp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRules {
+    /// Clock skew allowed between the identity provider and this host, seconds: applied to
+    /// `exp`, `nbf` and `iat`.
+    pub leeway_secs: u64,
+    /// Longest lifetime a token may have, seconds: `exp - iat` (or `exp - now` when the token
+    /// has no `iat`). A leaked long-lived token is a standing credential; this bounds it.
+    pub max_lifetime_secs: u64,
+}
+
+impl Default for TokenRules {
+    fn default() -> Self {
+        TokenRules {
+            leeway_secs: 30,
+            max_lifetime_secs: 24 * 3600,
+        }
+    }
+}
+
 /// Why an on-behalf-of token was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -59,6 +79,22 @@ pub enum TokenError {
     /// The token failed every registered key (signature, issuer, audience, expiry or form).
     #[error("the token is not valid: {0}")]
     Invalid(String),
+    /// The token was issued in the future (`iat` past now plus the allowed skew).
+    #[error("the token was issued in the future (`iat` {iat}, now {now})")]
+    IssuedInFuture {
+        /// The token's `iat`.
+        iat: u64,
+        /// This host's time.
+        now: u64,
+    },
+    /// The token lives longer than the host allows.
+    #[error("the token lives {lifetime} s; at most {max} s are accepted")]
+    TooLong {
+        /// `exp - iat` (or `exp - now`).
+        lifetime: u64,
+        /// The allowed maximum.
+        max: u64,
+    },
     /// The token has no usable subject.
     #[error("the token has no `sub`")]
     NoSubject,
@@ -157,19 +193,22 @@ impl IdentityKey {
 #[derive(Deserialize)]
 struct Claims {
     sub: Option<String>,
+    exp: u64,
+    iat: Option<u64>,
     #[serde(default)]
     roles: Vec<String>,
     purpose: Option<String>,
     engagement: Option<String>,
 }
 
-/// Verify `token` against the tenant's keys; the human it names, bound to the request's
-/// purpose and engagement.
+/// Verify `token` against the tenant's keys: signature, issuer, audience, `exp` and `nbf`
+/// (within the allowed skew), an `iat` not in the future, and a lifetime within `rules`.
 pub fn verify(
     keys: &[IdentityKey],
     token: &str,
     purpose: &str,
     engagement: &str,
+    rules: &TokenRules,
 ) -> Result<Human, TokenError> {
     if keys.is_empty() {
         return Err(TokenError::NoKeys);
@@ -195,14 +234,37 @@ pub fn verify(
             validation.set_audience(&[&k.audience]);
             validation.required_spec_claims =
                 HashSet::from(["exp".to_owned(), "iss".to_owned(), "aud".to_owned()]);
-            validation.leeway = 5;
+            validation.leeway = rules.leeway_secs;
+            validation.validate_nbf = true;
             match jsonwebtoken::decode::<Claims>(token, &v.key, &validation) {
-                Ok(data) => return bind(data.claims, purpose, engagement),
+                Ok(data) => {
+                    check_times(&data.claims, rules)?;
+                    return bind(data.claims, purpose, engagement);
+                }
                 Err(e) => last = e.to_string(),
             }
         }
     }
     Err(TokenError::Invalid(last))
+}
+
+fn check_times(claims: &Claims, rules: &TokenRules) -> Result<(), TokenError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if let Some(iat) = claims.iat
+        && iat > now.saturating_add(rules.leeway_secs)
+    {
+        return Err(TokenError::IssuedInFuture { iat, now });
+    }
+    let lifetime = claims.exp.saturating_sub(claims.iat.unwrap_or(now));
+    if lifetime > rules.max_lifetime_secs {
+        return Err(TokenError::TooLong {
+            lifetime,
+            max: rules.max_lifetime_secs,
+        });
+    }
+    Ok(())
 }
 
 fn bind(claims: Claims, purpose: &str, engagement: &str) -> Result<Human, TokenError> {

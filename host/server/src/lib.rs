@@ -8,15 +8,16 @@
 //!
 //! ```no_run
 //! # async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-//! use cordon_server::{AppState, ServerConfig, app};
+//! use cordon_server::{AppState, ServerConfig};
 //! let state = AppState::open(ServerConfig::new("cordon-data", "admin-secret"))?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! axum::serve(listener, app(state.clone())).await?;
-//! state.shutdown(std::time::Duration::from_secs(10)).await?;
+//! let stop = async { let _ = tokio::signal::ctrl_c().await; };
+//! cordon_server::serve(state, listener, stop, std::time::Duration::from_secs(10)).await?;
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
 
+mod auth;
 mod error;
 mod identity;
 mod metrics;
@@ -25,27 +26,26 @@ mod records;
 mod records_routes;
 mod routes;
 mod run_store;
+mod serve;
 mod state;
 mod store;
 
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
-use axum::{BoxError, Json, Router};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
 use tower::ServiceBuilder;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 pub use error::{ApiError, ErrorBody, ErrorDetail};
-pub use identity::{IdentityKey, KeyError, TokenError};
+pub use identity::{IdentityKey, KeyError, TokenError, TokenRules};
 pub use model::{
     BundleUpload, BundleVersion, ComponentInfo, DecisionSummary, IssuedToken, RunRequest, RunView,
-    SuspendRequest, Tenant, TenantLimits, TenantSpec, VersionRequest,
+    SuspendRequest, Tenant, TenantLimits, TenantSpec, TokenInfo, VersionRequest,
 };
+pub use run_store::RunRetention;
 pub use state::{ADMIN_TOKEN_FILE, AppState, ServerConfig, StartError, load_or_create_admin_token};
 pub use store::{STATE_FILE, StoreError};
 
@@ -62,6 +62,10 @@ pub use store::{STATE_FILE, StoreError};
         routes::put_tenant,
         routes::get_tenant,
         routes::issue_token,
+        routes::list_tokens,
+        routes::revoke_token,
+        routes::delete_tenant,
+        routes::remove_key,
         routes::upload_bundle,
         routes::list_bundles,
         routes::activate,
@@ -91,6 +95,8 @@ pub use store::{STATE_FILE, StoreError};
         records_routes::erase,
         records_routes::records_log,
     ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
     components(schemas(
         ErrorBody,
         ErrorDetail,
@@ -104,6 +110,7 @@ pub use store::{STATE_FILE, StoreError};
         RunView,
         DecisionSummary,
         IssuedToken,
+        TokenInfo,
         SuspendRequest,
         VersionRequest,
         IdentityKey,
@@ -124,25 +131,29 @@ pub use store::{STATE_FILE, StoreError};
 )]
 pub struct ApiDoc;
 
+/// Every route but `/healthz` and `/openapi.json` takes `Authorization: Bearer <token>`.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
 async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
 
-async fn overloaded(e: BoxError) -> axum::response::Response {
-    if e.is::<tower::load_shed::error::Overloaded>() {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "overloaded",
-            "too many requests in flight; retry later",
-        )
-        .into_response()
-    } else {
-        ApiError::internal(&e).into_response()
-    }
-}
-
 /// Serve `state` on `listener` until `signal` resolves; then stop accepting, let runs finish
-/// for `grace` (cancelling the rest) and close the decision log.
+/// for `grace` (cancelling the rest), close the decision log and close every connection —
+/// in bounded time whatever the clients do. Each connection has a header-read timeout (also
+/// its idle keep-alive timeout), request bodies a read timeout, and at most
+/// `max_connections` are open at once (see [`ServerConfig`]).
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -153,28 +164,22 @@ pub async fn serve(
         state.clone(),
         records::SWEEP_INTERVAL,
     ));
-    let served = axum::serve(listener, app(state.clone()))
-        .with_graceful_shutdown(signal)
-        .await;
+    let served = serve::serve(state, listener, signal, grace).await;
     sweeper.abort();
-    served.map_err(ServeError::Io)?;
-    tracing::info!(target: "cordon.server", "stopped accepting; finishing runs");
-    state.shutdown(grace).await.map_err(ServeError::Close)
+    served
 }
 
 /// Serving failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// The listener failed.
-    #[error("the listener failed")]
-    Io(#[source] std::io::Error),
     /// The decision log could not be closed cleanly.
     #[error("cannot close the decision log")]
     Close(#[source] cordon_audit::CloseError),
 }
 
-/// The API as a router: every route, with body limits, a request timeout, load shedding past
-/// `max_in_flight` requests and tracing.
+/// The API as a router: every route, with body limits, request and body-read timeouts,
+/// admission (authenticated and anonymous requests in flight are capped apart; more are shed
+/// with 503) and tracing.
 pub fn app(state: AppState) -> Router {
     let config = state.config().clone();
     let uploads = Router::new()
@@ -189,11 +194,17 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route(
             "/v1/admin/tenants/{tenant}",
-            put(routes::put_tenant).get(routes::get_tenant),
+            put(routes::put_tenant)
+                .get(routes::get_tenant)
+                .delete(routes::delete_tenant),
         )
         .route(
             "/v1/admin/tenants/{tenant}/tokens",
-            post(routes::issue_token),
+            post(routes::issue_token).get(routes::list_tokens),
+        )
+        .route(
+            "/v1/admin/tenants/{tenant}/tokens/{id}",
+            delete(routes::revoke_token),
         )
         .route(
             "/v1/admin/tenants/{tenant}/bundles",
@@ -219,6 +230,10 @@ pub fn app(state: AppState) -> Router {
             "/v1/admin/tenants/{tenant}/identity-keys",
             post(routes::add_key).get(routes::list_keys),
         )
+        .route(
+            "/v1/admin/tenants/{tenant}/identity-keys/{id}",
+            delete(routes::remove_key),
+        )
         .route("/v1/admin/tenants/{tenant}/suspend", post(routes::suspend))
         .route("/v1/admin/tenants/{tenant}/resume", post(routes::resume))
         .route(
@@ -238,18 +253,26 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
     api.merge(uploads)
         .merge(records_routes::router(&config))
+        .fallback(not_found)
         .layer(
             ServiceBuilder::new()
                 .layer(TraceLayer::new_for_http())
-                .layer(HandleErrorLayer::new(overloaded))
-                .load_shed()
-                // axum layers every route separately: one semaphore for all of them, or the
-                // limit would be per route.
-                .layer(GlobalConcurrencyLimitLayer::new(config.max_in_flight))
+                // Who is calling is settled from the headers, and the request admitted under
+                // its budget (anonymous or authenticated), before any body is read.
+                .layer(axum::middleware::from_fn_with_state(
+                    serve::Admission::new(state.clone()),
+                    serve::admit,
+                ))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::REQUEST_TIMEOUT,
                     config.request_timeout,
-                )),
+                ))
+                .layer(RequestBodyTimeoutLayer::new(config.body_read_timeout)),
         )
+        .layer(axum::middleware::map_response(error::json_errors))
         .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("route")
 }

@@ -26,6 +26,8 @@ pub(crate) struct Metrics {
     pub(crate) fuel: Counter,
     pub(crate) refused: Family<StatusLabel, Counter>,
     pub(crate) latency: Histogram,
+    pub(crate) shed: Counter,
+    pub(crate) refused_connections: Counter,
 }
 
 impl Metrics {
@@ -55,8 +57,22 @@ impl Metrics {
             "Wall time of runs, seconds",
             latency.clone(),
         );
+        let shed = Counter::default();
+        let refused_connections = Counter::default();
+        registry.register(
+            "requests_shed",
+            "Requests answered 503 because their in-flight budget was spent",
+            shed.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed on accept because max_connections were open",
+            refused_connections.clone(),
+        );
         Metrics {
             registry,
+            shed,
+            refused_connections,
             runs,
             decisions,
             denials,

@@ -99,6 +99,9 @@ pub struct Tenant {
     /// Versions activated before the current one, oldest first (for rollback).
     #[serde(default)]
     pub previous_bundles: Vec<u64>,
+    /// Unix time the tenant was deleted: a tombstone, so its id is never reused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<u64>,
 }
 
 /// Create or update a tenant.
@@ -216,8 +219,19 @@ pub struct DecisionSummary {
 pub struct IssuedToken {
     /// The bearer token.
     pub token: String,
+    /// Its id, for listing and revoking it.
+    pub id: String,
     /// The tenant it acts for.
     pub tenant: String,
+}
+
+/// A tenant token as listed: never the token itself.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// The id (`DELETE /v1/admin/tenants/{tenant}/tokens/{id}` revokes it).
+    pub id: String,
+    /// Unix time it was issued.
+    pub created: u64,
 }
 
 /// Suspension target.

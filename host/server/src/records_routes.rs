@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -24,8 +24,8 @@ use cordon_records::{Collection, Record, Value};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::auth::Admin;
 use crate::error::{ApiError, ErrorBody, ErrorDetail};
-use crate::routes::admin;
 use crate::state::{AppState, ServerConfig};
 
 /// The records routes; imports take bodies up to `max_upload_bytes`, the rest `max_body_bytes`.
@@ -239,11 +239,10 @@ pub struct RecordsLog {
 #[utoipa::path(get, path = "/v1/admin/tenants/{tenant}/collections", tag = "records",
     responses((status = 200, body = Vec<Object>, description = "collection definitions"), (status = 404, body = ErrorBody)))]
 pub(crate) async fn list_collections(
+    _: Admin,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(t): Path<String>,
 ) -> Result<Json<Vec<Collection>>, ApiError> {
-    admin(&s, &headers)?;
     Ok(Json(s.collections(&t).await?))
 }
 
@@ -254,12 +253,11 @@ pub(crate) async fn list_collections(
     responses((status = 201, body = Object, description = "defined"), (status = 200, body = Object, description = "replaced"),
         (status = 400, body = ErrorBody, description = "not a valid collection; the message names the problem"), (status = 404, body = ErrorBody)))]
 pub(crate) async fn define(
+    _: Admin,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((t, name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    admin(&s, &headers)?;
     let mut v: serde_json::Value = parse(&body, "invalid-collection")?;
     let Some(obj) = v.as_object_mut() else {
         return Err(ApiError::bad_request(
@@ -298,11 +296,10 @@ pub(crate) async fn define(
 #[utoipa::path(get, path = "/v1/admin/tenants/{tenant}/collections/{collection}", tag = "records",
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_collection(
+    _: Admin,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((t, name)): Path<(String, String)>,
 ) -> Result<Json<Collection>, ApiError> {
-    admin(&s, &headers)?;
     Ok(Json(s.collection(&t, name).await?))
 }
 
@@ -315,12 +312,11 @@ pub(crate) async fn get_collection(
     responses((status = 200, body = ImportedRecords), (status = 400, body = BadLinesBody, description = "every bad line; nothing imported"),
         (status = 404, body = ErrorBody), (status = 413, description = "larger than the upload limit")))]
 pub(crate) async fn import(
+    _: Admin,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((t, name)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    admin(&s, &headers)?;
     Ok(match s.import_records(&t, name, body).await? {
         Ok(r) => Json(ImportedRecords {
             collection: r.collection,
@@ -354,12 +350,11 @@ pub(crate) async fn import(
     params(("after" = Option<String>, Query, description = "start after this id"), ("limit" = Option<usize>, Query, description = "1 to 1000, default 100")),
     responses((status = 200, body = RecordPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn list_records(
+    _: Admin,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((t, name)): Path<(String, String)>,
     q: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<RecordPage>, ApiError> {
-    admin(&s, &headers)?;
     let Query(q) = q.map_err(|e| ApiError::bad_request("invalid-request", e.body_text()))?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
@@ -385,11 +380,10 @@ pub(crate) async fn list_records(
 #[utoipa::path(get, path = "/v1/admin/tenants/{tenant}/collections/{collection}/records/{id}", tag = "records",
     responses((status = 200, body = StoredRecord), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_record(
+    _: Admin,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((t, name, id)): Path<(String, String, String)>,
 ) -> Result<Json<StoredRecord>, ApiError> {
-    admin(&s, &headers)?;
     let (c, mut records) = s.inspect_records(&t, name, Some(id), None, 1).await?;
     let r = records.pop().ok_or_else(|| ApiError::not_found("record"))?;
     Ok(Json(stored(&c, r)))
@@ -400,11 +394,10 @@ pub(crate) async fn get_record(
 #[utoipa::path(put, path = "/v1/admin/tenants/{tenant}/collections/{collection}/records/{id}/holds/{hold}", tag = "records",
     responses((status = 200, body = HoldView), (status = 404, body = ErrorBody)))]
 pub(crate) async fn hold(
+    _: Admin,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((t, collection, id, hold)): Path<(String, String, String, String)>,
 ) -> Result<Json<HoldView>, ApiError> {
-    admin(&s, &headers)?;
     let holds = s.hold(&t, collection.clone(), id.clone(), hold).await?;
     Ok(Json(HoldView {
         collection,
@@ -417,11 +410,10 @@ pub(crate) async fn hold(
 #[utoipa::path(delete, path = "/v1/admin/tenants/{tenant}/collections/{collection}/records/{id}/holds/{hold}", tag = "records",
     responses((status = 200, body = ReleaseView), (status = 404, body = ErrorBody, description = "no such record, or it is not under that hold (`not-held`)")))]
 pub(crate) async fn release(
+    _: Admin,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path((t, collection, id, hold)): Path<(String, String, String, String)>,
 ) -> Result<Json<ReleaseView>, ApiError> {
-    admin(&s, &headers)?;
     let r = s.release(&t, collection, id, hold).await?;
     Ok(Json(ReleaseView {
         remaining_holds: r.remaining_holds,
@@ -435,12 +427,11 @@ pub(crate) async fn release(
 #[utoipa::path(post, path = "/v1/admin/tenants/{tenant}/erasures", tag = "records", request_body = ErasureRequest,
     responses((status = 200, body = ErasureView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub(crate) async fn erase(
+    _: Admin,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(t): Path<String>,
     body: Bytes,
 ) -> Result<Json<ErasureView>, ApiError> {
-    admin(&s, &headers)?;
     let req: ErasureRequest = parse(&body, "invalid-request")?;
     let r = s.erase_subject(&t, req.subject).await?;
     Ok(Json(ErasureView {
@@ -470,11 +461,10 @@ pub(crate) async fn erase(
 #[utoipa::path(get, path = "/v1/admin/tenants/{tenant}/records-log", tag = "records",
     responses((status = 200, body = RecordsLog), (status = 404, body = ErrorBody)))]
 pub(crate) async fn records_log(
+    _: Admin,
     State(s): State<AppState>,
-    headers: HeaderMap,
     Path(t): Path<String>,
 ) -> Result<Json<RecordsLog>, ApiError> {
-    admin(&s, &headers)?;
     let actions = s
         .records_log(&t)
         .await?

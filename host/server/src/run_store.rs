@@ -1,35 +1,231 @@
-//! Asynchronous runs kept across restarts. Their callers come back for the result with the run
-//! id, possibly after the service restarted, so each async run's view is stored when it starts
-//! and again when it ends. A run stored as still running that this process does not know is
-//! one a restart (or crash) interrupted, and is reported so. Synchronous runs return their
-//! result in the response and are kept in memory only (a commit per run would halve the run
-//! rate; their decisions are in the decision log either way).
+//! Runs kept after they end, in the store, not in memory. Callers come back for a result with
+//! the run id, possibly after the service restarted, so each async run's view is stored
+//! (durably) when it starts and every run's view when it ends; a run stored as still running
+//! that this process does not know is one a restart (or crash) interrupted, and is reported so.
+//! A synchronous run's view is committed without an fsync: its caller has the result in the
+//! response, and its decisions are in the decision log either way.
+//!
+//! A report larger than [`RunRetention::inline_report_bytes`] is written to
+//! `<data>/runs/<tenant>/<run>.json` (mode 0600) instead of the store; one larger than
+//! [`RunRetention::max_report_bytes`] is not kept at all (the view says so). Each tenant keeps
+//! its latest [`RunRetention::keep_per_tenant`] finished runs, none older than
+//! [`RunRetention::max_age`]: older ones are pruned, files and all, as runs finish.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
 
 use crate::model::RunView;
-use crate::store::{self, Store, StoreError, key};
+use crate::store::{self, Store, StoreError, Write, key};
 
 /// The status of a run that was in progress when the service stopped.
 pub(crate) const INTERRUPTED: &str = "interrupted";
 
-/// Record an async run's view: at its start (`running`) and at its end.
-pub(crate) fn save(store: &Store, tenant: &str, view: &RunView) -> Result<(), StoreError> {
-    store.put(store::RUNS, &key(tenant, &view.run_id), view)
+/// How many finished runs each tenant keeps, for how long, and how their reports are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunRetention {
+    /// Finished runs kept per tenant (the oldest beyond are pruned).
+    pub keep_per_tenant: usize,
+    /// Finished runs older than this are pruned.
+    pub max_age: Duration,
+    /// A report up to this size (serialised) is kept in the store; a larger one in a file.
+    pub inline_report_bytes: usize,
+    /// A report larger than this is not kept (its run's view keeps status and summary).
+    pub max_report_bytes: usize,
 }
 
-/// A stored run of `tenant` that this process is not running: as it ended, or `interrupted`.
+impl Default for RunRetention {
+    fn default() -> Self {
+        RunRetention {
+            keep_per_tenant: 1000,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+            inline_report_bytes: 16 << 10,
+            max_report_bytes: 8 << 20,
+        }
+    }
+}
+
+/// A run's view as stored: the report left out when it is in a file, or not kept.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    #[serde(flatten)]
+    view: RunView,
+    /// The report is in `<runs>/<tenant>/<run>.json`.
+    #[serde(default)]
+    report_in_file: bool,
+    /// The report was larger than the host keeps, bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    report_dropped: Option<usize>,
+}
+
+/// Where reports go: `<data>/runs`.
+#[derive(Debug, Clone)]
+pub(crate) struct RunFiles {
+    dir: PathBuf,
+}
+
+impl RunFiles {
+    pub(crate) fn new(dir: PathBuf) -> RunFiles {
+        RunFiles { dir }
+    }
+
+    fn path(&self, tenant: &str, run_id: &str) -> PathBuf {
+        self.dir.join(tenant).join(format!("{run_id}.json"))
+    }
+
+    fn write(&self, tenant: &str, run_id: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let dir = self.dir.join(tenant);
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&dir)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(self.path(tenant, run_id))?;
+        std::io::Write::write_all(&mut f, bytes)
+    }
+
+    fn remove(&self, tenant: &str, run_id: &str) {
+        let _ = std::fs::remove_file(self.path(tenant, run_id));
+    }
+}
+
+/// Record an async run's view at its start (`running`), durably.
+pub(crate) fn save_running(store: &Store, tenant: &str, view: &RunView) -> Result<(), StoreError> {
+    let stored = Stored {
+        view: view.clone(),
+        report_in_file: false,
+        report_dropped: None,
+    };
+    store.put(store::RUNS, &key(tenant, &view.run_id), &stored)
+}
+
+/// Record a finished run (durably when `durable`), then prune the tenant's runs past
+/// `retention`.
+pub(crate) fn save_finished(
+    store: &Store,
+    files: &RunFiles,
+    retention: &RunRetention,
+    tenant: &str,
+    view: &RunView,
+    finished_at_ns: u64,
+    durable: bool,
+) -> Result<(), StoreError> {
+    let mut stored = Stored {
+        view: view.clone(),
+        report_in_file: false,
+        report_dropped: None,
+    };
+    if let Some(report) = &view.report {
+        let bytes = serde_json::to_vec(report).map_err(|e| StoreError::Db(e.to_string()))?;
+        if bytes.len() > retention.max_report_bytes {
+            stored.view.report = None;
+            stored.report_dropped = Some(bytes.len());
+        } else if bytes.len() > retention.inline_report_bytes {
+            files
+                .write(tenant, &view.run_id, &bytes)
+                .map_err(|e| StoreError::Db(format!("cannot write the run's report: {e}")))?;
+            stored.view.report = None;
+            stored.report_in_file = true;
+        }
+    }
+    let index = key(tenant, &format!("{finished_at_ns:020}-{}", view.run_id));
+    store.put_all_with(
+        vec![
+            Write::json(store::RUNS, &key(tenant, &view.run_id), &stored)?,
+            Write::json(store::RUN_INDEX, &index, &view.run_id)?,
+        ],
+        durable,
+    )?;
+    prune(store, files, retention, tenant, finished_at_ns)
+}
+
+/// Remove `tenant`'s finished runs beyond the newest `keep_per_tenant`, and those finished
+/// before `now_ns - max_age` (times in nanoseconds since the Unix epoch).
+pub(crate) fn prune(
+    store: &Store,
+    files: &RunFiles,
+    retention: &RunRetention,
+    tenant: &str,
+    now_ns: u64,
+) -> Result<(), StoreError> {
+    let prefix = key(tenant, "");
+    let index = store.keys(store::RUN_INDEX, &prefix)?;
+    let max_age = u64::try_from(retention.max_age.as_nanos()).unwrap_or(u64::MAX);
+    let oldest_kept = now_ns.saturating_sub(max_age);
+    let surplus = index.len().saturating_sub(retention.keep_per_tenant);
+    let mut writes = Vec::new();
+    let mut gone = Vec::new();
+    for (i, k) in index.iter().enumerate() {
+        let Some((at, run_id)) = k[prefix.len()..].split_once('-') else {
+            continue;
+        };
+        let at: u64 = at.parse().unwrap_or(0);
+        if i >= surplus && at >= oldest_kept {
+            break;
+        }
+        writes.push(Write::remove(store::RUN_INDEX, k));
+        writes.push(Write::remove(store::RUNS, &key(tenant, run_id)));
+        gone.push(run_id.to_owned());
+    }
+    if writes.is_empty() {
+        return Ok(());
+    }
+    store.put_all_with(writes, false)?;
+    for run_id in gone {
+        files.remove(tenant, &run_id);
+    }
+    Ok(())
+}
+
+/// A stored run of `tenant` that this process is not running: as it ended (its report read
+/// back from its file if there), or `interrupted`.
 pub(crate) fn load(
     store: &Store,
+    files: &RunFiles,
     tenant: &str,
     run_id: &str,
 ) -> Result<Option<RunView>, StoreError> {
-    Ok(store
-        .get::<RunView>(store::RUNS, &key(tenant, run_id))?
-        .map(|mut view| {
-            if view.status == "running" {
-                view.status = INTERRUPTED.to_owned();
-            }
-            view
-        }))
+    let Some(stored) = store.get::<Stored>(store::RUNS, &key(tenant, run_id))? else {
+        return Ok(None);
+    };
+    let mut view = stored.view;
+    if view.status == "running" {
+        view.status = INTERRUPTED.to_owned();
+    }
+    if stored.report_in_file {
+        let path = files.path(tenant, run_id);
+        view.report = match std::fs::read(&path) {
+            Ok(bytes) => Some(
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Decode {
+                    key: path.display().to_string(),
+                    message: e.to_string(),
+                })?,
+            ),
+            Err(e) => return Err(StoreError::Db(format!("cannot read the run's report: {e}"))),
+        };
+    } else if let Some(bytes) = stored.report_dropped {
+        view.report = Some(serde_json::json!({
+            "dropped": format!("the report was {bytes} bytes, more than this host keeps")
+        }));
+    }
+    Ok(Some(view))
+}
+
+/// Now, in nanoseconds since the Unix epoch: finished runs are ordered by it.
+pub(crate) fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The directory of `data`'s run reports.
+pub(crate) fn dir(data: &Path) -> PathBuf {
+    data.join("runs")
 }
 
 #[cfg(test)]
@@ -51,19 +247,83 @@ mod tests {
     fn a_run_stored_as_running_is_reported_interrupted_and_a_finished_one_as_it_ended() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        save(&store, "acme", &view("running")).unwrap();
-        let loaded = load(&store, "acme", "r-1").unwrap().unwrap();
+        let files = RunFiles::new(dir.path().join("runs"));
+        save_running(&store, "acme", &view("running")).unwrap();
+        let loaded = load(&store, &files, "acme", "r-1").unwrap().unwrap();
         assert_eq!(loaded.status, INTERRUPTED);
         assert_eq!(loaded.user.as_deref(), Some("alice"));
-        save(&store, "acme", &view("ok")).unwrap();
-        assert_eq!(load(&store, "acme", "r-1").unwrap().unwrap().status, "ok");
+        let retention = RunRetention::default();
+        save_finished(&store, &files, &retention, "acme", &view("ok"), 1, true).unwrap();
+        let loaded = load(&store, &files, "acme", "r-1").unwrap().unwrap();
+        assert_eq!(loaded.status, "ok");
     }
 
     #[test]
     fn another_tenants_run_is_not_found() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
-        save(&store, "acme", &view("ok")).unwrap();
-        assert!(load(&store, "globex", "r-1").unwrap().is_none());
+        let files = RunFiles::new(dir.path().join("runs"));
+        save_running(&store, "acme", &view("ok")).unwrap();
+        assert!(load(&store, &files, "globex", "r-1").unwrap().is_none());
+    }
+
+    fn big(id: &str) -> RunView {
+        RunView {
+            run_id: id.into(),
+            report: Some(serde_json::json!({"output": "x".repeat(4096)})),
+            ..view("ok")
+        }
+    }
+
+    #[test]
+    fn a_large_report_goes_to_a_private_file_and_comes_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let files = RunFiles::new(dir.path().join("runs"));
+        let retention = RunRetention {
+            inline_report_bytes: 1024,
+            ..RunRetention::default()
+        };
+        save_finished(&store, &files, &retention, "acme", &big("r-1"), 1, true).unwrap();
+        let path = dir.path().join("runs/acme/r-1.json");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let loaded = load(&store, &files, "acme", "r-1").unwrap().unwrap();
+        assert_eq!(loaded.report, big("r-1").report);
+    }
+
+    #[test]
+    fn runs_past_the_count_or_the_age_are_pruned_with_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let files = RunFiles::new(dir.path().join("runs"));
+        let retention = RunRetention {
+            keep_per_tenant: 3,
+            max_age: Duration::from_secs(100),
+            inline_report_bytes: 1024,
+            max_report_bytes: 1 << 20,
+        };
+        for i in 0..6u64 {
+            let id = format!("r-{i}");
+            let at = (1000 + i) * 1_000_000_000;
+            save_finished(&store, &files, &retention, "acme", &big(&id), at, false).unwrap();
+        }
+        let kept: Vec<bool> = (0..6)
+            .map(|i| {
+                load(&store, &files, "acme", &format!("r-{i}"))
+                    .unwrap()
+                    .is_some()
+            })
+            .collect();
+        assert_eq!(kept, [false, false, false, true, true, true]);
+        assert!(!dir.path().join("runs/acme/r-0.json").exists());
+        assert!(dir.path().join("runs/acme/r-5.json").exists());
+        // Much later, all of them are past the age.
+        prune(&store, &files, &retention, "acme", 5000 * 1_000_000_000).unwrap();
+        assert!(load(&store, &files, "acme", "r-5").unwrap().is_none());
+        assert!(!dir.path().join("runs/acme/r-5.json").exists());
     }
 }

@@ -21,8 +21,13 @@ pub(crate) const BUNDLES: TableDefinition<&str, &[u8]> = TableDefinition::new("b
 pub(crate) const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("identity_keys");
 pub(crate) const SHADOW: TableDefinition<&str, &[u8]> = TableDefinition::new("shadow_differences");
 pub(crate) const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("runs");
+/// Finished runs by `<tenant>/<finished at, ns, 20 digits>-<run id>`, oldest first: retention.
+pub(crate) const RUN_INDEX: TableDefinition<&str, &[u8]> = TableDefinition::new("run_index");
+/// How long each digest's first (cold) compile took, microseconds: not per tenant.
+pub(crate) const COMPILE_TIMES: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("compile_times");
 
-const ALL: [TableDefinition<&str, &[u8]>; 8] = [
+const ALL: [TableDefinition<&str, &[u8]>; 10] = [
     TENANTS,
     TOKENS,
     COMPONENTS,
@@ -31,6 +36,8 @@ const ALL: [TableDefinition<&str, &[u8]>; 8] = [
     KEYS,
     SHADOW,
     RUNS,
+    RUN_INDEX,
+    COMPILE_TIMES,
 ];
 
 /// The state store failed.
@@ -99,9 +106,22 @@ impl Store {
         Ok(t.get(k).map_err(db)?.map(|v| v.value().to_vec()))
     }
 
-    /// Write JSON values and raw bytes in one transaction.
+    /// Write JSON values and raw bytes in one transaction, durable when it returns.
     pub(crate) fn put_all(&self, writes: Vec<Write<'_>>) -> Result<(), StoreError> {
-        let txn = self.db.begin_write().map_err(db)?;
+        self.put_all_with(writes, true)
+    }
+
+    /// Write in one transaction; `durable: false` commits without an fsync (the write is on
+    /// disk once a later durable commit lands, or lost in a crash before it).
+    pub(crate) fn put_all_with(
+        &self,
+        writes: Vec<Write<'_>>,
+        durable: bool,
+    ) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write().map_err(db)?;
+        if !durable {
+            txn.set_durability(redb::Durability::None).map_err(db)?;
+        }
         for w in writes {
             let mut t = txn.open_table(w.table).map_err(db)?;
             match w.value {
@@ -124,6 +144,26 @@ impl Store {
         v: &T,
     ) -> Result<(), StoreError> {
         self.put_all(vec![Write::json(table, k, v)?])
+    }
+
+    /// Every key that starts with `prefix`, in order (values not decoded).
+    pub(crate) fn keys(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        prefix: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let txn = self.db.begin_read().map_err(db)?;
+        let t = txn.open_table(table).map_err(db)?;
+        let mut out = Vec::new();
+        for item in t.range(prefix..).map_err(db)? {
+            let (k, _) = item.map_err(db)?;
+            let k = k.value().to_owned();
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push(k);
+        }
+        Ok(out)
     }
 
     /// Every value whose key starts with `prefix`, in key order.

@@ -11,4 +11,5 @@ mod guests;
 mod policy;
 mod records;
 mod run;
+mod serve;
 mod support;

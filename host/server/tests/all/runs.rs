@@ -128,7 +128,9 @@ async fn metrics_count_runs_and_decisions_and_openapi_lists_the_routes() {
         json!({"component": digest, "purpose": "p", "engagement": "e"}),
     )
     .await;
-    let (s, m) = env.call("GET", "/metrics", None, Body::empty()).await;
+    let (s, m) = env
+        .call("GET", "/metrics", Some(ADMIN), Body::empty())
+        .await;
     assert_eq!(s, StatusCode::OK);
     let text = m.as_str().unwrap();
     assert!(
