@@ -193,17 +193,17 @@ fn a_move_that_would_grant_an_action_is_an_escalation() {
         s.escalation(&f("/private/a.txt"), &f("/loot/a.txt"), &t),
         Some(Action::FsRead)
     );
-    assert_eq!(s.escalation(&f("/loot/a.txt"), &f("/private/a.txt"), &t), None);
+    assert_eq!(
+        s.escalation(&f("/loot/a.txt"), &f("/private/a.txt"), &t),
+        None
+    );
     assert_eq!(
         s.escalation(&d("/logs/2026"), &d("/tmp/2026"), &t),
         Some(Action::FsRemove)
     );
     assert_eq!(s.escalation(&f("/a/b.txt"), &f("/c/b.txt"), &t), None);
     // Kinds that differ cannot be compared and are refused.
-    assert_eq!(
-        s.escalation(&f("/a"), &d("/b"), &t),
-        Some(Action::FsRename)
-    );
+    assert_eq!(s.escalation(&f("/a"), &d("/b"), &t), Some(Action::FsRename));
 }
 
 #[test]
