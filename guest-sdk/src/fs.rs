@@ -235,7 +235,9 @@ pub fn remove(path: impl AsRef<str>) -> Result<()> {
     Ok(wit::remove(path.as_ref())?)
 }
 
-/// Rename a file or directory (action `fs:rename` on `from`, `fs:write` on `to`).
+/// Rename a file or directory (action `fs:rename` on `from`, `fs:write` on `to` — or
+/// `fs:create-dir` when `from` is a directory; refused when the new name would be allowed
+/// anything the policy withholds from the old one, see the README's *The fs model*).
 ///
 /// ```no_run
 /// cordon_guest::fs::rename("draft.md", "final.md")?;

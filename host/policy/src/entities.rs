@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use cedar_policy::{Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 
+use crate::bounds;
 use crate::request::{Principal, Resource, UrlParts, url_id};
 use crate::schema::CordonSchema;
 
@@ -91,11 +92,21 @@ pub(crate) fn resource_uid(schema: &CordonSchema, r: &Resource) -> EntityUid {
     }
 }
 
-/// The resource entity and every entity above it.
+/// The resource entity and every entity above it. A resource over the bounds of
+/// [`crate::bounds`] is refused before anything is built (the host checks them before it asks;
+/// this keeps a request deserialized from elsewhere just as cheap).
 pub(crate) fn resource_entities(
     schema: &CordonSchema,
     r: &Resource,
 ) -> Result<Vec<Entity>, EntityError> {
+    let bounded = match r {
+        Resource::File(p) | Resource::Dir(p) => bounds::check_path(p),
+        Resource::Url(u) => bounds::check_url(&u.path).and_then(|()| bounds::check_url(&u.host)),
+        // Records and fields come from the operator's store, not from the guest; the guest's
+        // collection, id and field names are bounded by the host before the store is asked.
+        Resource::Record(_) | Resource::Field(_) => Ok(()),
+    };
+    bounded.map_err(|e| EntityError::new(e.what.to_owned(), e.to_string()))?;
     match r {
         Resource::File(path) => {
             let (name, extension) = split_name(path);

@@ -26,6 +26,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bounds;
 mod bundle;
 mod entities;
 mod records;

@@ -189,6 +189,10 @@ pub enum PathError {
     /// The path is not absolute and normalized (`/a/b`, no `.`, `..` or empty segments).
     #[error("path `{0}` is not a normalized absolute path")]
     NotNormalized(String),
+    /// The path is over [`crate::bounds::MAX_PATH_BYTES`] or
+    /// [`crate::bounds::MAX_PATH_COMPONENTS`].
+    #[error(transparent)]
+    TooLong(#[from] crate::bounds::ArgumentTooLong),
 }
 
 /// The parts of a URL a policy can look at.
@@ -209,9 +213,11 @@ pub struct UrlParts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase", deny_unknown_fields)]
 pub enum Resource {
-    /// A path whose kind is a file (or not known before the call).
+    /// A path that is not a directory: a file, a symlink, anything else, or a path that does not
+    /// exist yet (what `write` and `append` create).
     File(String),
-    /// A directory.
+    /// A directory: a path that exists as one (for `stat`, `remove`, `rename`), or the path
+    /// named by `list-dir` and `create-dir`.
     Dir(String),
     /// A URL.
     Url(UrlParts),
@@ -282,6 +288,7 @@ pub(crate) fn url_id(u: &UrlParts) -> String {
 }
 
 pub(crate) fn check_normalized(path: &str) -> Result<(), PathError> {
+    crate::bounds::check_path(path)?;
     let bad = || PathError::NotNormalized(path.to_owned());
     let rest = path.strip_prefix('/').ok_or_else(bad)?;
     if rest.is_empty() {

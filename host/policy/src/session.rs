@@ -165,6 +165,63 @@ impl Session {
         decision
     }
 
+    /// The first fs action this run's policy allows on `to` but not on `from`, both of the same
+    /// kind (`File` or `Dir`), under the run's `taint`; `None` when the move grants nothing.
+    ///
+    /// This is what makes a rename unable to step around a policy: `fs:rename` of `from` to
+    /// `to` moves the content, so the host refuses it when any action the policy withholds
+    /// from the old name would be granted under the new one. The host asks it for the renamed
+    /// entry and for every entry under a renamed directory. Actions compared: for a `File`,
+    /// `fs:read`, `fs:write`, `fs:append`, `fs:stat`, `fs:remove`, `fs:rename`; for a `Dir`,
+    /// `fs:list`, `fs:create-dir`, `fs:stat`, `fs:remove`, `fs:rename`. A decision that errors
+    /// counts as a denial, so an error can only refuse a move.
+    ///
+    /// ```
+    /// use cordon_policy::{Action, PolicyBundle, Principal, Resource, RunContext, Taint};
+    ///
+    /// let bundle = PolicyBundle::from_sources([(
+    ///     "p.cedar",
+    ///     r#"@id("all") permit(principal, action, resource);
+    ///        @id("no-secret") forbid(principal, action == Cordon::Action::"fs:read", resource)
+    ///        when { resource.name == "secret.txt" };"#,
+    /// )])?;
+    /// let s = bundle.session(&Principal::unattended("t", "d"), &RunContext::new("p", "e"))?;
+    /// let (from, to) = (Resource::file("/a/secret.txt")?, Resource::file("/a/loot.txt")?);
+    /// assert_eq!(s.escalation(&from, &to, &Taint::default()), Some(Action::FsRead));
+    /// assert_eq!(s.escalation(&to, &from, &Taint::default()), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn escalation(&self, from: &Resource, to: &Resource, taint: &Taint) -> Option<Action> {
+        const FILE: [Action; 6] = [
+            Action::FsRead,
+            Action::FsWrite,
+            Action::FsAppend,
+            Action::FsStat,
+            Action::FsRemove,
+            Action::FsRename,
+        ];
+        const DIR: [Action; 5] = [
+            Action::FsList,
+            Action::FsCreateDir,
+            Action::FsStat,
+            Action::FsRemove,
+            Action::FsRename,
+        ];
+        let actions: &[Action] = match (from, to) {
+            (Resource::File(_), Resource::File(_)) => &FILE,
+            (Resource::Dir(_), Resource::Dir(_)) => &DIR,
+            // Different kinds, or not a path: nothing this check can compare; refuse.
+            _ => return Some(Action::FsRename),
+        };
+        actions.iter().copied().find(|&a| {
+            let allowed = |r: &Resource| {
+                self.authorize_with_taint(&Request::new(a, r.clone()), taint)
+                    .allowed
+            };
+            allowed(to) && !allowed(from)
+        })
+    }
+
     fn try_authorize(
         &self,
         request: &Request,

@@ -254,7 +254,7 @@ impl Gate {
     }
 
     /// Count one host call; past the limit, past the deadline or once cancelled the run ends.
-    fn count_call(&mut self) -> wasmtime::Result<()> {
+    pub(crate) fn count_call(&mut self) -> wasmtime::Result<()> {
         self.stop.check()?;
         self.host_calls += 1;
         if self.host_calls > self.max_host_calls {
@@ -346,6 +346,12 @@ impl Gate {
     /// The run's identity, for spans.
     pub(crate) fn identity(&self) -> &RunIdentity {
         &self.identity
+    }
+
+    /// The run's policy session, for checks the host makes beyond one request (a rename's
+    /// escalation check); their outcome is recorded through [`Gate::refuse`].
+    pub(crate) fn session(&self) -> &Session {
+        &self.session
     }
 
     /// A call to a capability this host does not provide: counted, answered with a typed error.

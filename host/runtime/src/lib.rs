@@ -47,6 +47,7 @@ pub use component::{LoadError, LoadedComponent, digest};
 pub use egress::{AddressRefused, CaError, EgressPolicy, RangeError, TrustedCa};
 pub use engine::{CordonEngine, EngineError, EngineOptions, PoolOptions};
 pub use gate::{DecisionRecord, RunIdentity, ShadowDifference};
+pub use host::fs::MAX_RENAME_ENTRIES;
 pub use host::records::RecordsGrant;
 pub use limits::{LimitExceeded, LimitsError, RunLimits};
 pub use run::{AuditRange, GuestError, Invocation, RunError, RunReport, RunStatus};

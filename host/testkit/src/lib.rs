@@ -602,3 +602,44 @@ pub fn append_loop_guest(n: u32) -> anyhow::Result<Vec<u8>> {
         ),
     ))
 }
+
+/// `run(_)` calls `fs.stat` `calls` times on a path it builds in its own memory (at 1 MiB):
+/// `repeat` copies of `unit`, e.g. 10,000 × `a/` or 4 Mi × `n`. Returns `ok` or the last error:
+/// for argument-bound tests, where the path never reaches the host as input.
+pub fn stat_generated_path_guest(unit: &str, repeat: u32, calls: u32) -> anyhow::Result<Vec<u8>> {
+    anyhow::ensure!(
+        !unit.is_empty() && unit.len() < 64 && !unit.contains('"'),
+        "`unit` must be 1 to 63 bytes without a quote"
+    );
+    let len = unit.len() as u32 * repeat;
+    let pages = (1 << 20) / 65536 + len / 65536 + 2;
+    component(&module(
+        &format!(r#"(import "{FS}" "stat" (func $stat (param i32 i32 i32)))"#),
+        &format!(
+            r#"(data (i32.const 128) "{unit}")
+               (func (export "run") (param i32 i32) (result i32)
+                 (local $i i32)
+                 (drop (memory.grow (i32.const {pages})))
+                 ;; the path at 1 MiB: `unit` repeated
+                 (loop $fill
+                   (memory.copy
+                     (i32.add (i32.const 1048576) (i32.mul (local.get $i) (i32.const {ulen})))
+                     (i32.const 128) (i32.const {ulen}))
+                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                   (br_if $fill (i32.lt_u (local.get $i) (i32.const {repeat}))))
+                 (local.set $i (i32.const 0))
+                 (loop $l
+                   (call $stat (i32.const 1048576) (i32.const {len}) (i32.const 512))
+                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                   (br_if $l (i32.lt_u (local.get $i) (i32.const {calls}))))
+                 ;; a stat result: tag at 512; an error's payload from 520 (variant tag, string)
+                 (if (i32.eqz (i32.load8_u (i32.const 512)))
+                   (then (i32.store8 (i32.const 64) (i32.const 0))
+                         (i32.store (i32.const 72) (i32.const 32))
+                         (i32.store (i32.const 76) (i32.const 2)))
+                   (else (memory.copy (i32.const 64) (i32.const 512) (i32.const 48))))
+                 (i32.const 64))"#,
+            ulen = unit.len(),
+        ),
+    ))
+}

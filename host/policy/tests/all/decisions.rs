@@ -157,3 +157,66 @@ fn a_repeated_request_gets_the_same_decision_and_others_are_not_confused_with_it
     }
     assert_eq!(read("/a").policy_ids, ["read-a"]);
 }
+
+#[test]
+fn a_forbid_in_a_directory_covers_the_directory_itself() {
+    let b = bundle(
+        r#"@id("all") permit(principal, action, resource);
+           @id("no-private") forbid(principal, action, resource in Cordon::Dir::"/private");"#,
+    );
+    let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
+    let dir = |a, p: &str| s.authorize(&Request::new(a, Resource::dir(p).unwrap()));
+    for a in [
+        Action::FsRename,
+        Action::FsStat,
+        Action::FsRemove,
+        Action::FsList,
+    ] {
+        assert_eq!(dir(a, "/private").policy_ids, ["no-private"], "{a}");
+        assert!(dir(a, "/private/sub").policy_ids == ["no-private"], "{a}");
+        assert!(dir(a, "/privateer").allowed, "{a}");
+    }
+}
+
+#[test]
+fn a_move_that_would_grant_an_action_is_an_escalation() {
+    let b = bundle(
+        r#"@id("all") permit(principal, action, resource);
+           @id("no-private-reads") forbid(principal, action == Cordon::Action::"fs:read", resource in Cordon::Dir::"/private");
+           @id("no-log-removal") forbid(principal, action == Cordon::Action::"fs:remove", resource in Cordon::Dir::"/logs");"#,
+    );
+    let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
+    let t = cordon_policy::Taint::default();
+    let f = |p: &str| Resource::file(p).unwrap();
+    let d = |p: &str| Resource::dir(p).unwrap();
+    assert_eq!(
+        s.escalation(&f("/private/a.txt"), &f("/loot/a.txt"), &t),
+        Some(Action::FsRead)
+    );
+    assert_eq!(
+        s.escalation(&f("/loot/a.txt"), &f("/private/a.txt"), &t),
+        None
+    );
+    assert_eq!(
+        s.escalation(&d("/logs/2026"), &d("/tmp/2026"), &t),
+        Some(Action::FsRemove)
+    );
+    assert_eq!(s.escalation(&f("/a/b.txt"), &f("/c/b.txt"), &t), None);
+    // Kinds that differ cannot be compared and are refused.
+    assert_eq!(s.escalation(&f("/a"), &d("/b"), &t), Some(Action::FsRename));
+}
+
+#[test]
+fn a_resource_over_the_path_bounds_is_refused_before_it_is_built() {
+    let b = bundle(r#"@id("all") permit(principal, action, resource);"#);
+    let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
+    let deep = format!("/{}", vec!["a"; 10_000].join("/"));
+    assert!(matches!(
+        Resource::file(deep.clone()),
+        Err(cordon_policy::PathError::TooLong(_))
+    ));
+    // A request that did not go through the constructor is still refused, cheaply.
+    let d = s.authorize(&Request::new(Action::FsStat, Resource::File(deep)));
+    assert!(!d.allowed);
+    assert!(d.errors[0].contains("path is too long"), "{:?}", d.errors);
+}

@@ -539,6 +539,9 @@ impl Host for HttpView<'_> {
         )
     )]
     fn send(&mut self, request: Request) -> wasmtime::Result<Result<Response, Error>> {
+        if let Err(e) = crate::host::bounds::http(self.gate, &request.url, &request.method)? {
+            return Ok(Err(e));
+        }
         let mut req = match check_request(request, &self.state.egress) {
             Ok(r) => r,
             Err(e) => return Ok(Err(e)),

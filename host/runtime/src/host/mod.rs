@@ -1,5 +1,6 @@
 //! One module per WIT interface, each implemented on a narrow view of the run's state.
 
+pub(crate) mod bounds;
 pub(crate) mod fs;
 pub(crate) mod http;
 pub(crate) mod poll;

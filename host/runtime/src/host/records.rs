@@ -135,6 +135,11 @@ impl Host for RecordsView<'_> {
         fields: Vec<String>,
         limit: u32,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        if let Err(e) =
+            crate::host::bounds::records(self.gate, &collection, None, &fields, &filter)?
+        {
+            return Ok(Err(e));
+        }
         let spec = ReadSpec {
             fields,
             filter: filter.into_iter().map(condition_in).collect(),
@@ -150,6 +155,11 @@ impl Host for RecordsView<'_> {
         id: String,
         fields: Vec<String>,
     ) -> wasmtime::Result<Result<QueryResult, Error>> {
+        if let Err(e) =
+            crate::host::bounds::records(self.gate, &collection, Some(&id), &fields, &[])?
+        {
+            return Ok(Err(e));
+        }
         let spec = ReadSpec {
             fields,
             filter: Vec::new(),

@@ -7,7 +7,11 @@
     reason = "tests stop loudly"
 )]
 
+mod bounds;
 mod fs;
+mod fs_guests;
+mod fs_race;
+mod fs_rename;
 mod http;
 mod https;
 mod limits;
