@@ -6,6 +6,7 @@
     reason = "tests stop loudly"
 )]
 
+mod bounds;
 mod guests;
 mod policy;
 mod records;
