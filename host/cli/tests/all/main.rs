@@ -6,6 +6,7 @@
     reason = "tests stop loudly"
 )]
 
+mod bounds;
 mod containment;
 mod guests;
 mod policy;
