@@ -343,6 +343,41 @@ impl Gate {
         }))
     }
 
+    /// Refuse a call whose argument passed the bounds (see `host::bounds`) before the policy
+    /// is asked: counted as a host call, logged as a denial of `action` by `cordon:bounds`
+    /// whose resource is the bounded form of the argument (what it was, its size, its first
+    /// [`cordon_policy::bounds::SHOWN_BYTES`] bytes — not for a records name — and the blake3
+    /// digest of the whole), so
+    /// one refusal costs the log a few hundred bytes however long the argument was.
+    pub(crate) fn refuse_argument(
+        &mut self,
+        action: cordon_policy::Action,
+        e: &cordon_policy::bounds::ArgumentTooLong,
+    ) -> wasmtime::Result<Error> {
+        self.count_call()?;
+        // A records name may be (part of) a subject's identifier: the log keeps only its
+        // digest, so nothing the guest chose outlives an erasure in plaintext.
+        let shown = if action == cordon_policy::Action::RecordsRead {
+            String::new()
+        } else {
+            format!(" {:?}…", e.shown)
+        };
+        let resource = format!(
+            "cordon:too-long {} ({} {}, at most {}){shown} blake3 {}",
+            e.what, e.size, e.unit, e.limit, e.digest
+        );
+        self.record(Decided {
+            action: action.as_str(),
+            resource: &resource,
+            allowed: false,
+            policy_ids: vec![BOUNDS_GUARD.to_owned()],
+            records: None,
+            taint: None,
+            guard: Some(BOUNDS_GUARD),
+        })?;
+        Ok(Error::Invalid(e.to_string()))
+    }
+
     /// The run's identity, for spans.
     pub(crate) fn identity(&self) -> &RunIdentity {
         &self.identity
@@ -452,6 +487,9 @@ impl Gate {
         }
     }
 }
+
+/// The guard named by a refusal of an over-long argument.
+const BOUNDS_GUARD: &str = "cordon:bounds";
 
 /// One decision as [`Gate::record`] takes it.
 struct Decided<'a> {

@@ -103,9 +103,16 @@ fn assert_refused_cheaply(m: &Measured, calls: u64) {
         "the run ended by itself, not by its timeout: {j}"
     );
     assert_eq!(j["host_calls"], calls);
-    assert_eq!(j["decisions"].as_array().map(Vec::len), Some(0));
+    // Each refusal is one bounded denial by `cordon:bounds` in the report and the log.
+    let decisions = j["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len() as u64, calls, "{j}");
     assert!(
-        m.stdout.len() < 16 * 1024,
+        decisions
+            .iter()
+            .all(|d| d["policy_ids"][0] == "cordon:bounds")
+    );
+    assert!(
+        m.stdout.len() < 16 * 1024 + 512 * calls as usize,
         "report of {} bytes",
         m.stdout.len()
     );

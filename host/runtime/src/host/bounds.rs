@@ -1,18 +1,22 @@
 //! The argument bounds every host call checks first (see [`cordon_policy::bounds`]): an
-//! over-long path, URL or name is the guest's `invalid`, counted as a host call, logged in a
-//! bounded form (its first bytes and the blake3 digest of the whole, never the whole), and
-//! never reaches the policy, the log or the disk.
+//! over-long path, URL or name is the guest's `invalid`, counted as a host call, and logged as
+//! a denial by `cordon:bounds` in a bounded form (its first bytes and the blake3 digest of the
+//! whole, never the whole, see [`Gate::refuse_argument`]); it never reaches the policy or the
+//! disk.
 
+use cordon_policy::Action;
 use cordon_policy::bounds::{self, ArgumentTooLong};
 
 use crate::bindings::Error;
 use crate::bindings::cordon::agent::records::Condition;
 use crate::gate::Gate;
 
-/// Count the refused call (so a guest looping on refusals still meets `max_host_calls`), log
-/// it bounded, and build the guest's error.
-fn refuse(gate: &mut Gate, e: &ArgumentTooLong) -> wasmtime::Result<Error> {
-    gate.count_call()?;
+fn answer(
+    gate: &mut Gate,
+    action: Action,
+    r: Result<(), ArgumentTooLong>,
+) -> wasmtime::Result<Result<(), Error>> {
+    let Err(e) = r else { return Ok(Ok(())) };
     tracing::warn!(
         target: "cordon.bounds",
         tenant = %gate.identity().tenant,
@@ -20,26 +24,21 @@ fn refuse(gate: &mut Gate, e: &ArgumentTooLong) -> wasmtime::Result<Error> {
         what = e.what,
         size = e.size,
         limit = e.limit,
-        unit = e.unit,
-        shown = %e.shown,
         digest = %e.digest,
         "argument refused before policy evaluation",
     );
-    Ok(Error::Invalid(e.to_string()))
+    Ok(Err(gate.refuse_argument(action, &e)?))
 }
 
-fn answer(gate: &mut Gate, r: Result<(), ArgumentTooLong>) -> wasmtime::Result<Result<(), Error>> {
-    match r {
-        Ok(()) => Ok(Ok(())),
-        Err(e) => Ok(Err(refuse(gate, &e)?)),
-    }
-}
-
-/// Every path of an fs call: at most [`bounds::MAX_PATH_BYTES`] and
+/// Every path of an fs call on `action`: at most [`bounds::MAX_PATH_BYTES`] and
 /// [`bounds::MAX_PATH_COMPONENTS`].
-pub(crate) fn paths(gate: &mut Gate, raw: &[&str]) -> wasmtime::Result<Result<(), Error>> {
+pub(crate) fn paths(
+    gate: &mut Gate,
+    action: Action,
+    raw: &[&str],
+) -> wasmtime::Result<Result<(), Error>> {
     let r = raw.iter().try_for_each(|p| bounds::check_path(p));
-    answer(gate, r)
+    answer(gate, action, r)
 }
 
 /// The URL of an `http.send` (at most [`bounds::MAX_URL_BYTES`]) and its method (a name, at
@@ -50,7 +49,7 @@ pub(crate) fn http(
     method: &str,
 ) -> wasmtime::Result<Result<(), Error>> {
     let r = bounds::check_url(url).and_then(|()| bounds::check_name("method", method));
-    answer(gate, r)
+    answer(gate, Action::HttpSend, r)
 }
 
 /// The names of a records call: the collection, the record id, the requested fields and the
@@ -75,5 +74,5 @@ pub(crate) fn records(
                 }),
             )
         });
-    answer(gate, r)
+    answer(gate, Action::RecordsRead, r)
 }

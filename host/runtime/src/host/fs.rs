@@ -15,7 +15,11 @@
 //!   path is, without following it, before they ask; `list-dir` and `create-dir` always name a
 //!   `Dir`), and is then only acted on if it is still a directory;
 //! - a rename must not grant, under the new name, anything the policy withholds under the old
-//!   one, for the entry and everything below it (see [`FsView::rename`] and the schema).
+//!   one, for the entry and everything below it (see [`FsView::rename`] and the schema). The
+//!   check and the rename hold the root's lock exclusively, and every call that adds an entry
+//!   (`write`, `append`, `create-dir`) holds it shared, so no run of any Cordon process on the
+//!   same root can move or create an entry below the source between the check and the rename
+//!   (see [`root_lock`]).
 
 use std::io::{Read, Write};
 use std::os::fd::OwnedFd;
@@ -252,6 +256,64 @@ mod nofollow {
     }
 }
 
+/// The lock that keeps a rename's escalation check true until the rename: an `flock` on a fresh
+/// open of the run's root directory, so it excludes other runs in this process and other
+/// Cordon processes on the same root alike (`flock` locks belong to an open file description).
+/// A rename takes it exclusive for its check and the `renameat`; a call that adds an entry takes
+/// it shared for its open and write. Either is held for bounded host work (at most
+/// [`MAX_RENAME_ENTRIES`] entries checked, or one write within the run's write quota); a run
+/// waiting for it still ends at its deadline or on cancel. A process outside Cordon that
+/// changes the root is not bound by it.
+mod root_lock {
+    use std::io;
+    use std::os::fd::OwnedFd;
+    use std::time::Duration;
+
+    use cap_std::fs::Dir;
+    use rustix::fs::{FlockOperation, Mode, OFlags};
+
+    use crate::stop::Stop;
+
+    /// Longest pause between two tries while another run holds the lock.
+    const MAX_PAUSE: Duration = Duration::from_millis(2);
+
+    /// Take the lock on `root` (exclusive or shared); released when the descriptor drops.
+    /// `Err` ends the run (its deadline passed, or it was cancelled, while it waited);
+    /// `Ok(Err)` is an I/O error for the guest.
+    pub(super) fn take(
+        root: &Dir,
+        exclusive: bool,
+        stop: &Stop,
+    ) -> wasmtime::Result<io::Result<OwnedFd>> {
+        let fd = match rustix::fs::openat(
+            root,
+            ".",
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let op = if exclusive {
+            FlockOperation::NonBlockingLockExclusive
+        } else {
+            FlockOperation::NonBlockingLockShared
+        };
+        let mut pause = Duration::from_micros(20);
+        loop {
+            match rustix::fs::flock(&fd, op) {
+                Ok(()) => return Ok(Ok(fd)),
+                Err(rustix::io::Errno::WOULDBLOCK | rustix::io::Errno::INTR) => {
+                    stop.check()?;
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(MAX_PAUSE);
+                }
+                Err(e) => return Ok(Err(e.into())),
+            }
+        }
+    }
+}
+
 /// Where a path is acted on: its parent directory, opened with no symlink followed, and its
 /// last component (`None` for the root itself).
 struct Located {
@@ -374,7 +436,7 @@ impl<'a> FsView<'a> {
         raw: &str,
         kind: impl FnOnce(Option<&Dir>, &GuestPath) -> bool,
     ) -> wasmtime::Result<Result<(&'a Dir, GuestPath, bool), Error>> {
-        if let Err(e) = bounds::paths(self.gate, &[raw])? {
+        if let Err(e) = bounds::paths(self.gate, action, &[raw])? {
             return Ok(Err(e));
         }
         let path = match parse_path(raw) {
@@ -422,6 +484,19 @@ impl<'a> FsView<'a> {
         raw: &str,
     ) -> wasmtime::Result<Result<(&'a Dir, GuestPath, bool), Error>> {
         self.admit(action, raw, is_dir)
+    }
+
+    /// Act on `path`, which may add an entry below the root, holding the root's lock shared
+    /// (see [`root_lock`]).
+    fn adding(
+        &self,
+        root: &Dir,
+        path: &GuestPath,
+        op: impl FnOnce(&Located) -> std::io::Result<()>,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let result = root_lock::take(root, false, self.gate.stop())?
+            .and_then(|_held| locate(root, path).and_then(|l| op(&l)));
+        Ok(result.map_err(|e| io_error(&path.policy, &e)))
     }
 
     /// The first entry of a rename of `from` (a directory when `dir`) to `to` whose new name
@@ -479,16 +554,6 @@ impl<'a> FsView<'a> {
     }
 }
 
-/// Run `op`, mapping an OS error to the guest's `io`/`not-found`/`invalid`.
-macro_rules! act {
-    ($admitted:expr, |$dir:ident, $path:ident| $op:expr) => {{
-        match $admitted? {
-            Err(e) => Ok(Err(e)),
-            Ok(($dir, $path)) => Ok($op.map_err(|e| io_error(&$path.policy, &e))),
-        }
-    }};
-}
-
 impl Host for FsView<'_> {
     #[tracing::instrument(name = "cordon.fs.read", skip_all)]
     fn read(&mut self, path: String) -> wasmtime::Result<Result<Vec<u8>, Error>> {
@@ -518,9 +583,12 @@ impl Host for FsView<'_> {
         if let Err(e) = self.gate.charge_write(data.len()) {
             return Ok(Err(e));
         }
-        act!(self.file(Action::FsWrite, &path), |root, path| {
-            locate(root, &path)
-                .and_then(|l| l.open_file(OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC))
+        let (root, path) = match self.file(Action::FsWrite, &path)? {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.adding(root, &path, |l| {
+            l.open_file(OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC)
                 .and_then(|mut f| f.write_all(&data))
         })
     }
@@ -530,9 +598,12 @@ impl Host for FsView<'_> {
         if let Err(e) = self.gate.charge_write(data.len()) {
             return Ok(Err(e));
         }
-        act!(self.file(Action::FsAppend, &path), |root, path| {
-            locate(root, &path)
-                .and_then(|l| l.open_file(OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND))
+        let (root, path) = match self.file(Action::FsAppend, &path)? {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.adding(root, &path, |l| {
+            l.open_file(OFlags::WRONLY | OFlags::CREATE | OFlags::APPEND)
                 .and_then(|mut f| f.write_all(&data))
         })
     }
@@ -594,15 +665,17 @@ impl Host for FsView<'_> {
 
     #[tracing::instrument(name = "cordon.fs.create_dir", skip_all)]
     fn create_dir(&mut self, path: String) -> wasmtime::Result<Result<(), Error>> {
-        act!(self.dir(Action::FsCreateDir, &path), |root, path| {
-            locate(root, &path).and_then(|l| {
-                l.parent.create_dir(l.name("created")?).map_err(|e| {
-                    // Something is there already: a symlink is refused as such.
-                    match l.metadata() {
-                        Err(link) if link.raw_os_error() == Some(LOOP) => link,
-                        _ => e,
-                    }
-                })
+        let (root, path) = match self.dir(Action::FsCreateDir, &path)? {
+            Ok(v) => v,
+            Err(e) => return Ok(Err(e)),
+        };
+        self.adding(root, &path, |l| {
+            l.parent.create_dir(l.name("created")?).map_err(|e| {
+                // Something is there already: a symlink is refused as such.
+                match l.metadata() {
+                    Err(link) if link.raw_os_error() == Some(LOOP) => link,
+                    _ => e,
+                }
             })
         })
     }
@@ -634,7 +707,7 @@ impl Host for FsView<'_> {
     /// as a denial of `fs:rename` by `cordon:rename`.
     #[tracing::instrument(name = "cordon.fs.rename", skip_all)]
     fn rename(&mut self, from: String, to: String) -> wasmtime::Result<Result<(), Error>> {
-        if let Err(e) = bounds::paths(self.gate, &[&from, &to])? {
+        if let Err(e) = bounds::paths(self.gate, Action::FsRename, &[&from, &to])? {
             return Ok(Err(e));
         }
         let to = match parse_path(&to) {
@@ -653,6 +726,12 @@ impl Host for FsView<'_> {
         if let Err(denied) = self.gate.check(Request::new(dest, to.resource(dir)))? {
             return Ok(Err(denied));
         }
+        // Held from the check to the rename: nothing can be moved or created below `from`
+        // in between by another run on this root.
+        let _held = match root_lock::take(root, true, self.gate.stop())? {
+            Ok(fd) => fd,
+            Err(e) => return Ok(Err(io_error(&from.policy, &e))),
+        };
         match self.escalation(root, &from, &to, dir) {
             Ok(None) => {}
             Ok(Some((entry, action))) => {

@@ -10,8 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use cordon_testkit::{UnitCall, list_guest, read_guest, stat_guest, unit_call_guest};
+use rustix::fs::{FlockOperation, Mode, OFlags};
 
-use crate::fs_guests::{read_each, rename_to};
+use cordon_runtime::{LimitExceeded, RunLimits};
+
+use crate::fs_guests::{read_each, rename_read_back, rename_to, shuttle};
 use crate::support::{ALLOW_ALL, Sandbox, load};
 
 /// Reads in `/public` are allowed, anything in `/private` forbidden.
@@ -125,4 +128,88 @@ fn an_in_root_symlink_at_any_component_is_refused_for_every_operation() {
             .unwrap()
             .is_symlink()
     );
+}
+
+/// Reading `*.secret` files in `/box` and `/safe` is forbidden; everything else is allowed.
+/// So `/box` may be renamed only while it holds no `.secret` file, and moving `x.secret`
+/// between `/safe` and `/box` grants nothing.
+const NO_SECRETS: &str = r#"@id("allow-all") permit(principal, action, resource);
+@id("no-secrets") forbid(principal, action == Cordon::Action::"fs:read", resource)
+  when { resource.path like "/box/*.secret" || resource.path like "/safe/*.secret" };"#;
+
+/// Two runs on one root, as two tenants' agents or two `cordon run`s would be: one shuttles a
+/// forbidden file in and out of `/box`, the other renames `/box` away and reads the file
+/// under the new name. A rename's escalation check and the rename itself exclude the other
+/// run's rename, so the check that found `/box` empty is still true when it moves.
+#[test]
+fn a_concurrent_run_cannot_move_a_forbidden_file_into_a_dir_between_its_rename_check_and_the_rename()
+ {
+    const ROUNDS: u32 = 100;
+    let sb = Sandbox::new();
+    sb.write("safe/x.secret", "SECRET");
+    // Permitted files make each rename check of /box take a while: the window the other run
+    // would need.
+    for i in 0..100 {
+        sb.write(&format!("box/f{i}"), "");
+    }
+    let limits = RunLimits {
+        timeout_ms: 120_000,
+        max_host_calls: 100_000,
+        ..RunLimits::default()
+    };
+    let shuttler = load(Ok(shuttle("safe/x.secret", "box/x.secret", 4 * ROUNDS)));
+    let raider = load(Ok(rename_read_back("box", "loot", "x.secret", ROUNDS)));
+    let (moves, raid) = std::thread::scope(|s| {
+        let moves = s.spawn(|| sb.run_with(&shuttler, NO_SECRETS, "", limits.clone()));
+        let raid = sb.run_with(&raider, NO_SECRETS, "", limits.clone());
+        (moves.join().unwrap(), raid)
+    });
+    assert_eq!(moves.output.as_deref(), Some("ok"), "{:?}", moves.limit);
+    let rounds = raid.output.clone().unwrap_or_default();
+    assert_eq!(
+        rounds.len(),
+        ROUNDS as usize,
+        "{:?} {:?}",
+        raid.status,
+        raid.limit
+    );
+    let leaked = rounds.bytes().filter(|&b| b == b'S').count();
+    assert_eq!(
+        leaked, 0,
+        "rounds that read the forbidden file under the new name"
+    );
+    // The test proves something only if both runs really interleaved: some renames of /box
+    // went through (it was empty) and some were refused (the file was in it).
+    let moved = rounds.bytes().filter(|&b| b == b'e').count();
+    let refused = rounds.bytes().filter(|&b| b == b'd').count();
+    assert!(moved > 0 && refused > 0, "moved {moved}, refused {refused}");
+    assert_eq!(
+        sb.read("safe/x.secret")
+            .or(sb.read("box/x.secret"))
+            .as_deref(),
+        Some("SECRET")
+    );
+}
+
+/// While another Cordon process renames on the same root (it holds the root's lock), a run
+/// that would add an entry waits for it — but never past its own deadline, and it adds
+/// nothing once its time is up.
+#[test]
+fn a_run_waiting_for_another_runs_rename_still_ends_at_its_deadline() {
+    let sb = Sandbox::new();
+    let root = sb.dir.path().join("root");
+    let held = rustix::fs::open(&root, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    rustix::fs::flock(&held, FlockOperation::LockExclusive).unwrap();
+    let writer = load(unit_call_guest(UnitCall::Write));
+    let limits = RunLimits {
+        timeout_ms: 300,
+        ..RunLimits::default()
+    };
+    let r = sb.run_with(&writer, ALLOW_ALL, "new.txt", limits.clone());
+    assert_eq!(r.limit, Some(LimitExceeded::Timeout), "{:?}", r.status);
+    assert!(!root.join("new.txt").exists(), "written after its deadline");
+    drop(held);
+    let r = sb.run_with(&writer, ALLOW_ALL, "new.txt", limits);
+    assert_eq!(r.error, None, "{:?}", r.status);
+    assert!(root.join("new.txt").exists());
 }
