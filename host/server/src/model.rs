@@ -18,6 +18,9 @@ pub struct TenantLimits {
     pub max_output_bytes: u64,
     /// Host calls per run.
     pub max_host_calls: u64,
+    /// Bytes a run may ask to write (`fs.write` and `fs.append` together); a call that would
+    /// pass it is refused whole with `limit-exceeded`.
+    pub max_write_bytes: u64,
     /// Runs of the tenant at once; more are refused with 429.
     pub max_concurrent_runs: u64,
     /// Largest component accepted, bytes.
@@ -33,6 +36,7 @@ impl Default for TenantLimits {
             timeout_ms: r.timeout_ms,
             max_output_bytes: r.max_output_bytes,
             max_host_calls: r.max_host_calls,
+            max_write_bytes: r.max_write_bytes,
             max_concurrent_runs: 8,
             max_component_bytes: 16 << 20,
         }
@@ -54,8 +58,7 @@ impl TenantLimits {
             timeout_ms: self.timeout_ms,
             max_output_bytes: self.max_output_bytes,
             max_host_calls: self.max_host_calls,
-            // Not a tenant setting (yet): every run gets the default write quota.
-            ..RunLimits::default()
+            max_write_bytes: self.max_write_bytes,
         }
     }
 

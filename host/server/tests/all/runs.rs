@@ -93,6 +93,52 @@ async fn runs_past_the_tenants_concurrency_limit_get_429() {
     crate::kill::cancel(&env, &token, id).await;
 }
 
+/// The tenant's write quota reaches its runs: a write past it is refused whole, nothing of
+/// it on disk, and a write within it goes through.
+#[tokio::test]
+async fn a_tenants_write_quota_bounds_what_its_runs_write() {
+    let env = Env::new();
+    let root = tempfile::tempdir().unwrap();
+    let token = env
+        .tenant(
+            "acme",
+            json!({"allow_unattended": true, "root": root.path(), "limits": {"max_write_bytes": 6}}),
+        )
+        .await;
+    env.bundle("acme", crate::common::ALLOW_ALL, true).await;
+    let (_, c) = env
+        .upload(
+            "acme",
+            &token,
+            cordon_testkit::unit_call_guest(cordon_testkit::UnitCall::Write).unwrap(),
+        )
+        .await;
+    let run = json!({"component": c["digest"], "input_text": "out.txt", "purpose": "p", "engagement": "e"});
+    // The guest writes `written` (7 bytes): one past the quota.
+    let (s, v) = env.run("acme", &token, run.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["report"]["error"]["kind"], "limit-exceeded", "{v}");
+    assert!(
+        !root.path().join("out.txt").exists(),
+        "written past the quota"
+    );
+    let (s, v) = env
+        .json(
+            "PUT",
+            "/v1/admin/tenants/acme",
+            Some(crate::common::ADMIN),
+            json!({"allow_unattended": true, "root": root.path(), "limits": {"max_write_bytes": 7}}),
+        )
+        .await;
+    assert!(s.is_success(), "{s} {v}");
+    let (_, v) = env.run("acme", &token, run).await;
+    assert!(v["report"]["error"].is_null(), "{v}");
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("out.txt")).unwrap(),
+        "written"
+    );
+}
+
 #[tokio::test]
 async fn a_run_that_hits_a_limit_says_which() {
     let env = Env::new();
