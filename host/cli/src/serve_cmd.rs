@@ -35,10 +35,13 @@ pub(crate) struct ServeArgs {
     admin_token_file: Option<PathBuf>,
 
     /// A JSON config file: {"bind", "max_upload_bytes", "max_body_bytes", "request_timeout_ms",
-    /// "max_in_flight", "max_anonymous_in_flight", "max_connections", "header_read_timeout_ms",
+    /// "max_in_flight", "max_anonymous_in_flight", "max_connections",
+    /// "max_connections_per_address", "header_read_timeout_ms",
     /// "body_read_timeout_ms", "max_runs", "shutdown_grace_ms", "region", "egress"}; flags win
     /// over it. `max_in_flight` (1024) and `max_anonymous_in_flight` (64) cap requests in flight
-    /// with and without a valid token; `max_connections` (4096) caps open connections;
+    /// with and without a valid token; `max_connections` (4096) caps open connections (at the
+    /// cap a new one evicts the longest-idle one) and `max_connections_per_address` (256)
+    /// those from one IP address;
     /// `header_read_timeout_ms` (10000) closes a connection that is slow to send a request's
     /// headers or idle that long between requests; `body_read_timeout_ms` (30000) fails a body
     /// that sends nothing for that long. `"runs": {"keep_per_tenant": 1000, "max_age_secs":
@@ -71,6 +74,7 @@ struct ConfigFile {
     region: Option<String>,
     max_anonymous_in_flight: Option<usize>,
     max_connections: Option<usize>,
+    max_connections_per_address: Option<usize>,
     header_read_timeout_ms: Option<u64>,
     body_read_timeout_ms: Option<u64>,
     public_metrics: Option<bool>,
@@ -133,6 +137,10 @@ pub(crate) fn serve(args: ServeArgs, data: &Path) -> anyhow::Result<ExitCode> {
     if let Some(v) = file.max_connections {
         anyhow::ensure!(v >= 1, "`max_connections` must be at least 1");
         config.max_connections = v;
+    }
+    if let Some(v) = file.max_connections_per_address {
+        anyhow::ensure!(v >= 1, "`max_connections_per_address` must be at least 1");
+        config.max_connections_per_address = v;
     }
     if let Some(v) = file.header_read_timeout_ms {
         config.header_read_timeout = Duration::from_millis(v);

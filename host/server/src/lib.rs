@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod conns;
 mod error;
 mod identity;
 mod metrics;

@@ -66,7 +66,7 @@ impl Metrics {
         );
         registry.register(
             "connections_refused",
-            "Connections closed on accept because max_connections were open",
+            "Connections closed on accept: their address had max_connections_per_address open, or max_connections were open and all serving",
             refused_connections.clone(),
         );
         Metrics {

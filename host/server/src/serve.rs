@@ -2,7 +2,9 @@
 //!
 //! `axum::serve` keeps every connection open as long as its client wants; here each connection
 //! is a hyper http1 connection with a header-read timeout (which also closes kept-alive
-//! connections idle that long), the number of open connections is capped, and shutdown is
+//! connections idle that long), the number of open connections is capped overall and per
+//! address, idle connections give way to new ones at the cap (see [`crate::conns`]), and
+//! shutdown is
 //! bounded whatever the clients do: stop accepting, let the runs finish for the grace period
 //! (cancelling the rest), close the decision log, give connections a moment to send their last
 //! responses, then drop them.
@@ -16,12 +18,13 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tower::ServiceExt;
 
 use crate::ServeError;
 use crate::auth::bearer;
+use crate::conns::{Admitted, Connections};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -93,7 +96,7 @@ pub(crate) async fn serve(
 ) -> Result<(), ServeError> {
     let config = state.config().clone();
     let router = crate::app(state.clone());
-    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let table = Connections::new(config.max_connections, config.max_connections_per_address);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = JoinSet::new();
     tokio::pin!(signal);
@@ -101,8 +104,8 @@ pub(crate) async fn serve(
         tokio::select! {
             () = &mut signal => break,
             accepted = listener.accept() => {
-                let stream = match accepted {
-                    Ok((stream, _)) => stream,
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
                     Err(e) => {
                         // Out of file descriptors (or a connection reset before it was
                         // accepted): keep serving the connections there are; back off a
@@ -112,10 +115,14 @@ pub(crate) async fn serve(
                         continue;
                     }
                 };
-                let Ok(slot) = slots.clone().try_acquire_owned() else {
-                    state.inner.metrics.refused_connections.inc();
-                    drop(stream);
-                    continue;
+                let slot = match table.admit(peer.ip()) {
+                    Ok(slot) => slot,
+                    Err(refused) => {
+                        tracing::debug!(target: "cordon.server", ?refused, "connection closed on accept");
+                        state.inner.metrics.refused_connections.inc();
+                        drop(stream);
+                        continue;
+                    }
                 };
                 let _ = stream.set_nodelay(true);
                 conns.spawn(connection(
@@ -146,9 +153,21 @@ async fn connection(
     router: Router,
     header_read_timeout: Duration,
     mut stop: watch::Receiver<bool>,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    slot: Admitted,
 ) {
-    let service = TowerToHyperService::new(router);
+    let slot = Arc::new(slot);
+    let service = {
+        let slot = slot.clone();
+        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            let serving = slot.serving();
+            let router = router.clone();
+            async move {
+                let resp = router.oneshot(req.map(axum::body::Body::new)).await;
+                drop(serving);
+                resp
+            }
+        })
+    };
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
@@ -156,6 +175,8 @@ async fn connection(
     tokio::pin!(conn);
     let stopping = tokio::select! {
         _ = conn.as_mut() => false,
+        // Evicted to make room for a new connection: it was idle, so nothing is lost.
+        () = slot.activity.evicted.notified() => false,
         r = stop.wait_for(|s| *s) => r.is_ok(),
     };
     if stopping {

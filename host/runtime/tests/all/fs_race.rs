@@ -160,8 +160,8 @@ fn a_concurrent_run_cannot_move_a_forbidden_file_into_a_dir_between_its_rename_c
     let shuttler = load(Ok(shuttle("safe/x.secret", "box/x.secret", 4 * ROUNDS)));
     let raider = load(Ok(rename_read_back("box", "loot", "x.secret", ROUNDS)));
     let (moves, raid) = std::thread::scope(|s| {
-        let moves = s.spawn(|| sb.run_with(&shuttler, NO_SECRETS, "", limits.clone()));
-        let raid = sb.run_with(&raider, NO_SECRETS, "", limits.clone());
+        let moves = s.spawn(|| sb.run_with(&shuttler, NO_SECRETS, "", limits));
+        let raid = sb.run_with(&raider, NO_SECRETS, "", limits);
         (moves.join().unwrap(), raid)
     });
     assert_eq!(moves.output.as_deref(), Some("ok"), "{:?}", moves.limit);
@@ -205,7 +205,7 @@ fn a_run_waiting_for_another_runs_rename_still_ends_at_its_deadline() {
         timeout_ms: 300,
         ..RunLimits::default()
     };
-    let r = sb.run_with(&writer, ALLOW_ALL, "new.txt", limits.clone());
+    let r = sb.run_with(&writer, ALLOW_ALL, "new.txt", limits);
     assert_eq!(r.limit, Some(LimitExceeded::Timeout), "{:?}", r.status);
     assert!(!root.join("new.txt").exists(), "written after its deadline");
     drop(held);

@@ -52,8 +52,11 @@ pub struct ServerConfig {
     /// `max_in_flight` so anonymous traffic cannot take the tenants' share. `/healthz` counts
     /// against neither.
     pub max_anonymous_in_flight: usize,
-    /// Open connections at once; a connection accepted past it is closed at once.
+    /// Open connections at once. At the cap a new connection evicts the one idle longest (no
+    /// request being served on it); when all are serving, it is closed at once.
     pub max_connections: usize,
+    /// Open connections at once from one IP address; one more is closed on accept.
+    pub max_connections_per_address: usize,
     /// How long a connection may take to send a request's headers, and how long a kept-alive
     /// connection may stay idle between requests (hyper times both from the moment it waits
     /// for a request head): then it is closed.
@@ -91,6 +94,7 @@ impl ServerConfig {
             max_in_flight: 1024,
             max_anonymous_in_flight: 64,
             max_connections: 4096,
+            max_connections_per_address: 256,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             region: "local".into(),

@@ -139,7 +139,12 @@ async fn an_anonymous_request_with_a_wrong_content_type_is_401_not_415() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_connections_are_closed_and_healthz_answers_while_hundreds_are_open() {
-    let live = Live::start(|c| c.header_read_timeout = Duration::from_millis(500)).await;
+    let live = Live::start(|c| {
+        c.header_read_timeout = Duration::from_millis(500);
+        // All from 127.0.0.1 here: the per-address cap has its own test.
+        c.max_connections_per_address = 1000;
+    })
+    .await;
     let mut slow = Vec::new();
     for i in 0..300 {
         let mut s = TcpStream::connect(live.addr).await.unwrap();
@@ -187,42 +192,141 @@ async fn an_idle_kept_alive_connection_is_closed() {
     live.stop().await;
 }
 
+/// A connection to `live` from the loopback address `127.0.0.<last>`.
+async fn connect_from(last: u8, live: &Live) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, last], 0)))
+        .unwrap();
+    socket.connect(live.addr).await.unwrap()
+}
+
+/// One request on `stream`, its response read whole (head and `Content-Length` body); the
+/// status code, or 0 when the server closed it unanswered.
+async fn status_on(stream: &mut TcpStream, path: &str) -> u16 {
+    let _ = stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n").as_bytes())
+        .await;
+    let Some(head) = response_head(stream).await else {
+        return 0;
+    };
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    if stream.read_exact(&mut body).await.is_err() {
+        return 0;
+    }
+    head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn past_the_connection_cap_new_connections_are_closed_until_slots_free() {
+async fn at_the_connection_cap_idle_connections_give_way_to_new_ones() {
     let live = Live::start(|c| {
         c.max_connections = 3;
-        c.header_read_timeout = Duration::from_millis(500);
+        // Long: the idle connections would hold their slots for a minute without eviction.
+        c.header_read_timeout = Duration::from_secs(60);
     })
     .await;
-    let mut held = Vec::new();
-    for _ in 0..3 {
-        let mut s = TcpStream::connect(live.addr).await.unwrap();
-        // One answered request proves the connection holds a slot; then it idles.
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-            .await
-            .unwrap();
-        assert!(
-            response_head(&mut s)
-                .await
-                .unwrap()
-                .starts_with("HTTP/1.1 200")
-        );
-        held.push(s);
+    let mut idle = Vec::new();
+    for i in 0..3u8 {
+        // Sent part of a request line, then nothing: never served.
+        let mut s = connect_from(10 + i, &live).await;
+        s.write_all(b"GET /hea").await.unwrap();
+        idle.push(s);
     }
-    let mut extra = TcpStream::connect(live.addr).await.unwrap();
-    let _ = extra
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await;
+    // The listener accepts in the order the connections were made: the first is the longest
+    // idle.
+    let mut fresh = connect_from(20, &live).await;
     assert_eq!(
-        response_head(&mut extra).await,
-        None,
-        "a connection past the cap was served"
+        status_on(&mut fresh, "/healthz").await,
+        200,
+        "healthz at the cap"
     );
-    // The held ones idle out; the slots are free again.
-    for s in &mut held {
-        assert!(closed_by_server(s).await);
+    // The longest-idle one made room and was closed; the fresh one stays served.
+    assert!(closed_by_server(&mut idle[0]).await);
+    assert_eq!(status_on(&mut fresh, "/healthz").await, 200);
+    live.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_serving_requests_are_never_evicted_and_past_the_cap_new_ones_are_closed() {
+    let live = Live::start(|c| {
+        c.max_connections = 2;
+        c.body_read_timeout = Duration::from_secs(60);
+    })
+    .await;
+    let mut busy = Vec::new();
+    for i in 0..2u8 {
+        // An operator's request whose body is still coming: it is being served.
+        let mut s = connect_from(30 + i, &live).await;
+        s.write_all(
+            format!(
+                "PUT /v1/admin/tenants/t{i} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        busy.push(s);
     }
-    assert_eq!(healthz(&live).await, 200);
+    // The server has read both heads once healthz on a third connection is refused.
+    let mut refused = 0;
+    for _ in 0..50 {
+        let mut extra = connect_from(40, &live).await;
+        if status_on(&mut extra, "/healthz").await == 0 {
+            refused += 1;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        refused, 1,
+        "a connection past a full table of busy ones was served"
+    );
+    // Finishing one request frees nothing by itself (kept alive), but makes it idle: the next
+    // new connection evicts it.
+    let body = format!("{{{}}}", " ".repeat(98));
+    busy[0].write_all(&body.as_bytes()[1..]).await.unwrap();
+    assert!(response_head(&mut busy[0]).await.is_some());
+    let mut next = connect_from(41, &live).await;
+    assert_eq!(status_on(&mut next, "/healthz").await, 200);
+    assert!(closed_by_server(&mut busy[0]).await);
+    live.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_more_than_its_share_of_connections() {
+    let live = Live::start(|c| c.max_connections_per_address = 2).await;
+    let mut held = vec![connect_from(50, &live).await, connect_from(50, &live).await];
+    for s in &mut held {
+        assert_eq!(status_on(s, "/healthz").await, 200);
+    }
+    let mut third = connect_from(50, &live).await;
+    assert_eq!(
+        status_on(&mut third, "/healthz").await,
+        0,
+        "a third from one address"
+    );
+    let mut other = connect_from(51, &live).await;
+    assert_eq!(status_on(&mut other, "/healthz").await, 200);
+    // Closing one gives the address its slot back.
+    drop(held.pop());
+    let mut again = 0;
+    for _ in 0..50 {
+        let mut s = connect_from(50, &live).await;
+        again = status_on(&mut s, "/healthz").await;
+        if again == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(again, 200);
     live.stop().await;
 }
 
