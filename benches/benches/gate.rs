@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
-use cordon_audit::{AuditLog, LogOptions};
+use cordon_audit::AuditLog;
 use cordon_policy::{PolicyBundle, RunContext};
 use cordon_runtime::{CordonEngine, EngineOptions, Invocation, RunLimits, RunStatus};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -45,13 +45,7 @@ fn gate(c: &mut Criterion) {
         .as_ref(),
     )
     .expect("bundle");
-    let log = Arc::new(
-        AuditLog::open(
-            &dir.path().join("audit.redb"),
-            LogOptions::in_dir(dir.path()),
-        )
-        .expect("log"),
-    );
+    let log = Arc::new(AuditLog::open_in(dir.path()).expect("log"));
     let limits = RunLimits {
         max_host_calls: u64::from(READS),
         ..RunLimits::default()

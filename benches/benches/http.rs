@@ -23,7 +23,7 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cordon_audit::{AuditLog, LogOptions};
+use cordon_audit::AuditLog;
 use cordon_policy::{PolicyBundle, RunContext, Taint};
 use cordon_runtime::{CordonEngine, EgressPolicy, EngineOptions, Invocation, RunLimits, RunStatus};
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -101,13 +101,7 @@ fn http(c: &mut Criterion) {
            when { context.taint.categories.contains("health") };"#,
     )])
     .expect("bundle");
-    let log = Arc::new(
-        AuditLog::open(
-            &dir.path().join("audit.redb"),
-            LogOptions::in_dir(dir.path()),
-        )
-        .expect("log"),
-    );
+    let log = Arc::new(AuditLog::open_in(dir.path()).expect("log"));
     let mut egress = EgressPolicy::default();
     egress.allow_range("127.0.0.0/8").expect("range");
     let mut taint = Taint::default();

@@ -13,7 +13,7 @@ use cordon_benches as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cordon_audit::{AuditLog, LogOptions};
+use cordon_audit::AuditLog;
 use cordon_policy::{PolicyBundle, RunContext};
 use cordon_runtime::{
     CancelToken, CordonEngine, EngineOptions, Invocation, LoadedComponent, RunLimits, RunStatus,
@@ -32,13 +32,7 @@ fn stop(c: &mut Criterion) {
         r#"@id("allow-all") permit(principal, action, resource);"#,
     )])
     .expect("bundle");
-    let log = Arc::new(
-        AuditLog::open(
-            &dir.path().join("audit.redb"),
-            LogOptions::in_dir(dir.path()),
-        )
-        .expect("log"),
-    );
+    let log = Arc::new(AuditLog::open_in(dir.path()).expect("log"));
     let invocation = |timeout: Duration, cancel: Option<CancelToken>| Invocation {
         run_id: "bench".into(),
         tenant: "bench".into(),
@@ -65,57 +59,47 @@ fn stop(c: &mut Criterion) {
     let guests: [(&str, &LoadedComponent); 2] =
         [("host-wait", &blocked), ("spin-baseline", &spinning)];
 
-    let mut group = c.benchmark_group("overshoot_after_deadline");
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(10));
-    for (name, guest) in guests {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut late = Duration::ZERO;
-                for _ in 0..iters {
-                    let started = Instant::now();
-                    let r = engine.run(guest, invocation(AFTER, None)).expect("run");
-                    assert_eq!(r.status, RunStatus::LimitExceeded);
-                    late += started.elapsed().saturating_sub(AFTER);
-                }
-                late
-            });
-        });
-    }
-    group.finish();
+    overshoot(c, "overshoot_after_deadline", &guests, |guest| {
+        let started = Instant::now();
+        let r = engine.run(guest, invocation(AFTER, None)).expect("run");
+        assert_eq!(r.status, RunStatus::LimitExceeded);
+        started.elapsed().saturating_sub(AFTER)
+    });
+    overshoot(c, "overshoot_after_cancel", &guests, |guest| {
+        let token = CancelToken::new();
+        let canceller = {
+            let token = token.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(AFTER);
+                token.cancel();
+                Instant::now()
+            })
+        };
+        let r = engine
+            .run(guest, invocation(Duration::from_secs(30), Some(token)))
+            .expect("run");
+        let ended = Instant::now();
+        let cancelled = canceller.join().expect("canceller");
+        assert_eq!(r.status, RunStatus::Cancelled);
+        ended.saturating_duration_since(cancelled)
+    });
+}
 
-    let mut group = c.benchmark_group("overshoot_after_cancel");
-    group
-        .sample_size(20)
-        .measurement_time(Duration::from_secs(10));
+/// One group: for each guest, the sum of `late(guest)` over the iterations criterion asks for.
+fn overshoot(
+    c: &mut Criterion,
+    group: &str,
+    guests: &[(&str, &LoadedComponent)],
+    late: impl Fn(&LoadedComponent) -> Duration,
+) {
+    let mut g = c.benchmark_group(group);
+    g.sample_size(20).measurement_time(Duration::from_secs(10));
     for (name, guest) in guests {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let mut late = Duration::ZERO;
-                for _ in 0..iters {
-                    let token = CancelToken::new();
-                    let canceller = {
-                        let token = token.clone();
-                        std::thread::spawn(move || {
-                            std::thread::sleep(AFTER);
-                            token.cancel();
-                            Instant::now()
-                        })
-                    };
-                    let r = engine
-                        .run(guest, invocation(Duration::from_secs(30), Some(token)))
-                        .expect("run");
-                    let ended = Instant::now();
-                    let cancelled = canceller.join().expect("canceller");
-                    assert_eq!(r.status, RunStatus::Cancelled);
-                    late += ended.saturating_duration_since(cancelled);
-                }
-                late
-            });
+        g.bench_function(*name, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| late(guest)).sum());
         });
     }
-    group.finish();
+    g.finish();
 }
 
 criterion_group!(benches, stop);
