@@ -48,6 +48,7 @@
 //!     policy_ids: vec!["allow-notes".into()],
 //!     records: None,
 //!     taint: None,
+//!     roles: vec!["clinician".into()],
 //! })?;
 //! log.sync(receipt.seq)?; // durable from here on
 //! log.close()?;
@@ -177,6 +178,10 @@ pub struct Entry {
     /// For calls that can carry data out (egress, file writes) of a run that had already read
     /// labelled data: what it had read when the call was decided.
     pub taint: Option<TaintLabels>,
+    /// The roles the user held in the run (sorted, without duplicates; empty for an
+    /// unattended run). Roles name organisational functions, not people, so they are stored
+    /// as given (see [`encoding`]).
+    pub roles: Vec<String>,
 }
 
 /// What a run had read when a decision was made: the labels a policy saw in `context.taint`.

@@ -276,6 +276,7 @@ impl<'a> Operator<'a> {
                     filter: Vec::new(),
                 }),
                 taint: None,
+                roles: Vec::new(),
             })
             .map_err(ActionError::Log)?;
         self.log.sync(receipt.seq).map_err(ActionError::Log)

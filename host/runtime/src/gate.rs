@@ -43,6 +43,9 @@ pub struct RunIdentity {
     pub agent: String,
     /// The human the run acts for, if any.
     pub user: Option<String>,
+    /// The roles that human holds in the run, sorted and without duplicates (what a policy
+    /// saw as `principal.human in Cordon::Role::"..."`); empty for an unattended run.
+    pub roles: Vec<String>,
     /// The run's purpose.
     pub purpose: String,
     /// The run's engagement.
@@ -67,6 +70,7 @@ impl RunIdentity {
             policy_ids: Vec::new(),
             records: None,
             taint: None,
+            roles: self.roles.clone(),
         }
     }
 }
@@ -518,6 +522,7 @@ pub(crate) fn test_gate_on(log: Arc<dyn DecisionLog>, policy: &str) -> Gate {
         policy_digest: bundle.digest().to_owned(),
         agent: "acme/d".into(),
         user: None,
+        roles: Vec::new(),
         purpose: "p".into(),
         engagement: "e".into(),
     };

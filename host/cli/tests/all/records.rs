@@ -133,3 +133,23 @@ fn a_bad_import_names_every_bad_line_and_imports_nothing() {
         "p1:Ada,asthma,;p2:Bob,flu,;#|balance,"
     );
 }
+
+#[test]
+fn audit_query_says_who_read_a_record_in_which_role_for_what_purpose() {
+    let sc = setup();
+    read_as(&sc, "clinician", "treatment");
+    let found = sc
+        .cordon(&["audit", "query", "--record", "patients/p1"])
+        .json();
+    let reads: Vec<&serde_json::Value> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "records:read")
+        .collect();
+    assert_eq!(reads.len(), 1, "{found}");
+    assert_eq!(reads[0]["user"], "u-1");
+    assert_eq!(reads[0]["roles"], serde_json::json!(["clinician"]));
+    assert_eq!(reads[0]["purpose"], "treatment");
+    assert_eq!(reads[0]["record_ids"], serde_json::json!(["p1"]));
+}
