@@ -153,3 +153,34 @@ fn audit_query_says_who_read_a_record_in_which_role_for_what_purpose() {
     assert_eq!(reads[0]["purpose"], "treatment");
     assert_eq!(reads[0]["record_ids"], serde_json::json!(["p1"]));
 }
+
+#[test]
+fn a_retention_sweep_is_logged_only_when_it_purged_something() {
+    let sc = setup();
+    let sweep = |sc: &Scratch| {
+        let r = sc.cordon(&["records", "sweep"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.json()["purged"].as_u64().unwrap()
+    };
+    let logged_sweeps = |sc: &Scratch| {
+        let all = sc.cordon(&["audit", "query"]).json();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "records:sweep")
+            .count()
+    };
+    assert_eq!(sweep(&sc), 0);
+    assert_eq!(logged_sweeps(&sc), 0, "a sweep that purged nothing was logged");
+    let expired = sc.file(
+        "expired.jsonl",
+        r#"{"id": "old1", "subject": "zed", "classification": "public", "retain_until": 1, "fields": {"name": "Zed"}}
+"#,
+    );
+    let r = sc.cordon(&["records", "import", "patients", s(&expired)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sweep(&sc), 1);
+    assert_eq!(logged_sweeps(&sc), 1);
+    assert_eq!(sweep(&sc), 0);
+    assert_eq!(logged_sweeps(&sc), 1);
+}
