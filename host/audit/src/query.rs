@@ -193,26 +193,26 @@ impl Store {
         if wanted.is_empty() {
             return Ok(out);
         }
-        let txn = self.begin_read()?;
-        let keys = txn.open_table(store::SUBJECT_KEYS)?;
-        // User subjects' bytes start with 1, record subjects' with 2.
-        for row in keys.range([1u8].as_slice()..[2u8].as_slice())? {
-            let (subject, key) = row?;
-            let (Some(subject), Ok(key)) = (
-                crate::subject::from_bytes(subject.value()),
-                <[u8; 32]>::try_from(key.value()),
-            ) else {
-                continue;
-            };
-            let disclosure = Disclosure {
-                subject,
-                key: Hash(key),
-            };
-            if wanted.contains(&disclosure.commitment()) {
-                out.push(disclosure);
+        self.with_keys(|keys| {
+            // User subjects' bytes start with 1, record subjects' with 2.
+            for row in keys.range([1u8].as_slice()..[2u8].as_slice())? {
+                let (subject, key) = row?;
+                let (Some(subject), Ok(key)) = (
+                    crate::subject::from_bytes(subject.value()),
+                    <[u8; 32]>::try_from(key.value()),
+                ) else {
+                    continue;
+                };
+                let disclosure = Disclosure {
+                    subject,
+                    key: Hash(key),
+                };
+                if wanted.contains(&disclosure.commitment()) {
+                    out.push(disclosure);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// The disclosures (subject keys) for the subjects `query` names that still have keys.
