@@ -150,12 +150,14 @@ pub(crate) fn rewrite(
     if guard.is_none() {
         // An earlier rewrite could not reopen the file: copy from what is at `path` (never
         // from nothing, which would destroy every key).
-        *guard = Some(crate::store::builder(shared_readers).open(path).map_err(|source| {
-            KeyFileError::Open {
-                path: path.to_owned(),
-                source,
-            }
-        })?);
+        *guard = Some(
+            crate::store::builder(shared_readers)
+                .open(path)
+                .map_err(|source| KeyFileError::Open {
+                    path: path.to_owned(),
+                    source,
+                })?,
+        );
     }
     let fresh = path.with_extension("redb.new");
     if fresh.exists() {
@@ -172,8 +174,7 @@ pub(crate) fn rewrite(
                 for row in from.iter().map_err(redb::Error::from)? {
                     let (k, v) = row.map_err(redb::Error::from)?;
                     if keep(k.value(), v.value()) {
-                        to.insert(k.value(), v.value())
-                            .map_err(redb::Error::from)?;
+                        to.insert(k.value(), v.value()).map_err(redb::Error::from)?;
                     }
                 }
             }

@@ -744,7 +744,9 @@ fn move_keys_out_of_the_log(db: &Database, keys: &Database) -> Result<(), OpenEr
                 .insert(k.as_slice(), v.as_slice())
                 .map_err(redb::Error::from)?;
         }
-        let mut meta = txn.open_table(keyfile::KEYS_META).map_err(redb::Error::from)?;
+        let mut meta = txn
+            .open_table(keyfile::KEYS_META)
+            .map_err(redb::Error::from)?;
         meta.insert(keyfile::EVENTS, keyfile::UNSETTLED)
             .map_err(redb::Error::from)?;
     }

@@ -379,7 +379,9 @@ impl Store {
         };
         match &self.keys {
             Keys::Live(shared) => {
-                let guard = shared.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let guard = shared
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let db = guard.as_ref().ok_or(ReadError::KeysClosed)?;
                 read(db.begin_read().map_err(ReadError::from)?, keyfile::KEYS)
             }

@@ -209,12 +209,10 @@ fn no_byte_of_any_file_keeps_an_erased_subjects_key_or_id() {
         }
     };
     // The user's id is in a file before the erasure (the check can find what it looks for).
-    let before = files_under(dir.path())
-        .iter()
-        .any(|f| {
-            let bytes = std::fs::read(f).unwrap();
-            bytes.windows(15).any(|w| w == b"needle-user-ada")
-        });
+    let before = files_under(dir.path()).iter().any(|f| {
+        let bytes = std::fs::read(f).unwrap();
+        bytes.windows(15).any(|w| w == b"needle-user-ada")
+    });
     assert!(before);
     log.erase_subjects(&[ada.clone(), rec.clone()]).unwrap();
     // From the moment the erasure returns, with the log still open...
@@ -233,7 +231,6 @@ fn no_byte_of_any_file_keeps_an_erased_subjects_key_or_id() {
     // user-2: entries 2, 9, 23, 30, 37 (16 was ada's).
     assert_eq!(store.query(&user("user-2")).unwrap().len(), 5);
 }
-
 
 #[test]
 fn the_writer_repairs_a_key_file_a_crash_left_behind_the_log() {

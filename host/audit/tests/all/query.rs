@@ -156,7 +156,10 @@ fn finds_the_reads_that_withheld_a_record_and_marks_them_withheld_until_its_eras
         ..Query::default()
     };
     let found = log.store().query(&query).unwrap();
-    assert_eq!(found.iter().map(|e| e.entry.seq).collect::<Vec<_>>(), [0, 1]);
+    assert_eq!(
+        found.iter().map(|e| e.entry.seq).collect::<Vec<_>>(),
+        [0, 1]
+    );
     assert_eq!(found[0].record_ids, ["r-1"]);
     assert!(found[0].withheld_record_ids.is_empty());
     assert!(found[1].record_ids.is_empty(), "r-2 was not asked for");

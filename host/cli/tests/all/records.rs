@@ -171,7 +171,11 @@ fn a_retention_sweep_is_logged_only_when_it_purged_something() {
             .count()
     };
     assert_eq!(sweep(&sc), 0);
-    assert_eq!(logged_sweeps(&sc), 0, "a sweep that purged nothing was logged");
+    assert_eq!(
+        logged_sweeps(&sc),
+        0,
+        "a sweep that purged nothing was logged"
+    );
     let expired = sc.file(
         "expired.jsonl",
         r#"{"id": "old1", "subject": "zed", "classification": "public", "retain_until": 1, "fields": {"name": "Zed"}}

@@ -229,9 +229,7 @@ mod tests {
     fn a_read_that_returned_nothing_does_not_taint() {
         let dir = tempfile::tempdir().unwrap();
         let mut gate = gate(dir.path());
-        gate.check_records("patients", "eu-west", &[], Vec::new(), |_| {
-            Ok(result(0))
-        })
+        gate.check_records("patients", "eu-west", &[], Vec::new(), |_| Ok(result(0)))
             .unwrap()
             .unwrap();
         assert!(!gate.taint.is_tainted());

@@ -315,7 +315,10 @@ fn a_read_refused_as_a_whole_is_logged_with_the_filter_an_allowed_one_logs() {
     assert_eq!((yes, no), ("allow", "deny"));
     assert_eq!(b.collection, "patients");
     assert_eq!(b.filter.len(), 1);
-    assert_eq!((b.filter[0].field.as_str(), b.filter[0].op.as_str()), ("diagnosis", "eq"));
+    assert_eq!(
+        (b.filter[0].field.as_str(), b.filter[0].op.as_str()),
+        ("diagnosis", "eq")
+    );
     // The same value, committed under the same key: the refused read is found beside the
     // allowed one by what it asked for.
     assert_eq!(a.filter, b.filter);
