@@ -45,6 +45,15 @@ pub(crate) const UNSETTLED: u64 = u64::MAX;
 
 /// The key file of the log at `log`: `audit-keys.redb` beside `audit.redb` (generally
 /// `<stem>-keys.redb`).
+///
+/// ```
+/// use std::path::Path;
+/// let log = Path::new("/data").join(cordon_audit::LOG_FILE);
+/// assert_eq!(
+///     cordon_audit::keyfile::keys_path(&log),
+///     Path::new("/data").join(cordon_audit::KEYS_FILE)
+/// );
+/// ```
 pub fn keys_path(log: &Path) -> PathBuf {
     let stem = log
         .file_stem()
