@@ -92,6 +92,7 @@ fn entry(i: u64) -> Entry {
             filter: Vec::new(),
         }),
         taint: None,
+        roles: Vec::new(),
     }
 }
 

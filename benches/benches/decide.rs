@@ -67,6 +67,7 @@ fn decide(c: &mut Criterion) {
         policy_ids: vec!["reports-read-only".into()],
         records: None,
         taint: None,
+        roles: Vec::new(),
     };
     c.bench_function("log_append_per_call", |b| {
         b.iter(|| black_box(log.append(entry.clone()).expect("append")))

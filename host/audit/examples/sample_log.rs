@@ -57,6 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 filter: Vec::new(),
             }),
             taint: None,
+            roles: vec!["claims-handler".into()],
         })?;
         last = Some(receipt.seq);
     }

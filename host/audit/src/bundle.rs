@@ -295,6 +295,7 @@ impl Store {
 ///         policy_ids: vec!["allow-notes".into()],
 ///         records: None,
 ///         taint: None,
+///         roles: vec!["support-agent".into()],
 ///     })?;
 /// }
 /// log.checkpoint()?; // commit and sign everything appended so far

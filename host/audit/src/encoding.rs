@@ -1,11 +1,11 @@
-//! The canonical binary encoding of a log entry, version 3 (versions 1 and 2 are still read).
+//! The canonical binary encoding of a log entry, version 4 (versions 1 to 3 are still read).
 //!
 //! An entry's bytes are what the leaf hash covers, so the encoding is fixed and canonical: one
 //! entry has exactly one encoding, and the decoder rejects anything else (unknown version, bad
 //! tag, invalid UTF-8, trailing bytes). All integers are big-endian.
 //!
 //! ```text
-//! entry       = version:u8(=3) seq:u64 time_ms:u64
+//! entry       = version:u8(=4) seq:u64 time_ms:u64
 //!               tenant:str run_id:str component_digest:str policy_digest:str agent:str
 //!               user:opt-commitment
 //!               purpose:str engagement:str action:str resource:str
@@ -13,6 +13,7 @@
 //!               policy_ids:list<str>
 //!               records:opt-records
 //!               taint:opt-taint                  (absent in version 1)
+//!               roles:list<str>                  (absent before version 4)
 //! str         = len:u32 bytes:u8[len]            UTF-8
 //! list<T>     = count:u32 T[count]
 //! commitment  = u8[32]                           keyed blake3, see crate::subject
@@ -38,8 +39,14 @@
 //! version stay verifiable because hashes are over the bytes as stored. Version 1 entries
 //! (written before taint labels were logged) decode with `taint: None`; version 1 and 2
 //! entries (written before a read's withheld records and filter were logged) decode with no
-//! withheld commitments and no filter. This crate writes only version 3, so an entry still has
+//! withheld commitments and no filter; entries before version 4 (written before the run's roles
+//! were logged) decode with no roles. This crate writes only version 4, so an entry still has
 //! exactly one encoding.
+//!
+//! The roles are the organisational roles the run's human held (from the identity token or
+//! `cordon run --role`), sorted and without duplicates, stored as given: like the purpose and
+//! the engagement, a role names a function, not a person (policies name roles in plain text
+//! too), so it needs no commitment and stays readable after the human's erasure.
 //!
 //! A filter value's commitment is keyed per collection and field, a withheld record's like a
 //! returned record's (see [`crate::subject`]).
@@ -49,13 +56,16 @@ use serde::Serialize;
 use crate::{Decision, Entry, Hash, TaintLabels};
 
 /// The encoding version this crate writes.
-pub const ENTRY_VERSION: u8 = 3;
+pub const ENTRY_VERSION: u8 = 4;
 
 /// The first version, without taint labels; still read.
 const ENTRY_VERSION_1: u8 = 1;
 
 /// The second version, without a read's withheld records and filter; still read.
 const ENTRY_VERSION_2: u8 = 2;
+
+/// The third version, without the run's roles; still read.
+const ENTRY_VERSION_3: u8 = 3;
 
 /// Offset of the fixed header: version (1) + seq (8) + time (8).
 pub(crate) const HEADER_LEN: usize = 17;
@@ -164,6 +174,7 @@ pub(crate) fn size_hint(entry: &Entry) -> usize {
         + records
         + 1
         + taint
+        + strs(&entry.roles)
 }
 
 /// The commitments that stand for an entry's personal identifiers and filter values.
@@ -258,6 +269,7 @@ pub(crate) fn encode_entry(
             put_strs(out, &t.categories, "taint.categories")?;
         }
     }
+    put_strs(out, &entry.roles, "roles")?;
     Ok(())
 }
 
@@ -296,6 +308,8 @@ pub struct LoggedEntry {
     pub records: Option<LoggedRecords>,
     /// See [`Entry::taint`]; always `None` in version 1 entries.
     pub taint: Option<TaintLabels>,
+    /// See [`Entry::roles`]; always empty before version 4.
+    pub roles: Vec<String>,
 }
 
 /// A record read as stored: record ids are commitments.
@@ -417,7 +431,9 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<(u64, u64), DecodeError> {
 
 fn read_version(r: &mut Reader<'_>) -> Result<u8, DecodeError> {
     match r.u8()? {
-        version @ (ENTRY_VERSION_1 | ENTRY_VERSION_2 | ENTRY_VERSION) => Ok(version),
+        version @ (ENTRY_VERSION_1 | ENTRY_VERSION_2 | ENTRY_VERSION_3 | ENTRY_VERSION) => {
+            Ok(version)
+        }
         version => Err(DecodeError::UnknownVersion { version }),
     }
 }
@@ -455,7 +471,7 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LoggedEntry, DecodeError> {
         let fields_returned = r.strs()?;
         let fields_withheld = r.strs()?;
         let records_withheld = r.u64()?;
-        let (withheld_commitments, filter) = if version >= ENTRY_VERSION {
+        let (withheld_commitments, filter) = if version >= ENTRY_VERSION_3 {
             let withheld = r.commitments()?;
             let count = r.len()?;
             // Each condition takes at least 12 bytes: bound the allocation by what is there.
@@ -494,6 +510,11 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LoggedEntry, DecodeError> {
     } else {
         None
     };
+    let roles = if version >= ENTRY_VERSION {
+        r.strs()?
+    } else {
+        Vec::new()
+    };
     if r.pos != bytes.len() {
         return Err(DecodeError::TrailingBytes {
             extra: bytes.len() - r.pos,
@@ -516,5 +537,6 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LoggedEntry, DecodeError> {
         policy_ids,
         records,
         taint,
+        roles,
     })
 }

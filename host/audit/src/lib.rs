@@ -20,7 +20,9 @@
 //! - **Erasure**: personal identifiers (the on-behalf-of user, the ids of records read) are
 //!   never stored; the entry holds a keyed commitment whose per-subject key lives in a separate
 //!   table ([`subject`]). Destroying the key ([`AuditLog::erase_subject`]) makes the subject's
-//!   entries unlinkable to them while every hash, signature and proof stays valid. Every change
+//!   entries unlinkable to them while every hash, signature and proof stays valid; the keys are
+//!   kept in a small file of their own that is rewritten on erasure, so no byte of a destroyed
+//!   key (nor a user's id) survives in it ([`keyfile`]). Every change
 //!   to that table is an event in a hash chain the checkpoints sign ([`keylog`]), so a key
 //!   changed or deleted without an erasure is found by [`verify`].
 //! - **Evidence bundles** ([`Bundle`]): the entries matching a [`Query`] with their inclusion
@@ -48,6 +50,7 @@
 //!     policy_ids: vec!["allow-notes".into()],
 //!     records: None,
 //!     taint: None,
+//!     roles: vec!["clinician".into()],
 //! })?;
 //! log.sync(receipt.seq)?; // durable from here on
 //! log.close()?;
@@ -64,6 +67,7 @@ pub mod bundle;
 pub mod checkpoint;
 pub mod encoding;
 mod hex;
+pub mod keyfile;
 pub mod keylog;
 pub mod keys;
 mod log;
@@ -91,6 +95,8 @@ pub use verify::{Place, VerifyError, VerifyReport, verify, verify_file};
 
 /// The log's file name inside a data directory.
 pub const LOG_FILE: &str = "audit.redb";
+/// The subject-key file's name inside a data directory ([`keyfile`]): beside [`LOG_FILE`].
+pub const KEYS_FILE: &str = "audit-keys.redb";
 /// The checkpoint signing key's file name inside a data directory (hex seed, mode 0600).
 pub const SIGNING_KEY_FILE: &str = "audit-signing.key";
 /// The checkpoint public key's file name inside a data directory (hex).
@@ -177,6 +183,10 @@ pub struct Entry {
     /// For calls that can carry data out (egress, file writes) of a run that had already read
     /// labelled data: what it had read when the call was decided.
     pub taint: Option<TaintLabels>,
+    /// The roles the user held in the run (sorted, without duplicates; empty for an
+    /// unattended run). Roles name organisational functions, not people, so they are stored
+    /// as given (see [`encoding`]).
+    pub roles: Vec<String>,
 }
 
 /// What a run had read when a decision was made: the labels a policy saw in `context.taint`.

@@ -19,9 +19,9 @@
 //! call returns it, and nothing more is accepted. A host must then stop acting on decisions,
 //! since it could no longer prove them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,12 +30,13 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableM
 
 use crate::checkpoint::{Checkpoint, SubjectKeys};
 use crate::encoding::{self, EncodeError};
+use crate::keyfile::{self, KeyFileError, SharedKeys};
 use crate::keylog::{self, Event};
 use crate::keys::{self, KeyError, PublicKey};
 use crate::merkle::{self, Frontier};
 use crate::store::{
-    self, CHECKPOINTS, ENTRIES, Layout, META, ReadError, STORE_FORMAT, SUBJECT_KEYS, SUBJECT_LOG,
-    Store,
+    self, CHECKPOINTS, ENTRIES, Keys, Layout, META, ReadError, STORE_FORMAT, SUBJECT_KEYS,
+    SUBJECT_LOG, Store,
 };
 use crate::subject::{self, Subject};
 use crate::{DecisionLog, Entry, PUBLIC_KEY_FILE, Receipt, SIGNING_KEY_FILE};
@@ -128,6 +129,9 @@ pub enum OpenError {
     /// The writer thread could not be started.
     #[error("cannot start the log writer thread")]
     Spawn(#[source] std::io::Error),
+    /// The subject-key file could not be opened, moved to or reconciled.
+    #[error("cannot prepare the subject-key file")]
+    Keys(#[from] KeyFileError),
 }
 
 impl From<redb::Error> for OpenError {
@@ -145,6 +149,9 @@ pub enum CommitError {
     /// The writer thread panicked.
     #[error("the log writer thread panicked")]
     Panicked,
+    /// The subject-key file could not be written or rewritten.
+    #[error("cannot write the subject-key file")]
+    Keys(#[from] KeyFileError),
 }
 
 /// Why an entry was not appended or synced.
@@ -293,6 +300,8 @@ pub struct AuditLog {
     max_pending: usize,
     db: Arc<Database>,
     layout: Layout,
+    /// The subject-key file ([`crate::keyfile`]).
+    keys: SharedKeys,
     public_key: PublicKey,
     writer: Option<JoinHandle<()>>,
 }
@@ -307,8 +316,12 @@ impl AuditLog {
         let public_key = PublicKey(signing_key.verifying_key());
         let db = create_waiting(path, &options)?;
         let layout = init_tables(&db, &public_key)?;
+        let keys_path = keyfile::keys_path(path);
+        let keys_db = keyfile::open_or_create(&keys_path, options.shared_readers)?;
+        move_keys_out_of_the_log(&db, &keys_db)?;
+        let keys: SharedKeys = Arc::new(RwLock::new(Some(keys_db)));
         let db = Arc::new(db);
-        let store = Store::from_database(db.clone(), layout);
+        let store = Store::from_database(db.clone(), layout, Keys::Live(keys.clone()));
 
         let txn = db.begin_read().map_err(redb::Error::from)?;
         let tree = store.tree(&txn)?;
@@ -351,6 +364,22 @@ impl AuditLog {
             }
         };
         drop(subject_log);
+        // A crash between a key-file commit and the log commit it goes with leaves rows the
+        // subject-key log does not account for: replay the log and keep only its live rows.
+        let settled = match keys.read().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            Some(db) => keyfile::settled_events(db)?,
+            None => keyfile::UNSETTLED,
+        };
+        if settled != subject_keys.events {
+            let live = live_rows(&txn)?;
+            keyfile::rewrite(
+                &keys_path,
+                &keys,
+                |k, v| live.contains(&keylog::row_hash(k, v)),
+                subject_keys.events,
+                options.shared_readers,
+            )?;
+        }
         drop(tree);
         drop(txn);
 
@@ -399,6 +428,9 @@ impl AuditLog {
             every: options.checkpoint_every.max(1),
             interval: options.checkpoint_interval,
             spare: Vec::new(),
+            keys: keys.clone(),
+            keys_path,
+            shared_readers: options.shared_readers,
         };
         let handle = std::thread::Builder::new()
             .name("cordon-audit-writer".into())
@@ -409,6 +441,7 @@ impl AuditLog {
             max_pending: options.max_pending.max(1),
             db,
             layout,
+            keys,
             public_key,
             writer: Some(handle),
         })
@@ -427,7 +460,7 @@ impl AuditLog {
     /// Read access to the committed state of the log (queries, proofs, bundles, verify).
     /// The handle keeps the file open, even after the log is closed, until it is dropped.
     pub fn store(&self) -> Store {
-        Store::from_database(self.db.clone(), self.layout)
+        Store::from_database(self.db.clone(), self.layout, Keys::Live(self.keys.clone()))
     }
 
     /// The latest committed checkpoint.
@@ -577,15 +610,15 @@ impl AuditLog {
     }
 
     fn stored_key(&self, subject: &[u8]) -> Result<Option<[u8; 32]>, ReadError> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(SUBJECT_KEYS)?;
-        // Rows are keyed by a hash of the subject bytes; older rows by the bytes themselves.
-        for key in subject::row_keys(subject) {
-            if let Some(v) = table.get(key.as_slice())? {
-                return Ok(v.value().try_into().ok());
+        self.store().with_keys(|table| {
+            // Rows are keyed by a hash of the subject bytes; older rows by the bytes themselves.
+            for key in subject::row_keys(subject) {
+                if let Some(v) = table.get(key.as_slice())? {
+                    return Ok(v.value().try_into().ok());
+                }
             }
-        }
-        Ok(None)
+            Ok(None)
+        })
     }
 }
 
@@ -680,6 +713,68 @@ fn migrate_subject_keys(txn: &redb::WriteTransaction) -> Result<(), OpenError> {
         head = event.chain;
     }
     Ok(())
+}
+
+/// Moves the rows of the log file's `subject_keys` table (a log written before the key file
+/// existed) into the key file, and empties the table. Idempotent: a crash half-way is finished
+/// by the next open. The key file is then marked unsettled, so that it is reconciled with the
+/// subject-key log (and rewritten) at once.
+///
+/// The rows' old bytes may stay in the log file's free pages: only logs written before the key
+/// file existed are affected, and only until redb reuses those pages.
+fn move_keys_out_of_the_log(db: &Database, keys: &Database) -> Result<(), OpenError> {
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = {
+        let txn = db.begin_read().map_err(redb::Error::from)?;
+        let table = txn.open_table(SUBJECT_KEYS).map_err(ReadError::from)?;
+        let mut rows = Vec::new();
+        for row in table.iter().map_err(redb::Error::from)? {
+            let (k, v) = row.map_err(redb::Error::from)?;
+            rows.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        rows
+    };
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let txn = keys.begin_write().map_err(redb::Error::from)?;
+    {
+        let mut table = txn.open_table(keyfile::KEYS).map_err(redb::Error::from)?;
+        for (k, v) in &rows {
+            table
+                .insert(k.as_slice(), v.as_slice())
+                .map_err(redb::Error::from)?;
+        }
+        let mut meta = txn
+            .open_table(keyfile::KEYS_META)
+            .map_err(redb::Error::from)?;
+        meta.insert(keyfile::EVENTS, keyfile::UNSETTLED)
+            .map_err(redb::Error::from)?;
+    }
+    txn.commit().map_err(redb::Error::from)?;
+    let txn = db.begin_write().map_err(redb::Error::from)?;
+    {
+        let mut table = txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?;
+        table.retain(|_, _| false).map_err(redb::Error::from)?;
+    }
+    txn.commit().map_err(redb::Error::from)?;
+    Ok(())
+}
+
+/// The row hashes of the keys the subject-key log says are live.
+fn live_rows(txn: &redb::ReadTransaction) -> Result<HashSet<[u8; 32]>, ReadError> {
+    let log = txn.open_table(SUBJECT_LOG)?;
+    let mut live = HashSet::new();
+    for row in log.iter()? {
+        let (k, v) = row?;
+        let index = k.value();
+        let event = Event::from_stored(v.value()).ok_or(ReadError::BadSubjectEvent { index })?;
+        if event.kind == keylog::CREATED {
+            live.insert(event.row);
+        } else {
+            live.remove(&event.row);
+        }
+    }
+    Ok(live)
 }
 
 /// Open or create the redb file, waiting up to [`LogOptions::lock_wait`] while another process
@@ -842,6 +937,11 @@ struct Writer {
     interval: Duration,
     /// An empty queue with capacity, swapped in for the one the writer takes.
     spare: Vec<Op>,
+    /// The subject-key file ([`crate::keyfile`]), its path, and whether other processes may
+    /// read it.
+    keys: SharedKeys,
+    keys_path: PathBuf,
+    shared_readers: bool,
 }
 
 /// A batch the writer has taken from the queue.
@@ -968,6 +1068,27 @@ impl Writer {
         }
     }
 
+    /// The key stored under `row_key`: as this batch left it, else as the key file has it.
+    fn current_key(
+        &self,
+        changes: &HashMap<Vec<u8>, Option<[u8; 32]>>,
+        row_key: &[u8],
+    ) -> Result<Option<[u8; 32]>, CommitError> {
+        if let Some(change) = changes.get(row_key) {
+            return Ok(*change);
+        }
+        let guard = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(db) = guard.as_ref() else {
+            return Ok(None);
+        };
+        let txn = db.begin_read().map_err(redb::Error::from)?;
+        let table = txn.open_table(keyfile::KEYS).map_err(redb::Error::from)?;
+        Ok(table
+            .get(row_key)
+            .map_err(redb::Error::from)?
+            .and_then(|v| v.value().try_into().ok()))
+    }
+
     fn sign(&self, subject_keys: SubjectKeys) -> Checkpoint {
         Checkpoint::sign(
             self.frontier.size(),
@@ -997,13 +1118,14 @@ impl Writer {
         let mut last_events = self.last_checkpoint_events;
         let mut subject_keys = self.subject_keys;
         let mut erased = false;
+        // Key changes of this batch, by row key (`None`: destroyed), applied to the key file
+        // around the log commit (see `crate::keyfile`). Most batches have none.
+        let mut changes: HashMap<Vec<u8>, Option<[u8; 32]>> = HashMap::new();
         {
             let mut entries = txn.open_table(ENTRIES).map_err(redb::Error::from)?;
             let mut nodes = txn
                 .open_table(self.layout.table())
                 .map_err(redb::Error::from)?;
-            // Opened at the first key change: most batches have none.
-            let mut keys = None;
             let mut events = None;
             let mut log_event = |kind: u8,
                                  row: [u8; 32],
@@ -1071,16 +1193,11 @@ impl Writer {
                         }
                     }
                     Op::PutKey { subject, key } => {
-                        let keys = match &mut keys {
-                            Some(keys) => keys,
-                            None => keys
-                                .insert(txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?),
-                        };
                         let row_key = subject::row_key(&subject);
-                        let replaced = keys
-                            .insert(row_key.as_slice(), key.as_slice())
-                            .map_err(redb::Error::from)?
-                            .map(|old| keylog::row_hash(&row_key, old.value()));
+                        let replaced = self
+                            .current_key(&changes, &row_key)?
+                            .map(|old| keylog::row_hash(&row_key, &old));
+                        changes.insert(row_key.clone(), Some(key));
                         // A key is put only where there is none; were one there, its
                         // replacement is an erasure followed by a creation.
                         if let Some(row) = replaced {
@@ -1094,20 +1211,15 @@ impl Writer {
                         )?;
                     }
                     Op::DeleteKey { subject } => {
-                        let keys = match &mut keys {
-                            Some(keys) => keys,
-                            None => keys
-                                .insert(txn.open_table(SUBJECT_KEYS).map_err(redb::Error::from)?),
-                        };
                         // The row, under its key or the older form of it. A subject without
                         // a key (never seen, or already erased) leaves no event: there is
                         // nothing to destroy.
                         for row_key in subject::row_keys(&subject) {
-                            let removed = keys
-                                .remove(row_key.as_slice())
-                                .map_err(redb::Error::from)?
-                                .map(|old| keylog::row_hash(&row_key, old.value()));
+                            let removed = self
+                                .current_key(&changes, &row_key)?
+                                .map(|old| keylog::row_hash(&row_key, &old));
                             if let Some(row) = removed {
+                                changes.insert(row_key, None);
                                 log_event(keylog::ERASED, row, &mut subject_keys)?;
                                 erased = true;
                             }
@@ -1115,7 +1227,38 @@ impl Writer {
                     }
                 }
             }
-            drop(keys);
+            // New keys are durable before the entries that use them. While the batch also
+            // destroys keys, the file is marked unsettled until it is rewritten.
+            let puts: Vec<(&Vec<u8>, &[u8; 32])> = changes
+                .iter()
+                .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+                .collect();
+            if !puts.is_empty() {
+                let guard = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+                let db = guard.as_ref().ok_or(KeyFileError::Closed)?;
+                let mut ktxn = db.begin_write().map_err(redb::Error::from)?;
+                ktxn.set_durability(Durability::Immediate)
+                    .map_err(redb::Error::from)?;
+                {
+                    let mut table = ktxn.open_table(keyfile::KEYS).map_err(redb::Error::from)?;
+                    for (k, v) in &puts {
+                        table
+                            .insert(k.as_slice(), v.as_slice())
+                            .map_err(redb::Error::from)?;
+                    }
+                    let mut meta = ktxn
+                        .open_table(keyfile::KEYS_META)
+                        .map_err(redb::Error::from)?;
+                    let settled = if erased {
+                        keyfile::UNSETTLED
+                    } else {
+                        subject_keys.events
+                    };
+                    meta.insert(keyfile::EVENTS, settled)
+                        .map_err(redb::Error::from)?;
+                }
+                ktxn.commit().map_err(redb::Error::from)?;
+            }
             let size = self.frontier.size();
             // A checkpoint at size 0 is never signed: there is no entry to cover.
             let changed = size > last_size || subject_keys.events > last_events;
@@ -1135,6 +1278,20 @@ impl Writer {
             }
         }
         txn.commit().map_err(redb::Error::from)?;
+        if erased {
+            // The erasure is committed: now no byte of the key file may keep the keys.
+            let destroyed: HashSet<&Vec<u8>> = changes
+                .iter()
+                .filter_map(|(k, v)| v.is_none().then_some(k))
+                .collect();
+            keyfile::rewrite(
+                &self.keys_path,
+                &self.keys,
+                |k, _| !destroyed.contains(&k.to_vec()),
+                subject_keys.events,
+                self.shared_readers,
+            )?;
+        }
         self.subject_keys = subject_keys;
         let last = signed.pop();
         if let Some(c) = &last {

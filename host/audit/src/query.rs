@@ -14,7 +14,7 @@ use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use crate::Hash;
-use crate::encoding::{self, LoggedEntry};
+use crate::encoding::{self, LoggedEntry, LoggedRecords};
 use crate::store::{self, ReadError, Store};
 use crate::subject::{Disclosure, Subject};
 
@@ -24,7 +24,8 @@ pub struct Query {
     /// Entries made on behalf of this user.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// Entries that read this record: `(collection, record id)`.
+    /// Entries that read this record, `(collection, record id)`: the reads that returned it
+    /// and the reads whose policy withheld it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<(String, String)>,
     /// Entries with this purpose.
@@ -50,9 +51,13 @@ pub struct RevealedEntry {
     /// The user, if a disclosure matched the user commitment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
-    /// The record ids whose commitments a disclosure matched.
+    /// The ids of the records returned whose commitments a disclosure matched.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub record_ids: Vec<String>,
+    /// The ids of the records withheld (met the read's filter, but the policy did not let the
+    /// caller see them) whose commitments a disclosure matched.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub withheld_record_ids: Vec<String>,
 }
 
 /// Why a query failed.
@@ -109,7 +114,10 @@ impl Query {
             let Some(record) = record else {
                 return false;
             };
-            if &records.collection != collection || !records.record_commitments.contains(record) {
+            if &records.collection != collection
+                || !(records.record_commitments.contains(record)
+                    || records.withheld_commitments.contains(record))
+            {
                 return false;
             }
         }
@@ -129,29 +137,29 @@ pub fn reveal(entry: LoggedEntry, disclosures: &[Disclosure]) -> RevealedEntry {
             _ => None,
         })
     });
-    let record_ids = entry
-        .records
-        .as_ref()
-        .map(|r| {
-            r.record_commitments
-                .iter()
-                .filter_map(|c| {
-                    opened.iter().find_map(|(h, s)| match s {
-                        Subject::Record { collection, id }
-                            if h == c && collection == &r.collection =>
-                        {
-                            Some(id.clone())
-                        }
-                        _ => None,
-                    })
+    let open_records = |pick: fn(&LoggedRecords) -> &[Hash]| -> Vec<String> {
+        let Some(r) = entry.records.as_ref() else {
+            return Vec::new();
+        };
+        pick(r)
+            .iter()
+            .filter_map(|c| {
+                opened.iter().find_map(|(h, s)| match s {
+                    Subject::Record { collection, id } if h == c && collection == &r.collection => {
+                        Some(id.clone())
+                    }
+                    _ => None,
                 })
-                .collect()
-        })
-        .unwrap_or_default();
+            })
+            .collect()
+    };
+    let record_ids = open_records(|r| &r.record_commitments);
+    let withheld_record_ids = open_records(|r| &r.withheld_commitments);
     RevealedEntry {
         entry,
         user,
         record_ids,
+        withheld_record_ids,
     }
 }
 
@@ -185,26 +193,26 @@ impl Store {
         if wanted.is_empty() {
             return Ok(out);
         }
-        let txn = self.begin_read()?;
-        let keys = txn.open_table(store::SUBJECT_KEYS)?;
-        // User subjects' bytes start with 1, record subjects' with 2.
-        for row in keys.range([1u8].as_slice()..[2u8].as_slice())? {
-            let (subject, key) = row?;
-            let (Some(subject), Ok(key)) = (
-                crate::subject::from_bytes(subject.value()),
-                <[u8; 32]>::try_from(key.value()),
-            ) else {
-                continue;
-            };
-            let disclosure = Disclosure {
-                subject,
-                key: Hash(key),
-            };
-            if wanted.contains(&disclosure.commitment()) {
-                out.push(disclosure);
+        self.with_keys(|keys| {
+            // User subjects' bytes start with 1, record subjects' with 2.
+            for row in keys.range([1u8].as_slice()..[2u8].as_slice())? {
+                let (subject, key) = row?;
+                let (Some(subject), Ok(key)) = (
+                    crate::subject::from_bytes(subject.value()),
+                    <[u8; 32]>::try_from(key.value()),
+                ) else {
+                    continue;
+                };
+                let disclosure = Disclosure {
+                    subject,
+                    key: Hash(key),
+                };
+                if wanted.contains(&disclosure.commitment()) {
+                    out.push(disclosure);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// The disclosures (subject keys) for the subjects `query` names that still have keys.

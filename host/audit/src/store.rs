@@ -7,9 +7,15 @@
 //! | `entries`      | seq (u64)                     | chain hash (32) ‖ encoded entry         |
 //! | `merkle`       | seq (u64)                     | hashes (32 each) of the nodes it completes |
 //! | `checkpoints`  | tree size (u64)               | checkpoint body (80) ‖ signature (64)   |
-//! | `subject_keys` | a user's subject bytes; any other subject's 0xff ‖ blake3(subject bytes) | commitment key (32) |
+//! | `subject_keys` | a user's subject bytes; any other subject's 0xff ‖ blake3(subject bytes) | commitment key (32); kept in the key file, see below |
 //! | `subject_log`  | event number (u64)            | chain (32) ‖ kind (1) ‖ row hash (32), see [`crate::keylog`] |
 //! | `meta`         | name                          | `format` (u8 = 2), `public_key` (32)    |
+//!
+//! The commitment keys live in a file of their own beside the log, `audit-keys.redb`, with a
+//! `subject_keys` table of the same layout, so that destroying a key can rewrite that small
+//! file and leave no byte of the key behind ([`crate::keyfile`]). The log file's own
+//! `subject_keys` table holds the keys of a log written before the key file existed until a
+//! writer opens it (it moves them) and stays empty after that.
 //!
 //! Leaf hashes (level 0) are not stored: they are recomputed from the entry bytes. Every
 //! perfect subtree's root is stored in the commit that stores its last leaf, so any RFC 9162
@@ -31,6 +37,8 @@ use redb::{
     Builder, ConcurrencyMode, Database, ReadOnlyDatabase, ReadOnlyTable, ReadTransaction,
     ReadableDatabase, ReadableTable, TableDefinition, TableError,
 };
+
+use crate::keyfile::{self, SharedKeys};
 
 use crate::checkpoint::Checkpoint;
 use crate::encoding::{self, DecodeError, LoggedEntry};
@@ -159,6 +167,17 @@ pub enum ReadError {
         /// Its number.
         index: u64,
     },
+    /// The subject-key file could not be opened.
+    #[error("cannot open the subject-key file `{path}`")]
+    OpenKeys {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: redb::DatabaseError,
+    },
+    /// The subject-key file is being rewritten or could not be reopened after a rewrite.
+    #[error("the subject-key file is not open")]
+    KeysClosed,
     /// A Merkle node that should exist does not, or has the wrong length.
     #[error("merkle node at level {level}, index {index} is missing or malformed")]
     BadNode {
@@ -176,6 +195,9 @@ impl ReadError {
         matches!(
             self,
             ReadError::Open {
+                source: redb::DatabaseError::DatabaseAlreadyOpen,
+                ..
+            } | ReadError::OpenKeys {
                 source: redb::DatabaseError::DatabaseAlreadyOpen,
                 ..
             }
@@ -227,6 +249,21 @@ enum Db {
 pub struct Store {
     db: Db,
     layout: Layout,
+    keys: Keys,
+}
+
+/// Where a store's subject keys are.
+#[derive(Clone)]
+pub(crate) enum Keys {
+    /// A live log's key file, which its writer rewrites on erasure.
+    Live(SharedKeys),
+    /// A key file opened read-only.
+    ReadOnly(Arc<ReadOnlyDatabase>),
+    /// A key file opened for writing to repair it, and only read.
+    Repaired(Arc<Database>),
+    /// No key file: the log file's own `subject_keys` table (a log written before key files
+    /// existed, not opened by a writer since).
+    InLog,
 }
 
 /// The split of a stored entry value into chain hash and entry bytes.
@@ -292,9 +329,26 @@ impl Store {
             }
             Err(e) => return Err(open_error(e)),
         };
+        let keys_path = keyfile::keys_path(path);
+        let keys = if keys_path.exists() {
+            let open_error = |source| ReadError::OpenKeys {
+                path: keys_path.clone(),
+                source,
+            };
+            match builder(true).open_read_only(&keys_path) {
+                Ok(db) => Keys::ReadOnly(Arc::new(db)),
+                Err(redb::DatabaseError::RepairAborted) => Keys::Repaired(Arc::new(
+                    builder(false).open(&keys_path).map_err(open_error)?,
+                )),
+                Err(e) => return Err(open_error(e)),
+            }
+        } else {
+            Keys::InLog
+        };
         let mut store = Store {
             db,
             layout: Layout::RowPerLeaf,
+            keys,
         };
         let txn = store.begin_read()?;
         let meta = txn.open_table(META)?;
@@ -305,10 +359,35 @@ impl Store {
         Ok(store)
     }
 
-    pub(crate) fn from_database(db: Arc<Database>, layout: Layout) -> Store {
+    pub(crate) fn from_database(db: Arc<Database>, layout: Layout, keys: Keys) -> Store {
         Store {
             db: Db::Writable(db),
             layout,
+            keys,
+        }
+    }
+
+    /// Runs `f` on the `subject_keys` table, wherever it is (see [`Keys`]); a rewrite of the
+    /// key file waits until `f` is done.
+    pub(crate) fn with_keys<R, E: From<ReadError>>(
+        &self,
+        f: impl FnOnce(&ReadOnlyTable<&'static [u8], &'static [u8]>) -> Result<R, E>,
+    ) -> Result<R, E> {
+        let read = |txn: ReadTransaction, table| -> Result<R, E> {
+            let table = txn.open_table(table).map_err(ReadError::from)?;
+            f(&table)
+        };
+        match &self.keys {
+            Keys::Live(shared) => {
+                let guard = shared
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let db = guard.as_ref().ok_or(ReadError::KeysClosed)?;
+                read(db.begin_read().map_err(ReadError::from)?, keyfile::KEYS)
+            }
+            Keys::ReadOnly(db) => read(db.begin_read().map_err(ReadError::from)?, keyfile::KEYS),
+            Keys::Repaired(db) => read(db.begin_read().map_err(ReadError::from)?, keyfile::KEYS),
+            Keys::InLog => read(self.begin_read()?, SUBJECT_KEYS),
         }
     }
 
@@ -471,15 +550,15 @@ impl Store {
     /// The commitment key of `subject`, if it has one (it has none if it never appeared or
     /// was erased).
     pub fn subject_key(&self, subject: &Subject) -> Result<Option<[u8; 32]>, ReadError> {
-        let txn = self.begin_read()?;
-        let table = txn.open_table(SUBJECT_KEYS)?;
         let bytes = subject.to_bytes();
-        // Rows are keyed by a hash of the subject bytes; older rows by the bytes themselves.
-        for key in crate::subject::row_keys(&bytes) {
-            if let Some(v) = table.get(key.as_slice())? {
-                return Ok(v.value().try_into().ok());
+        self.with_keys(|table| {
+            // Rows are keyed by a hash of the subject bytes; older rows by the bytes themselves.
+            for key in crate::subject::row_keys(&bytes) {
+                if let Some(v) = table.get(key.as_slice())? {
+                    return Ok(v.value().try_into().ok());
+                }
             }
-        }
-        Ok(None)
+            Ok(None)
+        })
     }
 }

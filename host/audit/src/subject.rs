@@ -10,8 +10,8 @@
 //! ```
 //!
 //! (`str` as in [`crate::encoding`].) Each subject has its own random 32-byte key, created the
-//! first time the subject appears and kept in the log's `subject_keys` table, apart from the
-//! entries, under a hash of the subject bytes (never the bytes themselves, which would outlive
+//! first time the subject appears and kept in a `subject_keys` table in the log's key file,
+//! apart from the entries, under a hash of the subject bytes (never the bytes themselves, which would outlive
 //! an erasure in the file's free pages). The commitment is in the hashed entry bytes, the key
 //! is not.
 //!
@@ -30,9 +30,10 @@
 //!   commitment to the same subject. If the subject appears again, a new key is made, and the
 //!   new entries are unlinkable to the old.
 //!
-//! Caveats: redb is copy-on-write, so a deleted key's bytes may linger in free pages of the
-//! file until they are reused; and any copy of the key made before erasure (a bundle that
-//! disclosed it, a backup) must be destroyed too.
+//! The keys are kept in a file of their own that is rewritten whenever a key is destroyed
+//! ([`crate::keyfile`]), so no byte of a destroyed key, nor of an erased user's id, survives in
+//! it. Caveat: any copy of a key made before erasure (a bundle that disclosed it, a backup)
+//! must be destroyed too.
 
 use serde::{Deserialize, Serialize};
 

@@ -44,9 +44,7 @@ use crate::checkpoint::Checkpoint;
 use crate::encoding::{self, DecodeError};
 use crate::keylog::{self, Event};
 use crate::merkle::{self, Frontier};
-use crate::store::{
-    self, CHECKPOINTS, Layout, META, ReadError, SUBJECT_KEYS, SUBJECT_LOG, Store, Tree,
-};
+use crate::store::{self, CHECKPOINTS, Layout, META, ReadError, SUBJECT_LOG, Store, Tree};
 use crate::{Hash, PublicKey};
 
 /// The level of a window's subtree: a window holds `2^WINDOW_LEVEL` entries.
@@ -357,6 +355,10 @@ impl VerifyError {
                     at("merkle", format!("level {level} index {index}"))
                 }
                 ReadError::BadSubjectEvent { index } => at("subject_log", index.to_string()),
+                ReadError::OpenKeys { .. } | ReadError::KeysClosed => Some(Place {
+                    table: "subject_keys",
+                    key: None,
+                }),
                 ReadError::Open { .. } | ReadError::Storage(_) => None,
             },
             VerifyError::WorkerPanicked => Some(Place {
@@ -650,7 +652,7 @@ impl Store {
         // (signed after an erasure, with no entry since) is stored at its tree size.
         let mut signed = checkpoints.clone();
         signed.extend(trusted.cloned());
-        let subjects = check_subject_keys(&txn, &signed, &set_reading)?;
+        let subjects = check_subject_keys(self, &txn, &signed, &set_reading)?;
         set_reading("meta");
         check_meta(&txn, key)?;
 
@@ -695,6 +697,7 @@ struct SubjectSummary {
 /// Replays the subject-key log (checking its chain and the heads the checkpoints sign) into
 /// the set of live keys, and requires `subject_keys` to hold exactly those.
 fn check_subject_keys(
+    store: &Store,
     txn: &ReadTransaction,
     checkpoints: &[Checkpoint],
     set_reading: &dyn Fn(&'static str),
@@ -764,9 +767,26 @@ fn check_subject_keys(
     }
 
     set_reading("subject_keys");
-    let keys = txn
-        .open_table(SUBJECT_KEYS)
-        .map_err(open_failed("subject_keys"))?;
+    // The table is in the key file (or, for a log written before key files, in the log file).
+    let count = store.with_keys(|keys| check_key_rows(keys, log.is_some(), &mut live))?;
+    if let Some(index) = live.values().min() {
+        return Err(VerifyError::SubjectKeyDeleted { index: *index });
+    }
+    Ok(SubjectSummary {
+        keys: count,
+        events: next,
+        unanchored: next - covered.min(next),
+        signed: covered > 0 || checkpoints.iter().any(|c| c.subject_keys.is_some()),
+    })
+}
+
+/// Requires every row of `keys` to be one the subject-key log made live (`live`, from which
+/// each is removed); returns how many rows there are. Without a log, every row stands.
+fn check_key_rows(
+    keys: &ReadOnlyTable<&'static [u8], &'static [u8]>,
+    has_log: bool,
+    live: &mut HashMap<[u8; 32], u64>,
+) -> Result<u64, VerifyError> {
     let mut count = 0u64;
     for row in keys.iter().map_err(corrupt("subject_keys", None))? {
         let (subject, key) = row.map_err(|e| VerifyError::Corrupt {
@@ -788,22 +808,14 @@ fn check_subject_keys(
         let row = keylog::row_hash(subject.value(), key.value());
         // In a log whose subject keys no event covers (written before they were), every row
         // stands on its own.
-        if log.is_some() && live.remove(&row).is_none() {
+        if has_log && live.remove(&row).is_none() {
             return Err(VerifyError::SubjectKeyChanged {
                 subject: crate::subject::describe(subject.value()),
             });
         }
         count += 1;
     }
-    if let Some(index) = live.values().min() {
-        return Err(VerifyError::SubjectKeyDeleted { index: *index });
-    }
-    Ok(SubjectSummary {
-        keys: count,
-        events: next,
-        unanchored: next - covered.min(next),
-        signed: covered > 0 || checkpoints.iter().any(|c| c.subject_keys.is_some()),
-    })
+    Ok(count)
 }
 
 /// What a worker found in one window of entries.

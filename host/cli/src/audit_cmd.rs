@@ -348,6 +348,7 @@ mod tests {
                 policy_ids: vec!["allow-notes".into()],
                 records: None,
                 taint: None,
+                roles: Vec::new(),
             })
             .unwrap();
         }

@@ -16,7 +16,8 @@ use serde::Deserialize;
 #[derive(Args)]
 #[command(after_help = "\
 State lives in the data directory (--data): server.redb (tenants, hashed tokens, components, \
-policy bundle versions, identity keys), audit.redb (the decision log) and admin.token (the \
+policy bundle versions, identity keys), audit.redb (the decision log), audit-keys.redb (its \
+subject commitment keys) and admin.token (the \
 operator's bearer token, generated on first start with mode 0600 unless --admin-token-file is \
 given). SIGTERM or SIGINT (Ctrl-C) stops accepting, lets runs finish (cancelling those still \
 going after the grace period), closes the log and exits, whatever the clients do.

@@ -185,10 +185,14 @@ impl<'a> Operator<'a> {
     }
 
     /// Purge the records past their retention at unix time `now` (see [`RecordStore::sweep`]),
-    /// log the sweep and destroy the purged records' commitment keys.
+    /// log the sweep if it purged anything and destroy the purged records' commitment keys. A
+    /// sweep that purged nothing changed nothing and is not logged (`cordon serve` sweeps
+    /// every tenant hourly).
     pub fn sweep(&self, now: u64) -> Result<SweepReport, ActionError<StorageError>> {
         let report = self.store.sweep(now).map_err(ActionError::Refused)?;
-        self.audit("sweep", "*", Vec::new())?;
+        if report.purged > 0 {
+            self.audit("sweep", "*", Vec::new())?;
+        }
         self.forget_records(
             report
                 .purged_records
@@ -276,6 +280,7 @@ impl<'a> Operator<'a> {
                     filter: Vec::new(),
                 }),
                 taint: None,
+                roles: Vec::new(),
             })
             .map_err(ActionError::Log)?;
         self.log.sync(receipt.seq).map_err(ActionError::Log)

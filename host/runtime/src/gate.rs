@@ -43,6 +43,9 @@ pub struct RunIdentity {
     pub agent: String,
     /// The human the run acts for, if any.
     pub user: Option<String>,
+    /// The roles that human holds in the run, sorted and without duplicates (what a policy
+    /// saw as `principal.human in Cordon::Role::"..."`); empty for an unattended run.
+    pub roles: Vec<String>,
     /// The run's purpose.
     pub purpose: String,
     /// The run's engagement.
@@ -67,6 +70,7 @@ impl RunIdentity {
             policy_ids: Vec::new(),
             records: None,
             taint: None,
+            roles: self.roles.clone(),
         }
     }
 }
@@ -400,15 +404,17 @@ impl Gate {
     /// Decide one read of `collection`: `read` evaluates it with an authorizer bound to this
     /// run (every record by `records:read`, every requested field by `records:read-field`).
     /// Then ONE entry is appended to the log — the record ids returned, the fields returned
-    /// and withheld, the records withheld that met the filter, the filter (values as
+    /// and withheld, the records withheld that met the filter, the read's `filter` (values as
     /// commitments) — and the labels of what was returned are
     /// added to the run's taint; only then is the result handed back for the guest. A read
-    /// refused as a whole is logged as a denial.
+    /// refused as a whole is logged as a denial that carries the same filter, so that an
+    /// auditor sees what was asked for whether or not it was allowed.
     pub(crate) fn check_records(
         &mut self,
         collection: &str,
         region: &str,
         fields: &[String],
+        filter: Vec<cordon_audit::FilterCondition>,
         read: impl FnOnce(
             &mut cordon_policy::RecordAuthorizer<'_>,
         ) -> Result<cordon_records::ReadResult, cordon_records::ReadError>,
@@ -438,24 +444,37 @@ impl Gate {
             Ok(r) => (
                 true,
                 r.policy_ids.iter().cloned().collect::<Vec<_>>(),
-                Some(cordon_audit::RecordAccess {
+                cordon_audit::RecordAccess {
                     collection: collection.to_owned(),
                     record_ids: r.rows.iter().map(|row| row.id.clone()).collect(),
                     fields_returned: r.fields_returned.clone(),
                     fields_withheld: r.fields_withheld.clone(),
                     records_withheld: r.records_withheld,
                     withheld_ids: r.withheld_ids.clone(),
-                    filter: r.filter.clone(),
-                }),
+                    filter,
+                },
             ),
-            Err(_) => (false, Vec::new(), None),
+            // Refused as a whole: nothing returned or looked at, but what was asked is logged.
+            Err(_) => (
+                false,
+                Vec::new(),
+                cordon_audit::RecordAccess {
+                    collection: collection.to_owned(),
+                    record_ids: Vec::new(),
+                    fields_returned: Vec::new(),
+                    fields_withheld: Vec::new(),
+                    records_withheld: 0,
+                    withheld_ids: Vec::new(),
+                    filter,
+                },
+            ),
         };
         let seq = self.record(Decided {
             action: "records:read",
             resource: &resource,
             allowed,
             policy_ids,
-            records: access,
+            records: Some(access),
             taint: None,
             guard: None,
         })?;
@@ -556,6 +575,7 @@ pub(crate) fn test_gate_on(log: Arc<dyn DecisionLog>, policy: &str) -> Gate {
         policy_digest: bundle.digest().to_owned(),
         agent: "acme/d".into(),
         user: None,
+        roles: Vec::new(),
         purpose: "p".into(),
         engagement: "e".into(),
     };

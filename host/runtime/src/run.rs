@@ -238,6 +238,14 @@ impl CordonEngine {
             policy_digest: inv.bundle.digest().to_owned(),
             agent: format!("{}/{}", inv.tenant, component.digest()),
             user: inv.human.as_ref().map(|h| h.id.clone()),
+            roles: inv
+                .human
+                .as_ref()
+                .map(|h| {
+                    let roles: std::collections::BTreeSet<&String> = h.roles.iter().collect();
+                    roles.into_iter().cloned().collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
             purpose: inv.context.purpose.clone(),
             engagement: inv.context.engagement.clone(),
         };

@@ -336,6 +336,15 @@ pub enum RecordsCall {
     },
     /// `get(collection, <run input>, fields)`.
     Get,
+    /// `query(collection, [compare(field eq text(value))], fields, limit)`.
+    QueryWhere {
+        /// The field the filter tests.
+        field: &'static str,
+        /// The text it must equal.
+        value: &'static str,
+        /// The limit passed.
+        limit: u32,
+    },
 }
 
 /// `run(input)` = one records call on `collection` for `fields` (both fixed at build time; a
@@ -371,14 +380,32 @@ pub fn records_guest(
             le_hex(*len as u32)
         ));
     }
+    // One `condition` at 3072, if any: the canonical ABI lays out `compare(comparison)` as tag
+    // (u8) at 0, field (ptr, len) at 8, op (u8) at 16, value tag (u8) at 24, text (ptr, len)
+    // at 32; 40 bytes.
+    let mut filter = (0usize, 0usize);
+    if let RecordsCall::QueryWhere { field, value, .. } = call {
+        let (f, v) = (place(field, &mut data), place(value, &mut data));
+        let mut cond = [0u8; 40];
+        cond[8..12].copy_from_slice(&(f as u32).to_le_bytes());
+        cond[12..16].copy_from_slice(&(field.len() as u32).to_le_bytes());
+        cond[24] = 4;
+        cond[32..36].copy_from_slice(&(v as u32).to_le_bytes());
+        cond[36..40].copy_from_slice(&(value.len() as u32).to_le_bytes());
+        let bytes: String = cond.iter().map(|b| format!("\\{b:02x}")).collect();
+        data.push_str(&format!("(data (i32.const 3072) \"{bytes}\")\n"));
+        filter = (3072, 1);
+    }
     let (import, call_expr) = match call {
-        RecordsCall::Query { limit } => (
+        RecordsCall::Query { limit } | RecordsCall::QueryWhere { limit, .. } => (
             format!(
                 r#"(import "{RECORDS}" "query" (func $call (param i32 i32 i32 i32 i32 i32 i32 i32)))"#
             ),
             format!(
-                "(call $call (i32.const {coll}) (i32.const {}) (i32.const 0) (i32.const 0) (i32.const 2048) (i32.const {}) (i32.const {limit}) (i32.const 256))",
+                "(call $call (i32.const {coll}) (i32.const {}) (i32.const {}) (i32.const {}) (i32.const 2048) (i32.const {}) (i32.const {limit}) (i32.const 256))",
                 collection.len(),
+                filter.0,
+                filter.1,
                 fields.len()
             ),
         ),

@@ -64,6 +64,7 @@ pub fn entry(i: u64) -> Entry {
             filter: Vec::new(),
         }),
         taint: None,
+        roles: Vec::new(),
     }
 }
 

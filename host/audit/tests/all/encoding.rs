@@ -107,8 +107,11 @@ fn reads_version_1_entries_which_have_no_taint() {
         })
         .unwrap();
     log.sync(receipt.seq).unwrap();
-    // Without records, versions 2 and 3 encode the same bytes after the version byte.
-    let mut v2 = log.store().entry_bytes(receipt.seq).unwrap().unwrap();
+    // Without records and roles, versions 2 and 3 encode the same bytes after the version
+    // byte, and version 4 adds the empty list of roles.
+    let v4 = log.store().entry_bytes(receipt.seq).unwrap().unwrap();
+    assert_eq!(v4[v4.len() - 4..], [0; 4]);
+    let mut v2 = v4[..v4.len() - 4].to_vec();
     v2[0] = 2;
     assert_eq!(
         v2.last(),
@@ -151,8 +154,12 @@ fn reads_version_2_entries_which_have_no_filter_and_no_withheld_records() {
         })
         .unwrap();
     log.sync(receipt.seq).unwrap();
-    let v3 = log.store().entry_bytes(receipt.seq).unwrap().unwrap();
-    assert_eq!(v3[0], 3);
+    let v4 = log.store().entry_bytes(receipt.seq).unwrap().unwrap();
+    assert_eq!(v4[0], 4);
+    // Version 4 adds the list of roles at the end (empty here).
+    assert_eq!(v4[v4.len() - 4..], [0; 4]);
+    let mut v3 = v4[..v4.len() - 4].to_vec();
+    v3[0] = 3;
     // Version 3 ends the records with two empty lists (withheld ids, filter), then the taint tag.
     let end = v3.len() - 1;
     assert_eq!(v3[end - 8..end], [0; 8]);
@@ -167,6 +174,7 @@ fn reads_version_2_entries_which_have_no_filter_and_no_withheld_records() {
     // One encoding per version: version 3 without the lists is truncated.
     let mut v3_short = v2.clone();
     v3_short[0] = 3;
+    assert_eq!(encoding::decode_entry(&v4).unwrap(), new);
     assert!(matches!(
         encoding::decode_entry(&v3_short),
         Err(DecodeError::Truncated { .. })
@@ -223,4 +231,58 @@ fn stores_a_reads_filter_and_withheld_records_only_as_commitments() {
             "`{plain}` is in the log file"
         );
     }
+}
+
+#[test]
+fn stores_the_runs_roles_and_reads_version_3_entries_which_have_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    let with_roles = log
+        .append(cordon_audit::Entry {
+            roles: vec!["billing".into(), "clinician".into()],
+            ..common::entry(3)
+        })
+        .unwrap();
+    let without = log.append(common::entry(3)).unwrap();
+    log.sync(without.seq).unwrap();
+    let store = log.store();
+    let v4 = store.entry_bytes(with_roles.seq).unwrap().unwrap();
+    assert_eq!(v4[0], encoding::ENTRY_VERSION);
+    let decoded = encoding::decode_entry(&v4).unwrap();
+    assert_eq!(decoded.roles, ["billing", "clinician"]);
+
+    // The same entry as version 3 wrote it: no list of roles at the end.
+    let bare = store.entry_bytes(without.seq).unwrap().unwrap();
+    let mut v3 = bare[..bare.len() - 4].to_vec();
+    v3[0] = 3;
+    let old = encoding::decode_entry(&v3).unwrap();
+    assert!(old.roles.is_empty());
+    assert_eq!(old.records, decoded.records);
+    // One encoding per version: version 3 with a list of roles has trailing bytes, version 4
+    // without one is truncated.
+    let mut v3_with_roles = v4.clone();
+    v3_with_roles[0] = 3;
+    assert!(matches!(
+        encoding::decode_entry(&v3_with_roles),
+        Err(DecodeError::TrailingBytes { .. })
+    ));
+    let mut v4_without = v3.clone();
+    v4_without[0] = 4;
+    assert!(matches!(
+        encoding::decode_entry(&v4_without),
+        Err(DecodeError::Truncated { .. })
+    ));
+
+    // `audit query` shows them: the roles are in the query's answer, with the user.
+    let found = store
+        .query(&cordon_audit::Query {
+            user: Some("user-3".into()),
+            ..cordon_audit::Query::default()
+        })
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[0].entry.roles, ["billing", "clinician"]);
+    assert_eq!(found[0].user.as_deref(), Some("user-3"));
+    let json = serde_json::to_value(&found[0]).unwrap();
+    assert_eq!(json["roles"], serde_json::json!(["billing", "clinician"]));
 }

@@ -141,3 +141,152 @@ fn erases_a_data_subject_and_their_records_in_one_commit() {
     )
     .unwrap();
 }
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for item in std::fs::read_dir(dir).unwrap() {
+        let path = item.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn no_byte_of_any_file_keeps_an_erased_subjects_key_or_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    let ada = Subject::User("needle-user-ada".into());
+    let rec = Subject::Record {
+        collection: "patients".into(),
+        id: "needle-record-77".into(),
+    };
+    for i in 0..40u64 {
+        let mut entry = common::entry(i);
+        if i % 4 == 0 {
+            entry.user = Some("needle-user-ada".into());
+            entry.records = Some(cordon_audit::RecordAccess {
+                collection: "patients".into(),
+                record_ids: vec!["needle-record-77".into(), format!("p-{i}")],
+                fields_returned: vec!["name".into()],
+                fields_withheld: vec![],
+                records_withheld: 1,
+                withheld_ids: vec!["needle-record-77".into()],
+                filter: vec![],
+            });
+        }
+        log.append(entry).unwrap();
+    }
+    log.checkpoint().unwrap();
+    let store = log.store();
+    let keys: Vec<[u8; 32]> = [&ada, &rec]
+        .iter()
+        .map(|s| store.subject_key(s).unwrap().unwrap())
+        .collect();
+    drop(store);
+    let needles: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|k| k.to_vec())
+        .chain([b"needle-user-ada".to_vec(), b"needle-record-77".to_vec()])
+        .collect();
+    let scan = |when: &str| {
+        let files = files_under(dir.path());
+        assert!(files.len() >= 3, "{files:?}");
+        for file in files {
+            let bytes = std::fs::read(&file).unwrap();
+            for needle in &needles {
+                assert!(
+                    !bytes.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "{when}: {} keeps {:?}",
+                    file.display(),
+                    String::from_utf8_lossy(needle)
+                );
+            }
+        }
+    };
+    // The user's id is in a file before the erasure (the check can find what it looks for).
+    let before = files_under(dir.path()).iter().any(|f| {
+        let bytes = std::fs::read(f).unwrap();
+        bytes.windows(15).any(|w| w == b"needle-user-ada")
+    });
+    assert!(before);
+    log.erase_subjects(&[ada.clone(), rec.clone()]).unwrap();
+    // From the moment the erasure returns, with the log still open...
+    scan("after the erasure");
+    // ...and after it closes.
+    log.close().unwrap();
+    scan("after close");
+    // The proofs stay valid, and the key table is still checked against its signed log.
+    let key = common::public_key(dir.path());
+    let report = verify(&common::log_path(dir.path()), &key).unwrap();
+    assert_eq!(report.entries, 40);
+    assert!(report.subject_keys_signed);
+    assert!(report.subject_keys > 0);
+    let store = Store::open(&common::log_path(dir.path())).unwrap();
+    assert!(store.query(&user("needle-user-ada")).unwrap().is_empty());
+    // user-2: entries 2, 9, 23, 30, 37 (16 was ada's).
+    assert_eq!(store.query(&user("user-2")).unwrap().len(), 5);
+}
+
+#[test]
+fn the_writer_repairs_a_key_file_a_crash_left_behind_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::log_path(dir.path());
+    let keys = cordon_audit::keyfile::keys_path(&path);
+    let log = common::open(dir.path());
+    common::append_range(&log, 0, 20);
+    log.close().unwrap();
+    let key = common::public_key(dir.path());
+    let before = verify(&path, &key).unwrap();
+
+    // A crash after an erasure was committed to the log but before the key file was
+    // rewritten: the key file still holds the destroyed key.
+    let stale = std::fs::read(&keys).unwrap();
+    let log = common::open(dir.path());
+    let destroyed = log
+        .store()
+        .subject_key(&Subject::User("user-3".into()))
+        .unwrap()
+        .unwrap();
+    log.erase_subject(&Subject::User("user-3".into())).unwrap();
+    log.close().unwrap();
+    std::fs::write(&keys, &stale).unwrap();
+    assert!(matches!(
+        verify(&path, &key),
+        Err(cordon_audit::VerifyError::SubjectKeyChanged { .. })
+    ));
+    let log = common::open(dir.path());
+    log.close().unwrap();
+    let report = verify(&path, &key).unwrap();
+    assert_eq!(report.subject_keys + 1, before.subject_keys);
+    let bytes = std::fs::read(&keys).unwrap();
+    assert!(!bytes.windows(32).any(|w| w == destroyed));
+
+    // A crash after new keys were written to the key file but before the log commit that
+    // records them: a row the log never created.
+    {
+        let db = redb::Builder::new().open(&keys).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut t = txn
+                .open_table(redb::TableDefinition::<&[u8], &[u8]>::new("subject_keys"))
+                .unwrap();
+            t.insert([0xffu8; 33].as_slice(), [7u8; 32].as_slice())
+                .unwrap();
+            let mut meta = txn
+                .open_table(redb::TableDefinition::<&str, u64>::new("meta"))
+                .unwrap();
+            meta.insert("events", u64::MAX).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    assert!(verify(&path, &key).is_err());
+    let log = common::open(dir.path());
+    log.close().unwrap();
+    let after = verify(&path, &key).unwrap();
+    assert_eq!(after.subject_keys, report.subject_keys);
+}

@@ -59,6 +59,7 @@ fn generate() -> Vec<(&'static str, String, Vec<u8>)> {
                 collections: vec!["patients".into()],
                 categories: vec!["health".into()],
             });
+            entry.roles = vec!["clinician".into(), "on-call".into()];
         }
         if i == 7 {
             entry.user = None;

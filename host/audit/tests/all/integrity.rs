@@ -13,6 +13,13 @@ use crate::common::{self, CHECKPOINTS, ENTRIES, MERKLE};
 const SUBJECT_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("subject_keys");
 const SUBJECT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("subject_log");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The key file's bookkeeping (see `cordon_audit::keyfile`).
+const KEY_META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// The key file beside the log file at `path`.
+fn keys_of(path: &Path) -> PathBuf {
+    cordon_audit::keyfile::keys_path(path)
+}
 
 /// Every table a log file holds, by name.
 const TABLES: [&str; 6] = [
@@ -193,8 +200,11 @@ enum Change {
 #[derive(Clone, Debug)]
 enum Row {
     Seq(&'static str, u64),
+    /// A row of the key file's `subject_keys`.
     Subject(Vec<u8>),
     Meta(String),
+    /// A row of the key file's `meta`.
+    KeyMeta(String),
 }
 
 fn rows(path: &Path) -> Vec<(Row, usize, usize)> {
@@ -225,6 +235,16 @@ fn rows(path: &Path) -> Vec<(Row, usize, usize)> {
             out.push((Row::Seq(name, k.value()), 8, v.value().len()));
         }
     }
+    // The log file's own `subject_keys` is empty: the keys are in the key file.
+    let legacy = txn.open_table(SUBJECT_KEYS).unwrap();
+    assert_eq!(legacy.iter().unwrap().count(), 0);
+    let meta = txn.open_table(META).unwrap();
+    for row in meta.iter().unwrap() {
+        let (k, v) = row.unwrap();
+        out.push((Row::Meta(k.value().to_owned()), 1, v.value().len()));
+    }
+    let db = redb::Builder::new().open(keys_of(path)).unwrap();
+    let txn = db.begin_read().unwrap();
     let keys = txn.open_table(SUBJECT_KEYS).unwrap();
     for row in keys.iter().unwrap() {
         let (k, v) = row.unwrap();
@@ -234,17 +254,21 @@ fn rows(path: &Path) -> Vec<(Row, usize, usize)> {
             v.value().len(),
         ));
     }
-    let meta = txn.open_table(META).unwrap();
+    let meta = txn.open_table(KEY_META).unwrap();
     for row in meta.iter().unwrap() {
-        let (k, v) = row.unwrap();
-        out.push((Row::Meta(k.value().to_owned()), 1, v.value().len()));
+        let (k, _) = row.unwrap();
+        out.push((Row::KeyMeta(k.value().to_owned()), 1, 8));
     }
     out
 }
 
 /// Applies `change` to `row` of the log at `path`, as someone with write access to the file.
 fn apply(path: &Path, row: &Row, change: &Change) {
-    let db = redb::Builder::new().open(path).unwrap();
+    let file = match row {
+        Row::Subject(_) | Row::KeyMeta(_) => keys_of(path),
+        _ => path.to_owned(),
+    };
+    let db = redb::Builder::new().open(file).unwrap();
     let txn = db.begin_write().unwrap();
     {
         let flip = |bytes: &mut Vec<u8>, at: usize| bytes[at] ^= 0x01;
@@ -299,14 +323,29 @@ fn apply(path: &Path, row: &Row, change: &Change) {
                     }
                 }
             }
+            Row::KeyMeta(key) => {
+                let mut t = txn.open_table(KEY_META).unwrap();
+                let value = t.get(key.as_str()).unwrap().unwrap().value();
+                match change {
+                    Change::Flip(at) => {
+                        t.insert(key.as_str(), value ^ (1u64 << (8 * (*at % 8))))
+                            .unwrap();
+                    }
+                    Change::FlipKey(_) | Change::Delete => {
+                        t.remove(key.as_str()).unwrap();
+                    }
+                }
+            }
         }
     }
     txn.commit().unwrap();
 }
 
+/// A copy of the log file at `pristine` and of its key file in `scratch`.
 fn copy_of(pristine: &Path, scratch: &Path) -> PathBuf {
     let path = scratch.join(cordon_audit::LOG_FILE);
     std::fs::copy(pristine, &path).unwrap();
+    std::fs::copy(keys_of(pristine), keys_of(&path)).unwrap();
     path
 }
 
@@ -330,6 +369,7 @@ fn every_change_to_any_table_is_detected_or_changes_no_answer() {
             Row::Seq(name, _) => *name,
             Row::Subject(_) => "subject_keys",
             Row::Meta(_) => "meta",
+            Row::KeyMeta(_) => "key meta",
         };
         let mut changes: Vec<Change> = positions(value_len).into_iter().map(Change::Flip).collect();
         // A subject's bytes anywhere; a sequence number in its lowest byte.
@@ -447,16 +487,23 @@ fn detects_a_forged_erasure_event() {
     let path = common::log_path(dir.path());
     let key = common::public_key(dir.path());
     let subject = Subject::User("user-2".into()).to_bytes();
+    let value = {
+        let db = redb::Builder::new().open(keys_of(&path)).unwrap();
+        let txn = db.begin_write().unwrap();
+        let value = {
+            let mut keys = txn.open_table(SUBJECT_KEYS).unwrap();
+            keys.remove(subject.as_slice())
+                .unwrap()
+                .unwrap()
+                .value()
+                .to_vec()
+        };
+        txn.commit().unwrap();
+        value
+    };
     let db = redb::Builder::new().open(&path).unwrap();
     let txn = db.begin_write().unwrap();
     {
-        let mut keys = txn.open_table(SUBJECT_KEYS).unwrap();
-        let value = keys
-            .remove(subject.as_slice())
-            .unwrap()
-            .unwrap()
-            .value()
-            .to_vec();
         let mut log = txn.open_table(SUBJECT_LOG).unwrap();
         let (last, head) = {
             let (k, v) = log.last().unwrap().unwrap();
@@ -546,27 +593,36 @@ fn verify_never_panics_on_a_byte_flipped_anywhere_in_the_file() {
     let pristine = common::log_path(dir.path());
     let key = common::public_key(dir.path());
     let baseline = Baseline::of(&pristine, &key);
-    let bytes = std::fs::read(&pristine).unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let path = scratch.path().join(cordon_audit::LOG_FILE);
-    // The first pages (redb's header and the first tree pages) byte by byte, then the rest of
-    // the file at a stride.
-    let stride = (bytes.len() / 800).max(1);
-    let offsets = (0..bytes.len().min(512)).chain((512..bytes.len()).step_by(stride));
-    let (mut detected, mut harmless) = (0, 0);
-    for at in offsets {
-        let mut changed = bytes.clone();
-        changed[at] ^= 0x5a;
-        std::fs::write(&path, &changed).unwrap();
-        match detect_or_harmless(&path, &key, &baseline, &format!("flipping file byte {at}")) {
-            Outcome::Detected | Outcome::Reported => detected += 1,
-            Outcome::Harmless => harmless += 1,
+    let path = copy_of(&pristine, scratch.path());
+    // The log file and the key file beside it.
+    for (original, target) in [
+        (pristine.clone(), path.clone()),
+        (keys_of(&pristine), keys_of(&path)),
+    ] {
+        let bytes = std::fs::read(&original).unwrap();
+        // The first pages (redb's header and the first tree pages) byte by byte, then the
+        // rest of the file at a stride.
+        let stride = (bytes.len() / 800).max(1);
+        let offsets = (0..bytes.len().min(512)).chain((512..bytes.len()).step_by(stride));
+        let (mut detected, mut harmless) = (0, 0);
+        for at in offsets {
+            let mut changed = bytes.clone();
+            changed[at] ^= 0x5a;
+            std::fs::write(&target, &changed).unwrap();
+            let what = format!("flipping byte {at} of {}", original.display());
+            match detect_or_harmless(&path, &key, &baseline, &what) {
+                Outcome::Detected | Outcome::Reported => detected += 1,
+                Outcome::Harmless => harmless += 1,
+            }
         }
+        std::fs::write(&target, &bytes).unwrap();
+        assert!(
+            detected > 0 && harmless > 0,
+            "{}: {detected} detected, {harmless} harmless",
+            original.display()
+        );
     }
-    assert!(
-        detected > 0 && harmless > 0,
-        "{detected} detected, {harmless} harmless"
-    );
 }
 
 #[test]
@@ -617,12 +673,30 @@ fn a_log_written_before_subject_keys_were_signed_is_migrated_on_open() {
     common::append_range(&log, 0, 20);
     log.close().unwrap();
     let path = common::log_path(dir.path());
+    // Older versions kept the keys in the log file, and had no key file.
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = {
+        let db = redb::Builder::new().open(keys_of(&path)).unwrap();
+        let txn = db.begin_read().unwrap();
+        let keys = txn.open_table(SUBJECT_KEYS).unwrap();
+        keys.iter()
+            .unwrap()
+            .map(|row| {
+                let (k, v) = row.unwrap();
+                (k.value().to_vec(), v.value().to_vec())
+            })
+            .collect()
+    };
+    std::fs::remove_file(keys_of(&path)).unwrap();
     let db = redb::Builder::new().open(&path).unwrap();
     let txn = db.begin_write().unwrap();
     txn.delete_table(SUBJECT_LOG).unwrap();
     {
         let mut checkpoints = txn.open_table(CHECKPOINTS).unwrap();
         checkpoints.retain(|_, _| false).unwrap();
+        let mut keys = txn.open_table(SUBJECT_KEYS).unwrap();
+        for (k, v) in &rows {
+            keys.insert(k.as_slice(), v.as_slice()).unwrap();
+        }
     }
     txn.commit().unwrap();
     drop(db);
@@ -633,9 +707,11 @@ fn a_log_written_before_subject_keys_were_signed_is_migrated_on_open() {
     let keys = report.subject_keys;
     assert!(keys > 0);
 
-    // The writer records the keys present as created, and signs them at once.
+    // The writer records the keys present as created, signs them at once, and moves them to
+    // a key file.
     let log = common::open(dir.path());
     log.close().unwrap();
+    assert!(keys_of(&path).exists());
     let report = verify(&path, &key).unwrap();
     assert!(report.subject_keys_signed);
     assert_eq!((report.subject_keys, report.subject_events), (keys, keys));

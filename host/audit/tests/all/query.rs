@@ -129,3 +129,55 @@ fn says_who_each_entry_was_for_until_the_user_is_erased() {
         [Some("user-3"), None, Some("user-4"), Some("user-6")]
     );
 }
+
+#[test]
+fn finds_the_reads_that_withheld_a_record_and_marks_them_withheld_until_its_erasure() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    let read = |returned: &[&str], withheld: &[&str]| cordon_audit::Entry {
+        records: Some(cordon_audit::RecordAccess {
+            collection: "patients".into(),
+            record_ids: returned.iter().map(|s| s.to_string()).collect(),
+            fields_returned: vec!["name".into()],
+            fields_withheld: vec![],
+            records_withheld: withheld.len() as u64,
+            withheld_ids: withheld.iter().map(|s| s.to_string()).collect(),
+            filter: vec![],
+        }),
+        ..common::entry(0)
+    };
+    log.append(read(&["r-1"], &[])).unwrap();
+    log.append(read(&["r-2"], &["r-1"])).unwrap();
+    log.append(read(&[], &["r-9"])).unwrap();
+    let last = log.append(read(&["r-2"], &[])).unwrap();
+    log.sync(last.seq).unwrap();
+    let query = Query {
+        record: Some(("patients".into(), "r-1".into())),
+        ..Query::default()
+    };
+    let found = log.store().query(&query).unwrap();
+    assert_eq!(
+        found.iter().map(|e| e.entry.seq).collect::<Vec<_>>(),
+        [0, 1]
+    );
+    assert_eq!(found[0].record_ids, ["r-1"]);
+    assert!(found[0].withheld_record_ids.is_empty());
+    assert!(found[1].record_ids.is_empty(), "r-2 was not asked for");
+    assert_eq!(found[1].withheld_record_ids, ["r-1"]);
+    let json = serde_json::to_value(&found[1]).unwrap();
+    assert_eq!(json["withheld_record_ids"], serde_json::json!(["r-1"]));
+
+    // An exported bundle proves the same, with the record's key only.
+    log.checkpoint().unwrap();
+    let bundle = log.store().export_bundle(&query).unwrap();
+    let report = cordon_audit::verify_bundle(&bundle, &log.public_key()).unwrap();
+    assert_eq!(report.entries.len(), 2);
+    assert_eq!(report.entries[1].withheld_record_ids, ["r-1"]);
+
+    log.erase_subject(&cordon_audit::Subject::Record {
+        collection: "patients".into(),
+        id: "r-1".into(),
+    })
+    .unwrap();
+    assert!(seqs(&log, &query).is_empty());
+}

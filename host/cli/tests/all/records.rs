@@ -133,3 +133,58 @@ fn a_bad_import_names_every_bad_line_and_imports_nothing() {
         "p1:Ada,asthma,;p2:Bob,flu,;#|balance,"
     );
 }
+
+#[test]
+fn audit_query_says_who_read_a_record_in_which_role_for_what_purpose() {
+    let sc = setup();
+    read_as(&sc, "clinician", "treatment");
+    let found = sc
+        .cordon(&["audit", "query", "--record", "patients/p1"])
+        .json();
+    let reads: Vec<&serde_json::Value> = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "records:read")
+        .collect();
+    assert_eq!(reads.len(), 1, "{found}");
+    assert_eq!(reads[0]["user"], "u-1");
+    assert_eq!(reads[0]["roles"], serde_json::json!(["clinician"]));
+    assert_eq!(reads[0]["purpose"], "treatment");
+    assert_eq!(reads[0]["record_ids"], serde_json::json!(["p1"]));
+}
+
+#[test]
+fn a_retention_sweep_is_logged_only_when_it_purged_something() {
+    let sc = setup();
+    let sweep = |sc: &Scratch| {
+        let r = sc.cordon(&["records", "sweep"]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        r.json()["purged"].as_u64().unwrap()
+    };
+    let logged_sweeps = |sc: &Scratch| {
+        let all = sc.cordon(&["audit", "query"]).json();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "records:sweep")
+            .count()
+    };
+    assert_eq!(sweep(&sc), 0);
+    assert_eq!(
+        logged_sweeps(&sc),
+        0,
+        "a sweep that purged nothing was logged"
+    );
+    let expired = sc.file(
+        "expired.jsonl",
+        r#"{"id": "old1", "subject": "zed", "classification": "public", "retain_until": 1, "fields": {"name": "Zed"}}
+"#,
+    );
+    let r = sc.cordon(&["records", "import", "patients", s(&expired)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(sweep(&sc), 1);
+    assert_eq!(logged_sweeps(&sc), 1);
+    assert_eq!(sweep(&sc), 0);
+    assert_eq!(logged_sweeps(&sc), 1);
+}

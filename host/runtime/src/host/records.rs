@@ -115,13 +115,19 @@ impl RecordsView<'_> {
             return Ok(Err(self.gate.unsupported("the records store")?));
         };
         let purpose = self.gate.identity().purpose.clone();
-        let answer = self
-            .gate
-            .check_records(&collection, &grant.region, &spec.fields, |auth| {
-                grant
-                    .store
-                    .read(&collection, id.as_deref(), &spec, &purpose, auth)
-            })?;
+        // The filter as the log keeps it, for an allowed read and a refused one alike.
+        let filter = spec
+            .filter
+            .iter()
+            .map(cordon_records::Condition::logged)
+            .collect();
+        let answer =
+            self.gate
+                .check_records(&collection, &grant.region, &spec.fields, filter, |auth| {
+                    grant
+                        .store
+                        .read(&collection, id.as_deref(), &spec, &purpose, auth)
+                })?;
         Ok(answer.map(result_out))
     }
 }
@@ -210,7 +216,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut gate = gate(dir.path());
         let r = gate
-            .check_records("patients", "eu-west", &[], |_| Ok(result(2)))
+            .check_records("patients", "eu-west", &[], Vec::new(), |_| Ok(result(2)))
             .unwrap();
         assert!(r.is_ok());
         assert_eq!(gate.taint.classification(), Some(2));
@@ -223,7 +229,7 @@ mod tests {
     fn a_read_that_returned_nothing_does_not_taint() {
         let dir = tempfile::tempdir().unwrap();
         let mut gate = gate(dir.path());
-        gate.check_records("patients", "eu-west", &[], |_| Ok(result(0)))
+        gate.check_records("patients", "eu-west", &[], Vec::new(), |_| Ok(result(0)))
             .unwrap()
             .unwrap();
         assert!(!gate.taint.is_tainted());

@@ -236,3 +236,91 @@ fn without_a_store_records_calls_stay_unsupported() {
     let r = sb.run(&load(query(&["name"])), ALLOW_ALL, "");
     assert_eq!(r.error.unwrap().kind, "unsupported");
 }
+
+#[test]
+fn each_decision_of_a_run_names_the_roles_its_user_acted_in() {
+    let sb = Sandbox::new();
+    let s = store(&sb);
+    let inv = Invocation {
+        human: Some(Human::new("u-1", ["nurse", "clinician", "nurse"])),
+        context: RunContext::new("treatment", "e-1"),
+        bundle: healthcare(),
+        records: Some(RecordsGrant {
+            store: s.clone(),
+            region: "eu-west".into(),
+        }),
+        ..sb.invocation(ALLOW_ALL, "")
+    };
+    let r = engine().run(&load(query(&["name"])), inv).unwrap();
+    assert_eq!(r.status, RunStatus::Ok, "{r:?}");
+    let store = sb.log.store();
+    let entry = store.entry(r.decisions[0].seq).unwrap().unwrap();
+    // Sorted, once each: an auditor reads who (the user, while not erased), in which roles,
+    // for what purpose.
+    assert_eq!(entry.roles, ["clinician", "nurse"]);
+    assert_eq!(entry.purpose, "treatment");
+    let found = store
+        .query(&cordon_audit::Query {
+            user: Some("u-1".into()),
+            ..cordon_audit::Query::default()
+        })
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].user.as_deref(), Some("u-1"));
+    assert_eq!(found[0].entry.roles, ["clinician", "nurse"]);
+
+    // An unattended run acts in no role.
+    let inv = Invocation {
+        human: None,
+        context: RunContext::new("treatment", "e-1"),
+        bundle: healthcare(),
+        records: Some(RecordsGrant {
+            store: s.clone(),
+            region: "eu-west".into(),
+        }),
+        ..sb.invocation(ALLOW_ALL, "")
+    };
+    let unattended = engine().run(&load(query(&["name"])), inv).unwrap();
+    let seq = unattended.decisions[0].seq;
+    assert!(store.entry(seq).unwrap().unwrap().roles.is_empty());
+}
+
+#[test]
+fn a_read_refused_as_a_whole_is_logged_with_the_filter_an_allowed_one_logs() {
+    let sb = Sandbox::new();
+    let s = store(&sb);
+    let guest = || {
+        records_guest(
+            RecordsCall::QueryWhere {
+                field: "diagnosis",
+                value: "asthma",
+                limit: 0,
+            },
+            "patients",
+            &["name"],
+        )
+    };
+    // Treatment may see diagnoses: the filter runs. Billing may not: the whole read is refused.
+    let allowed = run(&sb, &s, guest(), "clinician", "treatment", "eu-west", "");
+    assert_eq!(allowed.output.as_deref(), Some("p1:Ada,;#|"), "{allowed:?}");
+    let refused = run(&sb, &s, guest(), "billing", "billing", "eu-west", "");
+    assert_eq!(refused.error.as_ref().unwrap().kind, "access-denied");
+    let logged = |r: &RunReport| {
+        let d = &r.decisions[0];
+        let entry = sb.log.store().entry(d.seq).unwrap().unwrap();
+        (d.decision, entry.records.unwrap())
+    };
+    let (yes, a) = logged(&allowed);
+    let (no, b) = logged(&refused);
+    assert_eq!((yes, no), ("allow", "deny"));
+    assert_eq!(b.collection, "patients");
+    assert_eq!(b.filter.len(), 1);
+    assert_eq!(
+        (b.filter[0].field.as_str(), b.filter[0].op.as_str()),
+        ("diagnosis", "eq")
+    );
+    // The same value, committed under the same key: the refused read is found beside the
+    // allowed one by what it asked for.
+    assert_eq!(a.filter, b.filter);
+    assert!(b.record_commitments.is_empty() && b.withheld_commitments.is_empty());
+}

@@ -355,6 +355,7 @@ impl AppState {
                 policy_ids: Vec::new(),
                 records: None,
                 taint: None,
+                roles: Vec::new(),
             })
             .map_err(|e| ApiError::internal(&e))?;
         log.sync(r.seq).map_err(|e| ApiError::internal(&e))?;
