@@ -500,8 +500,9 @@ impl<'a> FsView<'a> {
     }
 
     /// The first entry of a rename of `from` (a directory when `dir`) to `to` whose new name
-    /// would be allowed an fs action its old name is not; `Ok(None)` when the move grants
-    /// nothing. Also an `Err` (the guest's `limit-exceeded`) when the directory holds more than
+    /// would be allowed an fs action its old name is not, or — below a directory — whose new
+    /// name may not be created there (`fs:write` for a file, `fs:create-dir` for a directory);
+    /// `Ok(None)` when the move grants nothing. Also an `Err` (the guest's `limit-exceeded`) when the directory holds more than
     /// [`MAX_RENAME_ENTRIES`] entries or a new path would pass the path bounds.
     fn escalation(
         &self,
@@ -526,6 +527,20 @@ impl<'a> FsView<'a> {
                     "renaming `{}` would make a path below `{}` longer than the path bounds",
                     from.policy, to.policy
                 )));
+            }
+            // An entry below a renamed directory is, in effect, created at its new path: that
+            // must be allowed too (the directory itself had its destination decided already).
+            let create = if is_dir {
+                Action::FsCreateDir
+            } else {
+                Action::FsWrite
+            };
+            if !rel.is_empty()
+                && !session
+                    .authorize_with_taint(&Request::new(create, kind(new.clone())), taint)
+                    .allowed
+            {
+                return Ok(Some((old, create)));
             }
             Ok(session
                 .escalation(&kind(old.clone()), &kind(new), taint)

@@ -173,3 +173,25 @@ fn a_rename_moving_more_entries_than_the_bound_is_refused_and_moves_nothing() {
     assert!(sb.dir.path().join("root/big/f0").exists());
     assert!(!sb.dir.path().join("root/moved").exists());
 }
+
+/// Moving a directory creates, in effect, every entry below it at its new path: a rename may
+/// not plant a file where writing it is forbidden.
+#[test]
+fn denies_rename_of_a_dir_that_would_plant_a_file_where_writing_it_is_forbidden() {
+    let sb = Sandbox::new();
+    sb.write("scratch/notes.txt", "fine");
+    sb.write("scratch/tool.exe", "payload");
+    let policy = format!(
+        "{ALLOW_ALL}\n@id(\"no-exe-in-out\") forbid(principal, action == Cordon::Action::\"fs:write\", resource) when {{ resource.path like \"/out/*.exe\" }};"
+    );
+    let r = rename(&sb, &policy, "scratch", "out");
+    assert_eq!(kind(&r), Some("access-denied"), "{r:?}");
+    assert_eq!(r.decisions.last().unwrap().policy_ids, ["cordon:rename"]);
+    assert!(!sb.dir.path().join("root/out").exists());
+    assert_eq!(sb.read("scratch/tool.exe").as_deref(), Some("payload"));
+    // Without the forbidden file the same move is allowed.
+    std::fs::remove_file(sb.dir.path().join("root/scratch/tool.exe")).unwrap();
+    let r = rename(&sb, &policy, "scratch", "out");
+    assert_eq!(kind(&r), None, "{r:?}");
+    assert_eq!(sb.read("out/notes.txt").as_deref(), Some("fine"));
+}
