@@ -1,8 +1,9 @@
 //! Which connections are open, so that neither one address nor idle connections can keep
 //! everyone else out.
 //!
-//! - **Per address**: at most `max_connections_per_address` connections from one IP address;
-//!   one more is closed on accept.
+//! - **Per address**: at most `max_connections_per_address` connections from one IPv4
+//!   address or one IPv6 /64 (a single host is commonly given a whole /64); one more is closed
+//!   on accept.
 //! - **At the cap**: when `max_connections` are open, a new connection evicts the one that has
 //!   waited longest without a request being served on it — a connection still sending its
 //!   first request head (slowloris), or a kept-alive one between requests (HTTP lets a server
@@ -129,6 +130,7 @@ impl Connections {
 
     /// Admit a connection from `addr`, evicting the longest-idle one if the table is full.
     pub(crate) fn admit(&self, addr: IpAddr) -> Result<Admitted, Refused> {
+        let addr = address_key(addr);
         let mut inner = self.lock();
         if inner.per_address.get(&addr).copied().unwrap_or(0) >= self.max_per_address {
             return Err(Refused::Address);
@@ -171,6 +173,20 @@ impl Connections {
     }
 }
 
+/// What the per-address cap counts: an IPv4 address (IPv4-mapped IPv6 included), or an IPv6
+/// address's /64.
+fn address_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(_) => addr,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                v6.to_bits() & !u128::from(u64::MAX),
+            )),
+        },
+    }
+}
+
 fn release_address(per_address: &mut HashMap<IpAddr, usize>, addr: IpAddr) {
     if let Some(n) = per_address.get_mut(&addr) {
         *n -= 1;
@@ -197,6 +213,20 @@ mod tests {
         assert!(t.admit(ip(2)).is_ok());
         drop(b);
         assert!(t.admit(ip(1)).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_slash_64_counts_as_one_address_and_mapped_ipv4_as_its_ipv4() {
+        let t = Connections::new(10, 1);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let same_64: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other_64: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        let _a = t.admit(a).unwrap();
+        assert_eq!(t.admit(same_64).err(), Some(Refused::Address));
+        assert!(t.admit(other_64).is_ok());
+        let _v4 = t.admit(ip(7)).unwrap();
+        let mapped: IpAddr = "::ffff:10.0.0.7".parse().unwrap();
+        assert_eq!(t.admit(mapped).err(), Some(Refused::Address));
     }
 
     #[test]
