@@ -13,6 +13,11 @@ pub struct FieldDef {
     pub name: String,
     /// The tenant-defined category policies decide on (`identifier`, `health`, ...).
     pub category: String,
+    /// Keep a secondary index on the field, so that a filter testing it for equality, a range
+    /// or membership reads only the candidate records instead of scanning the collection. An
+    /// index finds candidates only: each is still decided and filtered like any other record.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub index: bool,
 }
 
 /// A collection: its fields, the tenant's ordered classification levels, and read limits.
