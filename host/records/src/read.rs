@@ -274,6 +274,10 @@ pub struct ReadResult {
     pub records_withheld: u64,
     /// For the log only: the ids of those records, at most [`MAX_LOGGED_WITHHELD`].
     pub withheld_ids: Vec<String>,
+    /// For diagnostics only: how many stored records the read looked at (decoded), which an
+    /// index and the page bound keep small. Never for the guest.
+    #[serde(skip)]
+    pub examined: u64,
     /// For the log only: the read's filter (values to be committed, never logged in clear).
     pub filter: Vec<FilterCondition>,
     /// Fields returned in every row.
@@ -361,6 +365,7 @@ impl<'p> Evaluation<'p> {
     /// visible record met the filter).
     pub(crate) fn offer(&mut self, r: &Record, auth: &mut RecordAuthorizer<'_>) -> bool {
         let (plan, out) = (self.plan, &mut self.out);
+        out.examined += 1;
         if !r.servable(self.now) {
             return true;
         }
