@@ -176,7 +176,7 @@ fn jsonl_line(i: usize) -> String {
         "classification": level,
         "jurisdiction": (["EU", "US", "UK"][i % 3]),
         "consent": consents[i % 4],
-        "holds": if i % 101 == 0 { vec!["case-1"] } else { vec![] },
+        "holds": if i.is_multiple_of(101) { vec!["case-1"] } else { vec![] },
         "fields": {
             "name": format!("Patient {i}"),
             "email": format!("p{i}@example.org"),

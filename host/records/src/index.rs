@@ -210,7 +210,13 @@ pub(crate) fn access(
     filter: &[Condition],
 ) -> Result<Access, StorageError> {
     let eq = filter.iter().find(|c| {
-        matches!(c, Condition::Compare { op: CompareOp::Eq, .. }) && ranges(coll, c).is_some()
+        matches!(
+            c,
+            Condition::Compare {
+                op: CompareOp::Eq,
+                ..
+            }
+        ) && ranges(coll, c).is_some()
     });
     if let Some(c) = eq
         && let Some(mut r) = ranges(coll, c)

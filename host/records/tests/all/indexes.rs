@@ -81,14 +81,20 @@ fn filtered_query_uses_index_and_stays_bounded() {
     }
     let q = spec(vec![eq("diagnosis", Value::Text("d7".into()))], 5);
     let (a, b) = (read(&indexed, "eu-west", &q), read(&plain, "eu-west", &q));
-    assert_eq!(ids(&a), ["r000007", "r001007", "r002007", "r003007", "r004007"]);
+    assert_eq!(
+        ids(&a),
+        ["r000007", "r001007", "r002007", "r003007", "r004007"]
+    );
     assert!(a.truncated);
     assert_eq!(a.examined, 6, "five rows and the one that sets `truncated`");
     assert_eq!(
         b.examined, 5008,
         "without the index the scan reads up to the sixth match"
     );
-    assert_eq!(ReadResult { examined: 0, ..a }, ReadResult { examined: 0, ..b });
+    assert_eq!(
+        ReadResult { examined: 0, ..a },
+        ReadResult { examined: 0, ..b }
+    );
 
     let range = spec(
         vec![Condition::Compare {
@@ -127,7 +133,11 @@ fn import_streams_all_or_nothing_and_leaves_no_index_entry_when_refused() {
     assert!(store.records_page("patients", None, 1).unwrap().is_empty());
     let q = spec(vec![eq("diagnosis", Value::Text("d7".into()))], 0);
     let r = read(&store, "eu-west", &q);
-    assert_eq!((r.rows.len(), r.examined), (0, 0), "no index entry survived");
+    assert_eq!(
+        (r.rows.len(), r.examined),
+        (0, 0),
+        "no index entry survived"
+    );
 
     let report = store
         .import("patients", numbered_lines(N).as_bytes())
@@ -267,7 +277,11 @@ fn import_generated(store: &RecordStore, records: &[Generated]) {
         .enumerate()
         .map(|(i, g)| {
             let mut fields = serde_json::Map::new();
-            for (name, v) in [("diagnosis", &g.diagnosis), ("age", &g.age), ("name", &g.name)] {
+            for (name, v) in [
+                ("diagnosis", &g.diagnosis),
+                ("age", &g.age),
+                ("name", &g.name),
+            ] {
                 if let Some(v) = v {
                     fields.insert(name.into(), serde_json::to_value(v).unwrap());
                 }

@@ -230,11 +230,7 @@ fn line(id: &str, consent: &str, fields: serde_json::Value, level: &str, j: &str
 }
 
 /// A store with `visible` records (the `pick`ed balance) and `withheld` ones, ids interleaved.
-fn build(visible: &[Visible], pick: fn(&(i64, i64)) -> i64, withheld: &[Withheld]) -> Built {
-    build_with(visible, pick, withheld, false)
-}
-
-/// [`build`], with every field of the collection indexed when `indexed`.
+/// Every field of the collection is indexed when `indexed`.
 fn build_with(
     visible: &[Visible],
     pick: fn(&(i64, i64)) -> i64,
