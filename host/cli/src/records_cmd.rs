@@ -14,8 +14,10 @@ use cordon_records::{ActionError, Collection, ImportError, Operator, RecordStore
 #[derive(Subcommand)]
 #[command(after_help = "\
 A collection file is JSON: {\"name\": \"patients\", \"levels\": [\"public\", \"internal\", \
-\"restricted\"], \"fields\": [{\"name\": \"diagnosis\", \"category\": \"health\"}], \
-\"row_caps\": {\"billing\": 100}, \"strict_fields\": false}.
+\"restricted\"], \"fields\": [{\"name\": \"diagnosis\", \"category\": \"health\", \
+\"index\": true}], \"row_caps\": {\"billing\": 100}, \"strict_fields\": false}. A field with \
+\"index\": true is indexed: filters testing it for equality, a range or membership read only \
+the matching records (each still decided by the policy).
 
 An import file has one JSON record per line: {\"id\": \"p1\", \"subject\": \"ada\", \
 \"classification\": \"internal\", \"jurisdiction\": \"EU\", \"consent\": [\"treatment\"], \
@@ -34,7 +36,8 @@ pub(crate) enum RecordsCommand {
         /// The collection file.
         file: PathBuf,
     },
-    /// Import JSONL records into a collection: all of them, or none if any line is bad.
+    /// Import JSONL records into a collection: all of them, or none if any line is bad. The
+    /// file is streamed, so memory does not grow with its size.
     Import {
         /// The collection.
         collection: String,

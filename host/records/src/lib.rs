@@ -47,6 +47,7 @@
 #![deny(missing_docs)]
 
 mod ident;
+mod index;
 mod model;
 mod operator;
 mod read;

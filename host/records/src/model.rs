@@ -13,6 +13,11 @@ pub struct FieldDef {
     pub name: String,
     /// The tenant-defined category policies decide on (`identifier`, `health`, ...).
     pub category: String,
+    /// Keep a secondary index on the field, so that a filter testing it for equality, a range
+    /// or membership reads only the candidate records instead of scanning the collection. An
+    /// index finds candidates only: each is still decided and filtered like any other record.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub index: bool,
 }
 
 /// A collection: its fields, the tenant's ordered classification levels, and read limits.
@@ -66,8 +71,9 @@ impl Collection {
     }
 }
 
-/// A field value (the WIT `value`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A field value (the WIT `value`). In JSON: `null`, a boolean, a number (a whole number that
+/// fits in `i64` is an integer, any other a float) or a string.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Value {
     /// JSON `null`.
@@ -80,6 +86,45 @@ pub enum Value {
     Float(f64),
     /// A string.
     Text(String),
+}
+
+/// Decoded straight from the input's own types: `#[serde(untagged)]` would buffer every value
+/// and try each variant in turn, which dominated the cost of reading a stored record.
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Value;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("null, a boolean, a number or a string")
+            }
+            fn visit_unit<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_none<E>(self) -> Result<Value, E> {
+                Ok(Value::Null)
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+                Ok(Value::Bool(b))
+            }
+            fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+                Ok(Value::Integer(i))
+            }
+            fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+                Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Integer))
+            }
+            fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+                Ok(Value::Float(f))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+                Ok(Value::Text(s.to_owned()))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Value, E> {
+                Ok(Value::Text(s))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl Value {

@@ -11,6 +11,12 @@
 //! carry only allowed fields. Withheld records are not counted for the guest at all: a count
 //! would be a function of the existence of records it may not see (and, with a filter, of
 //! their content). What was withheld goes to the decision log only ([`ReadResult::withheld_ids`]).
+//!
+//! **Bounded by the page.** Records are visited in id order, through an index when the filter
+//! tests an indexed field ([`crate::index`]: candidates only, each decided as in a scan), and
+//! the read stops once the page is full and one more visible record met the filter. Where it
+//! stops depends only on visible records, so withheld content still changes nothing a guest
+//! gets; the log names the withheld records that met the filter before that point.
 
 use std::collections::BTreeSet;
 
@@ -263,10 +269,15 @@ pub struct Row {
 pub struct ReadResult {
     /// The rows returned.
     pub rows: Vec<Row>,
-    /// For the log only: how many servable records the policy withheld that met the filter.
+    /// For the log only: how many servable records the policy withheld that met the filter,
+    /// among those the read looked at before its page was full (see [`evaluate`]).
     pub records_withheld: u64,
     /// For the log only: the ids of those records, at most [`MAX_LOGGED_WITHHELD`].
     pub withheld_ids: Vec<String>,
+    /// For diagnostics only: how many stored records the read looked at (decoded), which an
+    /// index and the page bound keep small. Never for the guest.
+    #[serde(skip)]
+    pub examined: u64,
     /// For the log only: the read's filter (values to be committed, never logged in clear).
     pub filter: Vec<FilterCondition>,
     /// Fields returned in every row.
@@ -304,10 +315,13 @@ fn attrs(r: &Record) -> RecordAttrs<'_> {
     }
 }
 
-/// Evaluate `plan` over `records` at unix time `now`: records past retention or awaiting
-/// erasure are skipped as if absent; every other record is decided first, and only the ones
-/// the policy allows are filtered and projected onto the allowed fields, until the cap. The
-/// withheld ones that meet the filter are noted for the log (never for the guest).
+/// Evaluate `plan` over `records` (in id order) at unix time `now`: records past retention or
+/// awaiting erasure are skipped as if absent; every other record is decided first, and only the
+/// ones the policy allows are filtered and projected onto the allowed fields. The read stops
+/// as soon as its page is full and one more visible record meets the filter (which sets
+/// `truncated`): its work and memory are bounded by the page, not the collection. The withheld
+/// records met before it stopped that meet the filter are noted for the log (never for the
+/// guest).
 pub fn evaluate<'r>(
     plan: &Plan,
     records: impl IntoIterator<Item = &'r Record>,
@@ -315,18 +329,48 @@ pub fn evaluate<'r>(
     auth: &mut RecordAuthorizer<'_>,
     path: Path,
 ) -> ReadResult {
-    let mut out = ReadResult {
-        fields_returned: plan.returned.clone(),
-        fields_withheld: plan.withheld.clone(),
-        filter: plan.filter.iter().map(Condition::logged).collect(),
-        ..ReadResult::default()
-    };
-    let mut naive_slot: Decision;
+    let mut e = Evaluation::new(plan, now, path);
     for r in records {
-        if !r.servable(now) {
-            continue;
+        if !e.offer(r, auth) {
+            break;
         }
-        let d = match path {
+    }
+    e.finish()
+}
+
+/// One read in progress: records are offered one at a time, in id order.
+pub(crate) struct Evaluation<'p> {
+    plan: &'p Plan,
+    now: u64,
+    path: Path,
+    out: ReadResult,
+}
+
+impl<'p> Evaluation<'p> {
+    pub(crate) fn new(plan: &'p Plan, now: u64, path: Path) -> Self {
+        Evaluation {
+            plan,
+            now,
+            path,
+            out: ReadResult {
+                fields_returned: plan.returned.clone(),
+                fields_withheld: plan.withheld.clone(),
+                filter: plan.filter.iter().map(Condition::logged).collect(),
+                ..ReadResult::default()
+            },
+        }
+    }
+
+    /// Take `r` into the read; false once the read is complete (the page is full and one more
+    /// visible record met the filter).
+    pub(crate) fn offer(&mut self, r: &Record, auth: &mut RecordAuthorizer<'_>) -> bool {
+        let (plan, out) = (self.plan, &mut self.out);
+        out.examined += 1;
+        if !r.servable(self.now) {
+            return true;
+        }
+        let naive_slot: Decision;
+        let d = match self.path {
             Path::Fast => auth.record(attrs(r)),
             Path::Naive => {
                 naive_slot = auth.record_naive(attrs(r));
@@ -343,14 +387,14 @@ pub fn evaluate<'r>(
                     out.withheld_ids.push(r.id.clone());
                 }
             }
-            continue;
+            return true;
         }
         if !matches {
-            continue;
+            return true;
         }
         if out.rows.len() >= plan.cap {
             out.truncated = true;
-            continue;
+            return false;
         }
         for id in &d.policy_ids {
             if !out.policy_ids.contains(id) {
@@ -362,12 +406,18 @@ pub fn evaluate<'r>(
             out.jurisdictions.insert(r.jurisdiction.clone());
         }
         out.rows.push(project(plan, r));
+        true
     }
-    if !out.rows.is_empty() {
-        out.policy_ids.extend(plan.field_policy_ids.iter().cloned());
-        out.categories = plan.categories.clone();
+
+    pub(crate) fn finish(mut self) -> ReadResult {
+        if !self.out.rows.is_empty() {
+            self.out
+                .policy_ids
+                .extend(self.plan.field_policy_ids.iter().cloned());
+            self.out.categories = self.plan.categories.clone();
+        }
+        self.out
     }
-    out
 }
 
 fn project(plan: &Plan, r: &Record) -> Row {

@@ -8,11 +8,10 @@
 //! What must outlive an erasure — the tombstones that refuse a re-import, the operator log —
 //! names subjects, records and holds only by keyed commitments ([`crate::ident`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{BufRead, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cordon_policy::RecordAuthorizer;
@@ -20,8 +19,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::ident::{commitment, normalise_record_id, normalise_subject};
+use crate::index::{self, Access, INDEX};
 use crate::model::{Collection, Record, Value};
-use crate::read::{Path as EvalPath, Plan, PlanError, ReadResult, ReadSpec, evaluate};
+use crate::read::{Evaluation, Path as EvalPath, Plan, PlanError, ReadResult, ReadSpec};
 
 /// The store's file name inside a data directory.
 pub const RECORDS_FILE: &str = "records.redb";
@@ -40,6 +40,14 @@ const OPERATOR_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("operator
 /// The store's own settings: `commitment-key` (32 random bytes).
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const COMMITMENT_KEY: &str = "commitment-key";
+
+/// redb's page cache (reads and the write buffer of a transaction, which spills to the file
+/// beyond half of it): what bounds the store's memory on a read of any size or an import.
+const CACHE_BYTES: usize = 64 << 20;
+
+fn create_db(path: &Path) -> Result<Database, redb::DatabaseError> {
+    Database::builder().set_cache_size(CACHE_BYTES).create(path)
+}
 
 fn record_key(collection: &str, id: &str) -> String {
     format!("{collection}\0{id}")
@@ -87,7 +95,7 @@ pub enum StorageError {
     Random(#[from] getrandom::Error),
 }
 
-fn st<E: Into<redb::Error>>(e: E) -> StorageError {
+pub(crate) fn st<E: Into<redb::Error>>(e: E) -> StorageError {
     StorageError::Redb(e.into())
 }
 
@@ -340,16 +348,7 @@ pub struct RecordStore {
     db: RwLock<Option<Database>>,
     /// The key of the store's commitments ([`crate::ident`]).
     key: [u8; 32],
-    /// Bumped after every committed write; the cache below is valid for one generation.
-    generation: AtomicU64,
-    /// Each collection's records as last loaded, with the generation they were loaded at, so
-    /// a query does not decode the whole collection again. redb lets one process open the
-    /// file, so every write goes through this store and bumps the generation.
-    loaded: Mutex<HashMap<String, Loaded>>,
 }
-
-/// A collection's records and the generation they were loaded at.
-type Loaded = (u64, Arc<Vec<Record>>);
 
 impl RecordStore {
     /// Open (or create) the store at `path`.
@@ -358,14 +357,12 @@ impl RecordStore {
             path: path.display().to_string(),
             source,
         };
-        let db = Database::create(path).map_err(|e| err(st(e)))?;
+        let db = create_db(path).map_err(|e| err(st(e)))?;
         let (key, migrated) = init(&db).map_err(err)?;
         let store = RecordStore {
             path: path.to_owned(),
             db: RwLock::new(Some(db)),
             key,
-            generation: AtomicU64::new(0),
-            loaded: Mutex::default(),
         };
         if migrated {
             store.scrub().map_err(err)?;
@@ -411,7 +408,7 @@ impl RecordStore {
             std::fs::remove_file(&fresh).map_err(io)?;
         }
         {
-            let new = Database::create(&fresh).map_err(st)?;
+            let new = create_db(&fresh).map_err(st)?;
             let from = old.begin_read().map_err(st)?;
             let to = new.begin_write().map_err(st)?;
             for table in [
@@ -425,6 +422,7 @@ impl RecordStore {
                 copy_table(&from, &to, table)?;
             }
             copy_table(&from, &to, OPERATOR_LOG)?;
+            copy_table(&from, &to, INDEX)?;
             to.commit().map_err(st)?;
         }
         // From here the old file is closed; any failure reopens whatever is at `path`.
@@ -438,32 +436,13 @@ impl RecordStore {
             // The old file is no longer reachable by name; blank its blocks too.
             zero_fill(stale)
         })();
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        *guard = Some(Database::create(&self.path).map_err(st)?);
+        *guard = Some(create_db(&self.path).map_err(st)?);
         swapped.map_err(io)
     }
 
-    /// Commit a write and retire every cached collection.
+    /// Commit a write.
     fn commit(&self, txn: redb::WriteTransaction) -> Result<(), StorageError> {
-        txn.commit().map_err(st)?;
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        Ok(())
-    }
-
-    /// Every record of `collection`, from the cache when nothing was written since it was
-    /// loaded. The generation is read before the snapshot, so a write racing the load only
-    /// makes the next read load again.
-    fn all_records(&self, collection: &str) -> Result<Arc<Vec<Record>>, StorageError> {
-        let generation = self.generation.load(Ordering::SeqCst);
-        let lock = || self.loaded.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((at, records)) = lock().get(collection)
-            && *at == generation
-        {
-            return Ok(records.clone());
-        }
-        let records = Arc::new(self.records(collection, None)?);
-        lock().insert(collection.to_owned(), (generation, records.clone()));
-        Ok(records)
+        txn.commit().map_err(st)
     }
 
     /// Open `<dir>/records.redb`.
@@ -496,8 +475,21 @@ impl RecordStore {
         let txn = db.begin_write().map_err(st)?;
         {
             let mut t = txn.open_table(COLLECTIONS).map_err(st)?;
-            t.insert(c.name.as_str(), encode(c).as_slice())
-                .map_err(st)?;
+            let before: Option<Collection> = t
+                .insert(c.name.as_str(), encode(c).as_slice())
+                .map_err(st)?
+                .map(|v| decode(&c.name, v.value()))
+                .transpose()?;
+            let indexed = |c: &Collection| -> Vec<String> {
+                c.fields
+                    .iter()
+                    .filter(|f| f.index)
+                    .map(|f| f.name.clone())
+                    .collect()
+            };
+            if before.as_ref().map_or(Vec::new(), indexed) != indexed(c) {
+                rebuild_index(&txn, c)?;
+            }
             log_action(
                 &txn,
                 "define",
@@ -538,6 +530,12 @@ impl RecordStore {
     /// id exists replaces it, keeping its holds. Erasure is final: a line is refused if its
     /// subject asked to be erased, if its record was erased, or if its record awaits erasure
     /// under a hold.
+    ///
+    /// The input is streamed: each line is parsed, checked and written into the transaction
+    /// before the next is read, so memory does not grow with the import but for 16 bytes per
+    /// record (a hash of its id, to find an id given twice) and the bad lines. redb's write
+    /// buffer spills to the file beyond a bounded size; the commit makes it all visible at
+    /// once, or the abort none of it.
     pub fn import(
         &self,
         collection: &str,
@@ -547,36 +545,7 @@ impl RecordStore {
             .collection(collection)?
             .ok_or_else(|| ImportError::UnknownCollection(collection.to_owned()))?;
         let mut errors = Vec::new();
-        let mut parsed = Vec::new();
-        let mut ids = BTreeSet::new();
-        for (i, line) in input.split(b'\n').enumerate() {
-            let line_no = i + 1;
-            let mut line = line?;
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
-            let Ok(line) = String::from_utf8(line) else {
-                errors.push(LineError {
-                    line: line_no,
-                    message: "not UTF-8 text".into(),
-                });
-                continue;
-            };
-            if line.trim().is_empty() {
-                continue;
-            }
-            match parse_line(&coll, &line) {
-                Ok(r) if !ids.insert(r.id.clone()) => errors.push(LineError {
-                    line: line_no,
-                    message: format!("record `{}` appears twice in the import", r.id),
-                }),
-                Ok(r) => parsed.push((line_no, r)),
-                Err(message) => errors.push(LineError {
-                    line: line_no,
-                    message,
-                }),
-            }
-        }
+        let mut ids: HashSet<[u8; 16]> = HashSet::new();
         let guard = self.db();
         let db = guard.as_ref().ok_or(StorageError::Closed)?;
         let txn = db.begin_write().map_err(st)?;
@@ -588,13 +557,53 @@ impl RecordStore {
         {
             let mut records = txn.open_table(RECORDS).map_err(st)?;
             let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
+            let mut idx = txn.open_table(INDEX).map_err(st)?;
             let erasures = txn.open_table(ERASURES).map_err(st)?;
             let erased = txn.open_table(ERASED_RECORDS).map_err(st)?;
-            for (line_no, mut r) in parsed {
+            let mut buf = Vec::new();
+            let mut input = input;
+            let mut line_no = 0;
+            loop {
+                buf.clear();
+                if input.read_until(b'\n', &mut buf)? == 0 {
+                    break;
+                }
+                line_no += 1;
+                let mut line = buf.as_slice();
+                if let Some(l) = line.strip_suffix(b"\n") {
+                    line = l;
+                }
+                if let Some(l) = line.strip_suffix(b"\r") {
+                    line = l;
+                }
                 let refuse = |message: String| LineError {
                     line: line_no,
                     message,
                 };
+                let Ok(line) = std::str::from_utf8(line) else {
+                    errors.push(refuse("not UTF-8 text".into()));
+                    continue;
+                };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let mut r = match parse_line(&coll, line) {
+                    Ok(r) => r,
+                    Err(message) => {
+                        errors.push(refuse(message));
+                        continue;
+                    }
+                };
+                let id_hash = blake3::hash(r.id.as_bytes());
+                let mut id_key = [0u8; 16];
+                id_key.copy_from_slice(&id_hash.as_bytes()[..16]);
+                if !ids.insert(id_key) {
+                    errors.push(refuse(format!(
+                        "record `{}` appears twice in the import",
+                        r.id
+                    )));
+                    continue;
+                }
                 let subject_c = self.subject_commitment(&r.subject);
                 if erasures.get(subject_c.as_str()).map_err(st)?.is_some() {
                     errors.push(refuse(format!(
@@ -614,7 +623,7 @@ impl RecordStore {
                     .map_err(st)?
                     .map(|v| decode(&key, v.value()))
                     .transpose()?;
-                if let Some(old) = old {
+                if let Some(old) = &old {
                     if old.erasure_pending {
                         errors.push(refuse(format!(
                             "record `{}` awaits erasure under a legal hold",
@@ -623,12 +632,6 @@ impl RecordStore {
                         continue;
                     }
                     report.updated += 1;
-                    r.holds.extend(old.holds);
-                    r.holds.sort();
-                    r.holds.dedup();
-                    subjects
-                        .remove(subject_key(&old.subject, collection, &old.id).as_str())
-                        .map_err(st)?;
                 } else {
                     report.inserted += 1;
                 }
@@ -636,12 +639,22 @@ impl RecordStore {
                     // Nothing will be written: check the remaining lines only.
                     continue;
                 }
+                if let Some(old) = old {
+                    r.holds.extend(old.holds.iter().cloned());
+                    r.holds.sort();
+                    r.holds.dedup();
+                    subjects
+                        .remove(subject_key(&old.subject, collection, &old.id).as_str())
+                        .map_err(st)?;
+                    index::remove(&mut idx, &coll, &old)?;
+                }
                 records
                     .insert(key.as_str(), encode(&r).as_slice())
                     .map_err(st)?;
                 subjects
                     .insert(subject_key(&r.subject, collection, &r.id).as_str(), &[][..])
                     .map_err(st)?;
+                index::insert(&mut idx, &coll, &r)?;
             }
             if errors.is_empty() {
                 log_action(
@@ -655,7 +668,6 @@ impl RecordStore {
             }
         }
         if !errors.is_empty() {
-            errors.sort_by_key(|e| e.line);
             txn.abort().map_err(st)?;
             return Err(ImportError::BadLines { errors });
         }
@@ -663,9 +675,11 @@ impl RecordStore {
         Ok(report)
     }
 
-    /// Read `collection` for `purpose`: one record by `id`, or every record matching the spec.
-    /// Each record is decided by `auth` (see [`evaluate`]). A record that does not exist, is
-    /// not servable or is withheld gives the same answer: no row.
+    /// Read `collection` for `purpose`: one record by `id`, or the records matching the spec,
+    /// in id order, through an index when the filter tests an indexed field ([`crate::index`])
+    /// and streaming record by record until the page is full. Each record is decided by `auth`
+    /// (see [`crate::evaluate`]). A record that does not exist, is not servable or is withheld
+    /// gives the same answer: no row.
     pub fn read(
         &self,
         collection: &str,
@@ -678,18 +692,66 @@ impl RecordStore {
             .collection(collection)?
             .ok_or_else(|| ReadError::UnknownCollection(collection.to_owned()))?;
         let plan = Plan::new(&coll, spec, purpose, auth)?;
-        let records = match id.map(normalise_record_id) {
-            Some(Ok(id)) => Arc::new(self.records(collection, Some(&id))?),
-            Some(Err(_)) => Arc::new(Vec::new()),
-            None => self.all_records(collection)?,
+        let mut eval = Evaluation::new(&plan, now_unix(), EvalPath::Fast);
+        let guard = self.db();
+        let db = guard.as_ref().ok_or(StorageError::Closed)?;
+        let txn = db.begin_read().map_err(st)?;
+        let records = txn.open_table(RECORDS).map_err(st)?;
+        let fetch = |id: &str| -> Result<Option<Record>, StorageError> {
+            let key = record_key(collection, id);
+            records
+                .get(key.as_str())
+                .map_err(st)?
+                .map(|v| decode(&key, v.value()))
+                .transpose()
         };
-        Ok(evaluate(
-            &plan,
-            records.iter(),
-            now_unix(),
-            auth,
-            EvalPath::Fast,
-        ))
+        let missing = |id: &str| StorageError::Corrupt {
+            key: format!("{collection}/{id}"),
+            message: "an index entry names a record that does not exist".into(),
+        };
+        match id.map(normalise_record_id) {
+            Some(Ok(id)) => {
+                if let Some(r) = fetch(&id)? {
+                    eval.offer(&r, auth);
+                }
+            }
+            Some(Err(_)) => {}
+            None => {
+                let idx = txn.open_table(INDEX).map_err(st)?;
+                match index::access(&idx, &coll, &spec.filter)? {
+                    Access::Scan => {
+                        let first = format!("{collection}\0");
+                        let end = format!("{collection}\u{1}");
+                        for item in records.range(first.as_str()..end.as_str()).map_err(st)? {
+                            let (k, v) = item.map_err(st)?;
+                            let r: Record = decode(k.value(), v.value())?;
+                            if !eval.offer(&r, auth) {
+                                break;
+                            }
+                        }
+                    }
+                    Access::Stream { lo, hi } => {
+                        for item in idx.range(lo.as_slice()..hi.as_slice()).map_err(st)? {
+                            let (_, id) = item.map_err(st)?;
+                            let id = id.value();
+                            let r = fetch(id)?.ok_or_else(|| missing(id))?;
+                            if !eval.offer(&r, auth) {
+                                break;
+                            }
+                        }
+                    }
+                    Access::Ids(ids) => {
+                        for id in ids {
+                            let r = fetch(&id)?.ok_or_else(|| missing(&id))?;
+                            if !eval.offer(&r, auth) {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(eval.finish())
     }
 
     /// Every stored record of `collection` (or the one with `id`), servable or not.
@@ -821,6 +883,8 @@ impl RecordStore {
                 let erased = r.holds.is_empty() && (r.erasure_pending || expired);
                 if erased {
                     records.remove(key.as_str()).map_err(st)?;
+                    let mut idx = txn.open_table(INDEX).map_err(st)?;
+                    Definitions::default().unindex(&txn, &mut idx, collection, &r)?;
                     let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
                     subjects
                         .remove(subject_key(&r.subject, collection, &id).as_str())
@@ -883,6 +947,8 @@ impl RecordStore {
                 let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
                 let mut records = txn.open_table(RECORDS).map_err(st)?;
                 let mut tomb = txn.open_table(ERASED_RECORDS).map_err(st)?;
+                let mut idx = txn.open_table(INDEX).map_err(st)?;
+                let mut defs = Definitions::default();
                 let start = format!("{subject}\0");
                 let end = format!("{subject}\u{1}");
                 let mut keys = Vec::new();
@@ -915,6 +981,7 @@ impl RecordStore {
                     } else {
                         records.remove(key.as_str()).map_err(st)?;
                         subjects.remove(skey.as_str()).map_err(st)?;
+                        defs.unindex(&txn, &mut idx, collection, &r)?;
                         tomb.insert(self.record_commitment(collection, id).as_str(), &[][..])
                             .map_err(st)?;
                         report.erased += 1;
@@ -972,6 +1039,8 @@ impl RecordStore {
             {
                 let mut records = txn.open_table(RECORDS).map_err(st)?;
                 let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
+                let mut idx = txn.open_table(INDEX).map_err(st)?;
+                let mut defs = Definitions::default();
                 let mut expired = Vec::new();
                 for item in records.iter().map_err(st)? {
                     let (k, v) = item.map_err(st)?;
@@ -990,6 +1059,7 @@ impl RecordStore {
                     subjects
                         .remove(subject_key(&r.subject, &collection, &r.id).as_str())
                         .map_err(st)?;
+                    defs.unindex(&txn, &mut idx, &collection, &r)?;
                     report.purged_records.push(RecordRef {
                         collection,
                         id: r.id,
@@ -1041,6 +1111,7 @@ fn init(db: &Database) -> Result<([u8; 32], bool), StorageError> {
         txn.open_table(SUBJECTS).map_err(st)?;
         txn.open_table(ERASED_RECORDS).map_err(st)?;
         txn.open_table(OPERATOR_LOG).map_err(st)?;
+        txn.open_table(INDEX).map_err(st)?;
         let mut meta = txn.open_table(META).map_err(st)?;
         let stored: Option<[u8; 32]> = meta
             .get(COMMITMENT_KEY)
@@ -1112,6 +1183,62 @@ fn zero_fill(mut file: std::fs::File) -> std::io::Result<()> {
         left -= n as u64;
     }
     file.sync_all()
+}
+
+/// Drop and rebuild the index entries of collection `c` from its records (when the fields it
+/// indexes changed).
+fn rebuild_index(txn: &redb::WriteTransaction, c: &Collection) -> Result<(), StorageError> {
+    let mut idx = txn.open_table(INDEX).map_err(st)?;
+    index::clear(&mut idx, &c.name)?;
+    if !c.fields.iter().any(|f| f.index) {
+        return Ok(());
+    }
+    let records = txn.open_table(RECORDS).map_err(st)?;
+    let first = format!("{}\0", c.name);
+    let end = format!("{}\u{1}", c.name);
+    for item in records.range(first.as_str()..end.as_str()).map_err(st)? {
+        let (k, v) = item.map_err(st)?;
+        let r: Record = decode(k.value(), v.value())?;
+        index::insert(&mut idx, c, &r)?;
+    }
+    Ok(())
+}
+
+/// Collection definitions read once per write transaction, to maintain their indexes.
+#[derive(Default)]
+struct Definitions(HashMap<String, Option<Collection>>);
+
+impl Definitions {
+    fn get(
+        &mut self,
+        txn: &redb::WriteTransaction,
+        name: &str,
+    ) -> Result<Option<&Collection>, StorageError> {
+        if !self.0.contains_key(name) {
+            let t = txn.open_table(COLLECTIONS).map_err(st)?;
+            let c = t
+                .get(name)
+                .map_err(st)?
+                .map(|v| decode(name, v.value()))
+                .transpose()?;
+            self.0.insert(name.to_owned(), c);
+        }
+        Ok(self.0.get(name).and_then(Option::as_ref))
+    }
+
+    /// Drop the index entries of `r`, a record of `collection` being deleted.
+    fn unindex(
+        &mut self,
+        txn: &redb::WriteTransaction,
+        idx: &mut redb::Table<&[u8], &str>,
+        collection: &str,
+        r: &Record,
+    ) -> Result<(), StorageError> {
+        if let Some(c) = self.get(txn, collection)? {
+            index::remove(idx, c, r)?;
+        }
+        Ok(())
+    }
 }
 
 fn quoted(items: &[String]) -> String {

@@ -88,6 +88,7 @@ fn collection() -> Collection {
         fields: vec![FieldDef {
             name: "f".into(),
             category: "x".into(),
+            index: false,
         }],
         row_caps: BTreeMap::new(),
         strict_fields: false,

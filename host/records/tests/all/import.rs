@@ -78,3 +78,28 @@ fn operator_actions_are_logged() {
         .collect();
     assert_eq!(actions, ["define", "import", "hold"]);
 }
+
+#[test]
+fn field_values_decode_as_null_boolean_integer_float_or_text() {
+    use cordon_records::Value;
+    let got: Vec<Value> = serde_json::from_str(
+        r#"[null, true, -3, 9223372036854775807, 9223372036854775808, 1.5, 2e3, "x", "a\u0000"]"#,
+    )
+    .unwrap();
+    assert_eq!(
+        got,
+        [
+            Value::Null,
+            Value::Bool(true),
+            Value::Integer(-3),
+            Value::Integer(i64::MAX),
+            Value::Float(9_223_372_036_854_775_808.0),
+            Value::Float(1.5),
+            Value::Float(2000.0),
+            Value::Text("x".into()),
+            Value::Text("a\0".into()),
+        ]
+    );
+    assert!(serde_json::from_str::<Value>("[1]").is_err());
+    assert!(serde_json::from_str::<Value>("{}").is_err());
+}

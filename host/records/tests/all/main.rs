@@ -10,6 +10,7 @@ mod cache;
 mod erasure;
 mod fast_path;
 mod import;
+mod indexes;
 mod operator;
 mod privacy;
 mod reads;
