@@ -16,6 +16,9 @@ pub struct FieldDef {
     /// Keep a secondary index on the field, so that a filter testing it for equality, a range
     /// or membership reads only the candidate records instead of scanning the collection. An
     /// index finds candidates only: each is still decided and filtered like any other record.
+    /// Its time is not: an indexed read's candidates include withheld records holding the
+    /// value asked for, so a guest timing the call learns roughly how many there are. Index
+    /// only fields whose distribution is not secret.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub index: bool,
 }
