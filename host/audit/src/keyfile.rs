@@ -27,8 +27,6 @@
 //! table; readers use that table while there is no key file, and the first writer to open the
 //! log moves the rows to a key file.
 
-use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -194,18 +192,8 @@ pub(crate) fn rewrite(
     }
     // From here the old file is closed; whatever happens, what is at `path` is reopened.
     *guard = None;
-    let swapped = (|| -> std::io::Result<()> {
-        let stale = std::fs::OpenOptions::new().write(true).open(path)?;
-        std::fs::rename(&fresh, path)?;
-        if let Some(dir) = path.parent() {
-            File::open(dir)?.sync_all()?;
-        }
-        if !shared_readers {
-            // No name reaches the old file any more; blank its blocks too.
-            zero_fill(stale)?;
-        }
-        Ok(())
-    })();
+    // With shared readers the old file may still be open elsewhere: it is not blanked.
+    let swapped = crate::scrub::replace_and_blank(path, &fresh, !shared_readers);
     *guard = Some(
         crate::store::builder(shared_readers)
             .create(path)
@@ -215,18 +203,4 @@ pub(crate) fn rewrite(
             })?,
     );
     swapped.map_err(io)
-}
-
-/// Overwrites every byte of `file` with zeros and syncs it.
-fn zero_fill(mut file: File) -> std::io::Result<()> {
-    let len = file.metadata()?.len();
-    file.seek(SeekFrom::Start(0))?;
-    let zeros = [0u8; 8192];
-    let mut left = len;
-    while left > 0 {
-        let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
-        file.write_all(&zeros[..n])?;
-        left -= n as u64;
-    }
-    file.sync_all()
 }

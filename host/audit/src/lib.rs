@@ -73,6 +73,7 @@ pub mod keys;
 mod log;
 pub mod merkle;
 pub mod query;
+pub mod scrub;
 mod store;
 pub mod subject;
 mod verify;

@@ -9,7 +9,7 @@
 //! names subjects, records and holds only by keyed commitments ([`crate::ident`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::{BufRead, Seek, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -427,15 +427,7 @@ impl RecordStore {
         }
         // From here the old file is closed; any failure reopens whatever is at `path`.
         *guard = None;
-        let swapped = (|| -> std::io::Result<()> {
-            let stale = std::fs::OpenOptions::new().write(true).open(&self.path)?;
-            std::fs::rename(&fresh, &self.path)?;
-            if let Some(dir) = self.path.parent() {
-                std::fs::File::open(dir)?.sync_all()?;
-            }
-            // The old file is no longer reachable by name; blank its blocks too.
-            zero_fill(stale)
-        })();
+        let swapped = cordon_audit::scrub::replace_and_blank(&self.path, &fresh, true);
         *guard = Some(create_db(&self.path).map_err(st)?);
         swapped.map_err(io)
     }
@@ -1169,20 +1161,6 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
         dst.insert(k.value(), v.value()).map_err(st)?;
     }
     Ok(())
-}
-
-/// Overwrite the whole of `file` with zeros and make that durable.
-fn zero_fill(mut file: std::fs::File) -> std::io::Result<()> {
-    let len = file.metadata()?.len();
-    file.rewind()?;
-    let zeros = vec![0u8; 1 << 16];
-    let mut left = len;
-    while left > 0 {
-        let n = usize::try_from(left.min(zeros.len() as u64)).unwrap_or(zeros.len());
-        file.write_all(&zeros[..n])?;
-        left -= n as u64;
-    }
-    file.sync_all()
 }
 
 /// Drop and rebuild the index entries of collection `c` from its records (when the fields it
