@@ -806,15 +806,10 @@ impl RecordStore {
         let txn = db.begin_write().map_err(st)?;
         {
             let mut records = txn.open_table(RECORDS).map_err(st)?;
-            let mut r: Record = records
-                .get(key.as_str())
-                .map_err(st)?
-                .map(|v| decode(&key, v.value()))
-                .transpose()?
-                .ok_or_else(|| HoldError::UnknownRecord {
-                    collection: collection.to_owned(),
-                    id: id.clone(),
-                })?;
+            let mut r = held_record(&records, &key)?.ok_or_else(|| HoldError::UnknownRecord {
+                collection: collection.to_owned(),
+                id: id.clone(),
+            })?;
             if !r.holds.iter().any(|h| h == hold) {
                 r.holds.push(hold.to_owned());
                 r.holds.sort();
@@ -857,12 +852,7 @@ impl RecordStore {
             let txn = db.begin_write().map_err(st)?;
             {
                 let mut records = txn.open_table(RECORDS).map_err(st)?;
-                let mut r: Record = records
-                    .get(key.as_str())
-                    .map_err(st)?
-                    .map(|v| decode(&key, v.value()))
-                    .transpose()?
-                    .ok_or_else(unknown)?;
+                let mut r = held_record(&records, &key)?.ok_or_else(unknown)?;
                 let before = r.holds.len();
                 r.holds.retain(|h| h != hold);
                 if r.holds.len() == before {
@@ -1161,6 +1151,18 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
         dst.insert(k.value(), v.value()).map_err(st)?;
     }
     Ok(())
+}
+
+/// The record at `key` in a write transaction's records table, for a hold or its release.
+fn held_record(
+    records: &redb::Table<'_, &str, &[u8]>,
+    key: &str,
+) -> Result<Option<Record>, StorageError> {
+    records
+        .get(key)
+        .map_err(st)?
+        .map(|v| decode(key, v.value()))
+        .transpose()
 }
 
 /// Drop and rebuild the index entries of collection `c` from its records (when the fields it
