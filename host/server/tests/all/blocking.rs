@@ -1,12 +1,11 @@
 //! A run blocked in a host wait (a WASI clock pollable) is cancelled through the API like a
 //! spinning one, and its pool slot is free again at once.
 
-use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::common::{ALLOW_ALL, Env};
-use crate::kill::{cancel, start, until_finished};
+use crate::kill::{assert_a_new_run_starts, cancel, start, until_finished};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_blocked_on_a_clock_pollable_is_cancelled_and_its_slot_reused_at_once() {
@@ -35,16 +34,5 @@ async fn a_run_blocked_on_a_clock_pollable_is_cancelled_and_its_slot_reused_at_o
     let (_, v) = until_finished(&env, &token, &id).await;
     assert_eq!(v["status"], "cancelled", "{v}");
     // The slot is free again: the next run is accepted and runs.
-    let id = start(&env, &token, &digest).await;
-    let (_, v) = env
-        .call(
-            "GET",
-            &format!("/v1/tenants/acme/runs/{id}"),
-            Some(&token),
-            Body::empty(),
-        )
-        .await;
-    assert_eq!(v["status"], "running", "{v}");
-    cancel(&env, &token, &id).await;
-    until_finished(&env, &token, &id).await;
+    assert_a_new_run_starts(&env, &token, &digest).await;
 }

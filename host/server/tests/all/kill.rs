@@ -41,6 +41,23 @@ pub(crate) async fn cancel(env: &Env, token: &str, id: &str) -> StatusCode {
 }
 
 /// Poll until the run is no longer running; how long that took.
+/// Start a run of `digest` and see it `running` (so a pool slot was free), then cancel it and
+/// wait until it has finished.
+pub(crate) async fn assert_a_new_run_starts(env: &Env, token: &str, digest: &str) {
+    let id = start(env, token, digest).await;
+    let (_, v) = env
+        .call(
+            "GET",
+            &format!("/v1/tenants/acme/runs/{id}"),
+            Some(token),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(v["status"], "running", "{v}");
+    cancel(env, token, &id).await;
+    until_finished(env, token, &id).await;
+}
+
 pub(crate) async fn until_finished(env: &Env, token: &str, id: &str) -> (Duration, Value) {
     let t0 = Instant::now();
     loop {
@@ -166,16 +183,5 @@ async fn a_run_beyond_the_hosts_capacity_is_refused_with_503_until_a_slot_frees(
     let (_, v) = until_finished(&env, &token, &id).await;
     assert_eq!(v["status"], "cancelled");
     // The slot is free again: the next run is accepted and runs.
-    let id = start(&env, &token, &digest).await;
-    let (_, v) = env
-        .call(
-            "GET",
-            &format!("/v1/tenants/acme/runs/{id}"),
-            Some(&token),
-            Body::empty(),
-        )
-        .await;
-    assert_eq!(v["status"], "running", "{v}");
-    cancel(&env, &token, &id).await;
-    until_finished(&env, &token, &id).await;
+    assert_a_new_run_starts(&env, &token, &digest).await;
 }
