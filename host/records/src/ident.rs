@@ -41,13 +41,32 @@ pub enum IdentifierError {
 }
 
 fn normalise(raw: &str, fold_case: bool) -> Result<String, IdentifierError> {
-    let nfc: String = raw.trim().nfc().collect();
-    let out = if fold_case {
+    let trimmed = raw.trim();
+    let out = if trimmed.is_ascii() {
+        // ASCII text is already in NFC, and its simple lower case is its ASCII lower case: the
+        // common case skips the Unicode tables.
+        if fold_case {
+            trimmed.to_ascii_lowercase()
+        } else {
+            trimmed.to_owned()
+        }
+    } else {
+        normalise_unicode(trimmed, fold_case)
+    };
+    check(out)
+}
+
+fn normalise_unicode(trimmed: &str, fold_case: bool) -> String {
+    let nfc: String = trimmed.nfc().collect();
+    if fold_case {
         // Lower-casing can produce decomposed sequences: normalise again.
         nfc.to_lowercase().nfc().collect()
     } else {
         nfc
-    };
+    }
+}
+
+fn check(out: String) -> Result<String, IdentifierError> {
     if out.is_empty() {
         return Err(IdentifierError::Empty);
     }
@@ -88,4 +107,24 @@ pub(crate) fn commitment(key: &[u8; 32], kind: &str, parts: &[&str]) -> String {
         h.update(part.as_bytes());
     }
     h.finalize().to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_ascii_shortcut_normalises_exactly_as_the_unicode_tables_do(
+            s in "[\\x00-\\x7f]{0,40}",
+        ) {
+            for fold in [false, true] {
+                prop_assert_eq!(
+                    normalise(&s, fold),
+                    check(normalise_unicode(s.trim(), fold)),
+                );
+            }
+        }
+    }
 }
