@@ -83,9 +83,10 @@ pub struct RecordsContext {
 }
 
 /// One record's attributes, borrowed from wherever the record lives (the hot path builds no
-/// owned resource).
-#[derive(Debug, Clone, Copy)]
-pub struct RecordAttrs<'a> {
+/// owned resource). `S` is how the consent purposes are held: `String` in an owned record,
+/// `&str` in one borrowed from the store's bytes.
+#[derive(Debug)]
+pub struct RecordAttrs<'a, S = String> {
     /// The record's id within the collection.
     pub id: &'a str,
     /// Position of the record's classification level.
@@ -93,10 +94,19 @@ pub struct RecordAttrs<'a> {
     /// The record's jurisdiction.
     pub jurisdiction: &'a str,
     /// Purposes the data subject consented to.
-    pub consent: &'a [String],
+    pub consent: &'a [S],
     /// Whether a legal hold covers the record.
     pub held: bool,
 }
+
+// Not derived: a derive would ask `S: Copy`, and only references are copied.
+impl<S> Clone for RecordAttrs<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S> Copy for RecordAttrs<'_, S> {}
 
 /// A fast, non-cryptographic hasher for the decision cache (FxHash's mixing step). A
 /// collision only costs a key comparison: every hit compares the full class key.
@@ -147,12 +157,15 @@ type FxBuild = BuildHasherDefault<FxHasher>;
 /// Class hash → the classes with that hash and their decision's index.
 type ClassCache = HashMap<u64, Vec<(ClassKey, usize)>, FxBuild>;
 
-impl RecordAttrs<'_> {
+impl<S: AsRef<str>> RecordAttrs<'_, S> {
     fn class_hash(&self) -> u64 {
         let mut h = FxHasher::default();
         self.classification.hash(&mut h);
         self.jurisdiction.hash(&mut h);
-        self.consent.hash(&mut h);
+        self.consent.len().hash(&mut h);
+        for c in self.consent {
+            c.as_ref().hash(&mut h);
+        }
         self.held.hash(&mut h);
         h.finish()
     }
@@ -168,20 +181,25 @@ struct ClassKey {
 }
 
 impl ClassKey {
-    fn of(r: &RecordAttrs<'_>) -> Self {
+    fn of<S: AsRef<str>>(r: &RecordAttrs<'_, S>) -> Self {
         ClassKey {
             classification: r.classification,
             jurisdiction: r.jurisdiction.to_owned(),
-            consent: r.consent.to_vec(),
+            consent: r.consent.iter().map(|c| c.as_ref().to_owned()).collect(),
             held: r.held,
         }
     }
 
-    fn matches(&self, r: &RecordAttrs<'_>) -> bool {
+    fn matches<S: AsRef<str>>(&self, r: &RecordAttrs<'_, S>) -> bool {
         self.classification == r.classification
             && self.held == r.held
             && self.jurisdiction == r.jurisdiction
-            && self.consent.as_slice() == r.consent
+            && self.consent.len() == r.consent.len()
+            && self
+                .consent
+                .iter()
+                .zip(r.consent)
+                .all(|(a, b)| a == b.as_ref())
     }
 }
 
@@ -212,7 +230,7 @@ fn new_entity(
 pub(crate) fn record_entities(
     schema: &CordonSchema,
     collection: &str,
-    r: &RecordAttrs<'_>,
+    r: &RecordAttrs<'_, impl AsRef<str>>,
 ) -> Result<Vec<Entity>, EntityError> {
     let coll = uid(&schema.collection, collection);
     let attrs = HashMap::from([
@@ -224,7 +242,7 @@ pub(crate) fn record_entities(
         ("jurisdiction".to_owned(), string(r.jurisdiction)),
         (
             "consent".to_owned(),
-            RestrictedExpression::new_set(r.consent.iter().map(|c| string(c))),
+            RestrictedExpression::new_set(r.consent.iter().map(|c| string(c.as_ref()))),
         ),
         ("held".to_owned(), RestrictedExpression::new_bool(r.held)),
     ]);
@@ -348,7 +366,7 @@ impl<'s> RecordAuthorizer<'s> {
 
     /// `records:read` on one record: from the cache when the policy set allows it, else Cedar.
     /// Equal to [`RecordAuthorizer::record_naive`] on every record.
-    pub fn record(&mut self, r: RecordAttrs<'_>) -> &Decision {
+    pub fn record<S: AsRef<str>>(&mut self, r: RecordAttrs<'_, S>) -> &Decision {
         let hash = self.cache.as_ref().map(|_| r.class_hash());
         let hit = match (&self.cache, hash) {
             (Some(cache), Some(h)) => cache
@@ -377,7 +395,7 @@ impl<'s> RecordAuthorizer<'s> {
     }
 
     /// `records:read` on one record, evaluated by Cedar with no cache.
-    pub fn record_naive(&self, r: RecordAttrs<'_>) -> Decision {
+    pub fn record_naive<S: AsRef<str>>(&self, r: RecordAttrs<'_, S>) -> Decision {
         let schema = self.session.bundle.schema();
         let entities = match record_entities(schema, &self.collection, &r) {
             Ok(es) => es,

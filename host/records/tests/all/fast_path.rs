@@ -175,7 +175,7 @@ fn a_policy_naming_a_record_turns_the_cache_off() {
         .unwrap();
     let mut auth = session.records("c", &RecordsContext::default()).unwrap();
     assert!(!auth.is_cached());
-    let attrs = |id| cordon_policy::RecordAttrs {
+    let attrs = |id| cordon_policy::RecordAttrs::<String> {
         id,
         classification: 0,
         jurisdiction: "EU",
