@@ -46,6 +46,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod codec;
 mod ident;
 mod index;
 mod model;

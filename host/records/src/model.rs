@@ -131,18 +131,63 @@ impl<'de> Deserialize<'de> for Value {
 }
 
 impl Value {
+    /// How `self` orders against `other`: see [`ValueRef::compare`].
+    pub fn compare(&self, other: &Value) -> Option<std::cmp::Ordering> {
+        self.as_ref().compare(other.as_ref())
+    }
+
+    /// The value borrowed.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            Value::Null => ValueRef::Null,
+            Value::Bool(b) => ValueRef::Bool(*b),
+            Value::Integer(i) => ValueRef::Integer(*i),
+            Value::Float(f) => ValueRef::Float(*f),
+            Value::Text(s) => ValueRef::Text(s),
+        }
+    }
+}
+
+/// A field value borrowed from where it is stored: what a read decides and filters on without
+/// copying it out (only the rows returned are copied, by [`ValueRef::to_value`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ValueRef<'a> {
+    /// `null`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A whole number.
+    Integer(i64),
+    /// Any other number.
+    Float(f64),
+    /// A string.
+    Text(&'a str),
+}
+
+impl ValueRef<'_> {
     /// How `self` orders against `other`: numbers numerically, text lexically, null equal to
     /// null; `None` across kinds.
-    pub fn compare(&self, other: &Value) -> Option<std::cmp::Ordering> {
-        match (self, other) {
-            (Value::Null, Value::Null) => Some(std::cmp::Ordering::Equal),
-            (Value::Bool(a), Value::Bool(b)) => Some(a.cmp(b)),
-            (Value::Integer(a), Value::Integer(b)) => Some(a.cmp(b)),
-            (Value::Integer(a), Value::Float(b)) => (*a as f64).partial_cmp(b),
-            (Value::Float(a), Value::Integer(b)) => a.partial_cmp(&(*b as f64)),
-            (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
-            (Value::Text(a), Value::Text(b)) => Some(a.cmp(b)),
+    pub fn compare(&self, other: ValueRef<'_>) -> Option<std::cmp::Ordering> {
+        match (*self, other) {
+            (ValueRef::Null, ValueRef::Null) => Some(std::cmp::Ordering::Equal),
+            (ValueRef::Bool(a), ValueRef::Bool(b)) => Some(a.cmp(&b)),
+            (ValueRef::Integer(a), ValueRef::Integer(b)) => Some(a.cmp(&b)),
+            (ValueRef::Integer(a), ValueRef::Float(b)) => (a as f64).partial_cmp(&b),
+            (ValueRef::Float(a), ValueRef::Integer(b)) => a.partial_cmp(&(b as f64)),
+            (ValueRef::Float(a), ValueRef::Float(b)) => a.partial_cmp(&b),
+            (ValueRef::Text(a), ValueRef::Text(b)) => Some(a.cmp(b)),
             _ => None,
+        }
+    }
+
+    /// The value copied out.
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Null => Value::Null,
+            ValueRef::Bool(b) => Value::Bool(b),
+            ValueRef::Integer(i) => Value::Integer(i),
+            ValueRef::Float(f) => Value::Float(f),
+            ValueRef::Text(s) => Value::Text(s.to_owned()),
         }
     }
 }
@@ -174,11 +219,17 @@ pub struct Record {
 impl Record {
     /// Whether the record may be served at unix time `now`.
     pub fn servable(&self, now: u64) -> bool {
-        !self.erasure_pending && self.retain_until.is_none_or(|t| now < t)
+        servable(self.erasure_pending, self.retain_until, now)
     }
 
     /// Whether any legal hold covers the record.
     pub fn held(&self) -> bool {
         !self.holds.is_empty()
     }
+}
+
+/// Whether a record may be served at unix time `now`: no erasure is pending and its retention
+/// has not run out.
+pub(crate) fn servable(erasure_pending: bool, retain_until: Option<u64>, now: u64) -> bool {
+    !erasure_pending && retain_until.is_none_or(|t| now < t)
 }

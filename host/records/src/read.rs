@@ -21,10 +21,11 @@
 use std::collections::BTreeSet;
 
 use cordon_audit::FilterCondition;
-use cordon_policy::{Decision, RecordAttrs, RecordAuthorizer};
+use cordon_policy::{Decision, RecordAuthorizer};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Collection, Record, Value};
+use crate::codec::ReadableRecord;
+use crate::model::{Collection, Record, Value, ValueRef};
 
 /// How a comparison compares a field with a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,12 +75,11 @@ impl Condition {
         }
     }
 
-    fn holds(&self, r: &Record) -> bool {
-        let null = Value::Null;
-        let got = r.fields.get(self.field()).unwrap_or(&null);
-        match self {
+    fn holds<R: ReadableRecord>(&self, r: &R) -> Result<bool, R::Error> {
+        let got = r.value(self.field())?.unwrap_or(ValueRef::Null);
+        Ok(match self {
             Condition::Compare { op, value, .. } => {
-                let ord = got.compare(value);
+                let ord = got.compare(value.as_ref());
                 match op {
                     CompareOp::Eq => ord == Some(std::cmp::Ordering::Equal),
                     CompareOp::Ne => ord != Some(std::cmp::Ordering::Equal),
@@ -91,8 +91,8 @@ impl Condition {
             }
             Condition::OneOf { values, .. } => values
                 .iter()
-                .any(|v| got.compare(v) == Some(std::cmp::Ordering::Equal)),
-        }
+                .any(|v| got.compare(v.as_ref()) == Some(std::cmp::Ordering::Equal)),
+        })
     }
 }
 
@@ -305,16 +305,6 @@ pub enum Path {
     Naive,
 }
 
-fn attrs(r: &Record) -> RecordAttrs<'_> {
-    RecordAttrs {
-        id: &r.id,
-        classification: i64::from(r.classification),
-        jurisdiction: &r.jurisdiction,
-        consent: &r.consent,
-        held: r.held(),
-    }
-}
-
 /// Evaluate `plan` over `records` (in id order) at unix time `now`: records past retention or
 /// awaiting erasure are skipped as if absent; every other record is decided first, and only the
 /// ones the policy allows are filtered and projected onto the allowed fields. The read stops
@@ -331,8 +321,10 @@ pub fn evaluate<'r>(
 ) -> ReadResult {
     let mut e = Evaluation::new(plan, now, path);
     for r in records {
-        if !e.offer(r, auth) {
-            break;
+        match e.offer(r, auth) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(never) => match never {},
         }
     }
     e.finish()
@@ -362,51 +354,61 @@ impl<'p> Evaluation<'p> {
     }
 
     /// Take `r` into the read; false once the read is complete (the page is full and one more
-    /// visible record met the filter).
-    pub(crate) fn offer(&mut self, r: &Record, auth: &mut RecordAuthorizer<'_>) -> bool {
+    /// visible record met the filter), or an error if a value the read uses cannot be read.
+    pub(crate) fn offer<R: ReadableRecord>(
+        &mut self,
+        r: &R,
+        auth: &mut RecordAuthorizer<'_>,
+    ) -> Result<bool, R::Error> {
         let (plan, out) = (self.plan, &mut self.out);
         out.examined += 1;
         if !r.servable(self.now) {
-            return true;
+            return Ok(true);
         }
         let naive_slot: Decision;
         let d = match self.path {
-            Path::Fast => auth.record(attrs(r)),
+            Path::Fast => auth.record(r.attrs()),
             Path::Naive => {
-                naive_slot = auth.record_naive(attrs(r));
+                naive_slot = auth.record_naive(r.attrs());
                 &naive_slot
             }
         };
         // The filter tests only fields the caller may see (the plan refused any other), and
         // its outcome on a withheld record reaches the log, never the guest.
-        let matches = plan.filter.iter().all(|c| c.holds(r));
+        let mut matches = true;
+        for c in &plan.filter {
+            if !c.holds(r)? {
+                matches = false;
+                break;
+            }
+        }
         if !d.allowed {
             if matches {
                 out.records_withheld += 1;
                 if out.withheld_ids.len() < MAX_LOGGED_WITHHELD {
-                    out.withheld_ids.push(r.id.clone());
+                    out.withheld_ids.push(r.id().to_owned());
                 }
             }
-            return true;
+            return Ok(true);
         }
         if !matches {
-            return true;
+            return Ok(true);
         }
         if out.rows.len() >= plan.cap {
             out.truncated = true;
-            return false;
+            return Ok(false);
         }
         for id in &d.policy_ids {
             if !out.policy_ids.contains(id) {
                 out.policy_ids.insert(id.clone());
             }
         }
-        out.max_classification = out.max_classification.max(Some(r.classification));
-        if !out.jurisdictions.contains(&r.jurisdiction) {
-            out.jurisdictions.insert(r.jurisdiction.clone());
+        out.max_classification = out.max_classification.max(Some(r.classification()));
+        if !out.jurisdictions.contains(r.jurisdiction()) {
+            out.jurisdictions.insert(r.jurisdiction().to_owned());
         }
-        out.rows.push(project(plan, r));
-        true
+        out.rows.push(project(plan, r)?);
+        Ok(true)
     }
 
     pub(crate) fn finish(mut self) -> ReadResult {
@@ -420,13 +422,13 @@ impl<'p> Evaluation<'p> {
     }
 }
 
-fn project(plan: &Plan, r: &Record) -> Row {
-    Row {
-        id: r.id.clone(),
+fn project<R: ReadableRecord>(plan: &Plan, r: &R) -> Result<Row, R::Error> {
+    Ok(Row {
+        id: r.id().to_owned(),
         values: plan
             .returned
             .iter()
-            .map(|f| r.fields.get(f).cloned().unwrap_or(Value::Null))
-            .collect(),
-    }
+            .map(|f| Ok(r.value(f)?.map_or(Value::Null, ValueRef::to_value)))
+            .collect::<Result<_, R::Error>>()?,
+    })
 }

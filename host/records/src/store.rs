@@ -15,9 +15,10 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cordon_policy::RecordAuthorizer;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{self, Decoded, encode_record};
 use crate::ident::{commitment, normalise_record_id, normalise_subject};
 use crate::index::{self, Access, INDEX};
 use crate::model::{Collection, Record, Value};
@@ -27,7 +28,7 @@ use crate::read::{Evaluation, Path as EvalPath, Plan, PlanError, ReadResult, Rea
 pub const RECORDS_FILE: &str = "records.redb";
 
 const COLLECTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("collections");
-/// `<collection>\0<id>` → record (JSON).
+/// `<collection>\0<id>` → record ([`crate::codec`]).
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 /// `<subject>\0<collection>\0<id>` → nothing.
 const SUBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("subjects");
@@ -100,10 +101,36 @@ pub(crate) fn st<E: Into<redb::Error>>(e: E) -> StorageError {
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(key: &str, bytes: &[u8]) -> Result<T, StorageError> {
-    serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
+    serde_json::from_slice(bytes).map_err(|e| corrupt(key, e))
+}
+
+fn corrupt(key: &str, e: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt {
         key: key.replace('\0', "/"),
         message: e.to_string(),
-    })
+    }
+}
+
+/// The record stored under `key`, copied out.
+fn decode_record(key: &str, bytes: &[u8]) -> Result<Record, StorageError> {
+    codec::decode_record(bytes).map_err(|e| corrupt(key, e))
+}
+
+/// Offer the record stored under `key` to a read, decoded in place. Returns whether the read
+/// wants more.
+fn offer_stored(
+    eval: &mut Evaluation<'_>,
+    key: &str,
+    bytes: &[u8],
+    auth: &mut RecordAuthorizer<'_>,
+) -> Result<bool, StorageError> {
+    match codec::decode_stored(bytes).map_err(|e| corrupt(key, e))? {
+        Decoded::Stored(r) => eval.offer(&r, auth).map_err(|e| corrupt(key, e)),
+        Decoded::Json(r) => match eval.offer(&r, auth) {
+            Ok(more) => Ok(more),
+            Err(never) => match never {},
+        },
+    }
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -552,6 +579,9 @@ impl RecordStore {
             let mut idx = txn.open_table(INDEX).map_err(st)?;
             let erasures = txn.open_table(ERASURES).map_err(st)?;
             let erased = txn.open_table(ERASED_RECORDS).map_err(st)?;
+            // With no erasure on record (the common case) no line can be refused for one, and
+            // the commitments need not be computed.
+            let tombstones = !erasures.is_empty().map_err(st)? || !erased.is_empty().map_err(st)?;
             let mut buf = Vec::new();
             let mut input = input;
             let mut line_no = 0;
@@ -596,25 +626,38 @@ impl RecordStore {
                     )));
                     continue;
                 }
-                let subject_c = self.subject_commitment(&r.subject);
-                if erasures.get(subject_c.as_str()).map_err(st)?.is_some() {
-                    errors.push(refuse(format!(
-                        "the subject of record `{}` asked to be erased",
-                        r.id
-                    )));
-                    continue;
-                }
-                let record_c = self.record_commitment(collection, &r.id);
-                if erased.get(record_c.as_str()).map_err(st)?.is_some() {
-                    errors.push(refuse(format!("record `{}` was erased", r.id)));
-                    continue;
+                if tombstones {
+                    let subject_c = self.subject_commitment(&r.subject);
+                    if erasures.get(subject_c.as_str()).map_err(st)?.is_some() {
+                        errors.push(refuse(format!(
+                            "the subject of record `{}` asked to be erased",
+                            r.id
+                        )));
+                        continue;
+                    }
+                    let record_c = self.record_commitment(collection, &r.id);
+                    if erased.get(record_c.as_str()).map_err(st)?.is_some() {
+                        errors.push(refuse(format!("record `{}` was erased", r.id)));
+                        continue;
+                    }
                 }
                 let key = record_key(collection, &r.id);
-                let old: Option<Record> = records
-                    .get(key.as_str())
-                    .map_err(st)?
-                    .map(|v| decode(&key, v.value()))
-                    .transpose()?;
+                let old: Option<Record> = if errors.is_empty() {
+                    // Written first: a new record (the common case) then costs one descent of
+                    // the tree, which also hands back the version it replaced. A refusal below
+                    // aborts the whole import, this write with it.
+                    records
+                        .insert(key.as_str(), encode_record(&r).as_slice())
+                        .map_err(st)?
+                        .map(|v| decode_record(&key, v.value()))
+                        .transpose()?
+                } else {
+                    records
+                        .get(key.as_str())
+                        .map_err(st)?
+                        .map(|v| decode_record(&key, v.value()))
+                        .transpose()?
+                };
                 if let Some(old) = &old {
                     if old.erasure_pending {
                         errors.push(refuse(format!(
@@ -632,17 +675,20 @@ impl RecordStore {
                     continue;
                 }
                 if let Some(old) = old {
-                    r.holds.extend(old.holds.iter().cloned());
-                    r.holds.sort();
-                    r.holds.dedup();
+                    if !old.holds.is_empty() {
+                        // An import never lifts a hold: the new version keeps the old's.
+                        r.holds.extend(old.holds.iter().cloned());
+                        r.holds.sort();
+                        r.holds.dedup();
+                        records
+                            .insert(key.as_str(), encode_record(&r).as_slice())
+                            .map_err(st)?;
+                    }
                     subjects
                         .remove(subject_key(&old.subject, collection, &old.id).as_str())
                         .map_err(st)?;
                     index::remove(&mut idx, &coll, &old)?;
                 }
-                records
-                    .insert(key.as_str(), encode(&r).as_slice())
-                    .map_err(st)?;
                 subjects
                     .insert(subject_key(&r.subject, collection, &r.id).as_str(), &[][..])
                     .map_err(st)?;
@@ -689,13 +735,16 @@ impl RecordStore {
         let db = guard.as_ref().ok_or(StorageError::Closed)?;
         let txn = db.begin_read().map_err(st)?;
         let records = txn.open_table(RECORDS).map_err(st)?;
-        let fetch = |id: &str| -> Result<Option<Record>, StorageError> {
+        // Offer record `id` to the read: whether the read wants more, `None` if it is absent.
+        let offer_id = |eval: &mut Evaluation<'_>,
+                        auth: &mut RecordAuthorizer<'_>,
+                        id: &str|
+         -> Result<Option<bool>, StorageError> {
             let key = record_key(collection, id);
-            records
-                .get(key.as_str())
-                .map_err(st)?
-                .map(|v| decode(&key, v.value()))
-                .transpose()
+            match records.get(key.as_str()).map_err(st)? {
+                Some(v) => offer_stored(eval, &key, v.value(), auth).map(Some),
+                None => Ok(None),
+            }
         };
         let missing = |id: &str| StorageError::Corrupt {
             key: format!("{collection}/{id}"),
@@ -703,9 +752,7 @@ impl RecordStore {
         };
         match id.map(normalise_record_id) {
             Some(Ok(id)) => {
-                if let Some(r) = fetch(&id)? {
-                    eval.offer(&r, auth);
-                }
+                offer_id(&mut eval, auth, &id)?;
             }
             Some(Err(_)) => {}
             None => {
@@ -716,8 +763,7 @@ impl RecordStore {
                         let end = format!("{collection}\u{1}");
                         for item in records.range(first.as_str()..end.as_str()).map_err(st)? {
                             let (k, v) = item.map_err(st)?;
-                            let r: Record = decode(k.value(), v.value())?;
-                            if !eval.offer(&r, auth) {
+                            if !offer_stored(&mut eval, k.value(), v.value(), auth)? {
                                 break;
                             }
                         }
@@ -726,16 +772,14 @@ impl RecordStore {
                         for item in idx.range(lo.as_slice()..hi.as_slice()).map_err(st)? {
                             let (_, id) = item.map_err(st)?;
                             let id = id.value();
-                            let r = fetch(id)?.ok_or_else(|| missing(id))?;
-                            if !eval.offer(&r, auth) {
+                            if !offer_id(&mut eval, auth, id)?.ok_or_else(|| missing(id))? {
                                 break;
                             }
                         }
                     }
                     Access::Ids(ids) => {
                         for id in ids {
-                            let r = fetch(&id)?.ok_or_else(|| missing(&id))?;
-                            if !eval.offer(&r, auth) {
+                            if !offer_id(&mut eval, auth, &id)?.ok_or_else(|| missing(&id))? {
                                 break;
                             }
                         }
@@ -757,7 +801,7 @@ impl RecordStore {
         let t = txn.open_table(RECORDS).map_err(st)?;
         let key = record_key(collection, id);
         let v = t.get(key.as_str()).map_err(st)?;
-        v.map(|v| decode(&key, v.value()))
+        v.map(|v| decode_record(&key, v.value()))
             .transpose()
             .map(|r| r.into_iter().collect())
     }
@@ -789,7 +833,7 @@ impl RecordStore {
             .take(limit)
         {
             let (k, v) = item.map_err(st)?;
-            out.push(decode(k.value(), v.value())?);
+            out.push(decode_record(k.value(), v.value())?);
         }
         Ok(out)
     }
@@ -815,7 +859,7 @@ impl RecordStore {
                 r.holds.sort();
             }
             records
-                .insert(key.as_str(), encode(&r).as_slice())
+                .insert(key.as_str(), encode_record(&r).as_slice())
                 .map_err(st)?;
             log_action(
                 &txn,
@@ -878,7 +922,7 @@ impl RecordStore {
                     }
                 } else {
                     records
-                        .insert(key.as_str(), encode(&r).as_slice())
+                        .insert(key.as_str(), encode_record(&r).as_slice())
                         .map_err(st)?;
                 }
                 log_action(
@@ -947,7 +991,7 @@ impl RecordStore {
                     let r: Option<Record> = records
                         .get(key.as_str())
                         .map_err(st)?
-                        .map(|v| decode(&key, v.value()))
+                        .map(|v| decode_record(&key, v.value()))
                         .transpose()?;
                     let Some(mut r) = r else { continue };
                     if r.held() {
@@ -958,7 +1002,7 @@ impl RecordStore {
                         });
                         r.erasure_pending = true;
                         records
-                            .insert(key.as_str(), encode(&r).as_slice())
+                            .insert(key.as_str(), encode_record(&r).as_slice())
                             .map_err(st)?;
                     } else {
                         records.remove(key.as_str()).map_err(st)?;
@@ -1026,7 +1070,7 @@ impl RecordStore {
                 let mut expired = Vec::new();
                 for item in records.iter().map_err(st)? {
                     let (k, v) = item.map_err(st)?;
-                    let r: Record = decode(k.value(), v.value())?;
+                    let r = decode_record(k.value(), v.value())?;
                     if r.retain_until.is_some_and(|t| now >= t) {
                         if r.held() {
                             report.kept_under_hold += 1;
@@ -1161,7 +1205,7 @@ fn held_record(
     records
         .get(key)
         .map_err(st)?
-        .map(|v| decode(key, v.value()))
+        .map(|v| decode_record(key, v.value()))
         .transpose()
 }
 
@@ -1178,7 +1222,7 @@ fn rebuild_index(txn: &redb::WriteTransaction, c: &Collection) -> Result<(), Sto
     let end = format!("{}\u{1}", c.name);
     for item in records.range(first.as_str()..end.as_str()).map_err(st)? {
         let (k, v) = item.map_err(st)?;
-        let r: Record = decode(k.value(), v.value())?;
+        let r = decode_record(k.value(), v.value())?;
         index::insert(&mut idx, c, &r)?;
     }
     Ok(())

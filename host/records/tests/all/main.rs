@@ -9,6 +9,7 @@
 mod cache;
 mod erasure;
 mod fast_path;
+mod format;
 mod import;
 mod indexes;
 mod operator;
