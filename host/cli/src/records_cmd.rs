@@ -120,14 +120,17 @@ fn act(op: &Operator<'_>, cmd: RecordsCommand) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot read import file `{}`", file.display()))?;
             match op.import(&collection, BufReader::new(f)) {
                 Ok(report) => print(&report)?,
-                Err(ActionError::Refused(ImportError::BadLines { errors })) => {
+                Err(ActionError::Refused(ImportError::BadLines { errors, more })) => {
                     eprintln!(
                         "error: {} bad line(s) in `{}`; nothing was imported",
-                        errors.len(),
+                        errors.len() + more,
                         file.display()
                     );
                     for e in errors {
                         eprintln!("  {e}");
+                    }
+                    if more > 0 {
+                        eprintln!("  and {more} more");
                     }
                     return Ok(ExitCode::from(crate::EXIT_BAD_INPUT));
                 }

@@ -48,6 +48,7 @@
 
 mod codec;
 mod ident;
+mod import;
 mod index;
 mod model;
 mod operator;
@@ -55,6 +56,7 @@ mod read;
 mod store;
 
 pub use ident::{IdentifierError, MAX_IDENTIFIER_BYTES, normalise_record_id, normalise_subject};
+pub use import::{ImportError, ImportReport, LineError, MAX_REPORTED_LINES};
 pub use model::{Collection, FieldDef, Record, Value};
 pub use operator::{ActionError, InspectError, OPERATOR_PURPOSE, Operator, Select};
 pub use read::{
@@ -62,7 +64,7 @@ pub use read::{
     evaluate,
 };
 pub use store::{
-    DefineError, EraseError, ErasureReport, HoldError, ImportError, ImportReport, LineError,
-    OpenError, OperatorAction, RECORDS_FILE, ReadError, RecordRef, RecordStore, RefusedErasure,
-    ReleaseReport, StorageError, SweepReport, now_unix,
+    DefineError, EraseError, ErasureReport, HoldError, OpenError, OperatorAction, RECORDS_FILE,
+    ReadError, RecordRef, RecordStore, RefusedErasure, ReleaseReport, StorageError, SweepReport,
+    now_unix,
 };

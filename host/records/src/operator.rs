@@ -14,10 +14,11 @@ use std::io::BufRead;
 
 use cordon_audit::{AppendError, Decision, DecisionLog, Entry, RecordAccess, Subject};
 
+use crate::import::{ImportError, ImportReport};
 use crate::model::{Collection, Record};
 use crate::store::{
-    DefineError, EraseError, ErasureReport, HoldError, ImportError, ImportReport, RecordStore,
-    ReleaseReport, StorageError, SweepReport,
+    DefineError, EraseError, ErasureReport, HoldError, RecordStore, ReleaseReport, StorageError,
+    SweepReport,
 };
 
 /// The purpose operator actions are logged under.

@@ -8,20 +8,19 @@
 //! What must outlive an erasure — the tombstones that refuse a re-import, the operator log —
 //! names subjects, records and holds only by keyed commitments ([`crate::ident`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::BufRead;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cordon_policy::RecordAuthorizer;
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{self, Decoded, encode_record};
 use crate::ident::{commitment, normalise_record_id, normalise_subject};
 use crate::index::{self, Access, INDEX};
-use crate::model::{Collection, Record, Value};
+use crate::model::{Collection, Record};
 use crate::read::{Evaluation, Path as EvalPath, Plan, PlanError, ReadResult, ReadSpec};
 
 /// The store's file name inside a data directory.
@@ -29,13 +28,14 @@ pub const RECORDS_FILE: &str = "records.redb";
 
 const COLLECTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("collections");
 /// `<collection>\0<id>` → record ([`crate::codec`]).
-const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
+pub(crate) const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("records");
 /// `<subject>\0<collection>\0<id>` → nothing.
-const SUBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("subjects");
+pub(crate) const SUBJECTS: TableDefinition<&str, &[u8]> = TableDefinition::new("subjects");
 /// Commitment to an erased subject → erasure tombstone (JSON, counts only).
-const ERASURES: TableDefinition<&str, &[u8]> = TableDefinition::new("erasures");
+pub(crate) const ERASURES: TableDefinition<&str, &[u8]> = TableDefinition::new("erasures");
 /// Commitment to an erased record (collection and id) → nothing: a re-import is refused.
-const ERASED_RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("erased_records");
+pub(crate) const ERASED_RECORDS: TableDefinition<&str, &[u8]> =
+    TableDefinition::new("erased_records");
 /// Sequence → operator action (JSON).
 const OPERATOR_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("operator_log");
 /// The store's own settings: `commitment-key` (32 random bytes).
@@ -50,11 +50,11 @@ fn create_db(path: &Path) -> Result<Database, redb::DatabaseError> {
     Database::builder().set_cache_size(CACHE_BYTES).create(path)
 }
 
-fn record_key(collection: &str, id: &str) -> String {
+pub(crate) fn record_key(collection: &str, id: &str) -> String {
     format!("{collection}\0{id}")
 }
 
-fn subject_key(subject: &str, collection: &str, id: &str) -> String {
+pub(crate) fn subject_key(subject: &str, collection: &str, id: &str) -> String {
     format!("{subject}\0{collection}\0{id}")
 }
 
@@ -112,7 +112,7 @@ fn corrupt(key: &str, e: impl std::fmt::Display) -> StorageError {
 }
 
 /// The record stored under `key`, copied out.
-fn decode_record(key: &str, bytes: &[u8]) -> Result<Record, StorageError> {
+pub(crate) fn decode_record(key: &str, bytes: &[u8]) -> Result<Record, StorageError> {
     codec::decode_record(bytes).map_err(|e| corrupt(key, e))
 }
 
@@ -161,60 +161,6 @@ pub enum DefineError {
     /// The store failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
-}
-
-/// One bad line of an import.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LineError {
-    /// 1-based line number.
-    pub line: usize,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl std::fmt::Display for LineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
-fn render_lines(errors: &[LineError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// An import was refused; nothing of it was written.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    /// The collection is not defined.
-    #[error("collection `{0}` is not defined")]
-    UnknownCollection(String),
-    /// Lines are bad; every one is listed.
-    #[error("{} bad line(s), nothing imported: {}", .errors.len(), render_lines(.errors))]
-    BadLines {
-        /// Every bad line, in order.
-        errors: Vec<LineError>,
-    },
-    /// The input could not be read.
-    #[error("cannot read the import")]
-    Io(#[from] std::io::Error),
-    /// The store failed.
-    #[error(transparent)]
-    Storage(#[from] StorageError),
-}
-
-/// What an import wrote.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ImportReport {
-    /// The collection.
-    pub collection: String,
-    /// Records new to the collection.
-    pub inserted: usize,
-    /// Records that replaced an earlier version (their holds are kept).
-    pub updated: usize,
 }
 
 /// A read was refused as a whole.
@@ -347,25 +293,6 @@ pub struct OperatorAction {
     pub detail: String,
 }
 
-/// One line of a JSONL import.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ImportLine {
-    id: String,
-    subject: String,
-    classification: String,
-    #[serde(default)]
-    jurisdiction: String,
-    #[serde(default)]
-    consent: Vec<String>,
-    #[serde(default)]
-    holds: Vec<String>,
-    #[serde(default)]
-    retain_until: Option<u64>,
-    #[serde(default)]
-    fields: BTreeMap<String, Value>,
-}
-
 /// The records store.
 #[derive(Debug)]
 pub struct RecordStore {
@@ -399,17 +326,17 @@ impl RecordStore {
 
     /// The database, for the duration of one operation: hold the guard until the operation's
     /// transactions are over, so that a scrub never runs under one.
-    fn db(&self) -> RwLockReadGuard<'_, Option<Database>> {
+    pub(crate) fn db(&self) -> RwLockReadGuard<'_, Option<Database>> {
         self.db.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The store's commitment to a data subject (normalised).
-    fn subject_commitment(&self, subject: &str) -> String {
+    pub(crate) fn subject_commitment(&self, subject: &str) -> String {
         commitment(&self.key, "subject", &[subject])
     }
 
     /// The store's commitment to a record.
-    fn record_commitment(&self, collection: &str, id: &str) -> String {
+    pub(crate) fn record_commitment(&self, collection: &str, id: &str) -> String {
         commitment(&self.key, "record", &[collection, id])
     }
 
@@ -460,7 +387,7 @@ impl RecordStore {
     }
 
     /// Commit a write.
-    fn commit(&self, txn: redb::WriteTransaction) -> Result<(), StorageError> {
+    pub(crate) fn commit(&self, txn: redb::WriteTransaction) -> Result<(), StorageError> {
         txn.commit().map_err(st)
     }
 
@@ -541,176 +468,6 @@ impl RecordStore {
             out.push(decode(k.value(), v.value())?);
         }
         Ok(out)
-    }
-
-    /// Import JSONL records into `collection` in one write transaction: every bad line is
-    /// reported by number and, if there is any, nothing is written. Subjects and ids are
-    /// normalised ([`crate::normalise_subject`], [`crate::normalise_record_id`]). A record whose
-    /// id exists replaces it, keeping its holds. Erasure is final: a line is refused if its
-    /// subject asked to be erased, if its record was erased, or if its record awaits erasure
-    /// under a hold.
-    ///
-    /// The input is streamed: each line is parsed, checked and written into the transaction
-    /// before the next is read, so memory does not grow with the import but for 16 bytes per
-    /// record (a hash of its id, to find an id given twice) and the bad lines. redb's write
-    /// buffer spills to the file beyond a bounded size; the commit makes it all visible at
-    /// once, or the abort none of it.
-    pub fn import(
-        &self,
-        collection: &str,
-        input: impl BufRead,
-    ) -> Result<ImportReport, ImportError> {
-        let coll = self
-            .collection(collection)?
-            .ok_or_else(|| ImportError::UnknownCollection(collection.to_owned()))?;
-        let mut errors = Vec::new();
-        let mut ids: HashSet<[u8; 16]> = HashSet::new();
-        let guard = self.db();
-        let db = guard.as_ref().ok_or(StorageError::Closed)?;
-        let txn = db.begin_write().map_err(st)?;
-        let mut report = ImportReport {
-            collection: collection.to_owned(),
-            inserted: 0,
-            updated: 0,
-        };
-        {
-            let mut records = txn.open_table(RECORDS).map_err(st)?;
-            let mut subjects = txn.open_table(SUBJECTS).map_err(st)?;
-            let mut idx = txn.open_table(INDEX).map_err(st)?;
-            let erasures = txn.open_table(ERASURES).map_err(st)?;
-            let erased = txn.open_table(ERASED_RECORDS).map_err(st)?;
-            // With no erasure on record (the common case) no line can be refused for one, and
-            // the commitments need not be computed.
-            let tombstones = !erasures.is_empty().map_err(st)? || !erased.is_empty().map_err(st)?;
-            let mut buf = Vec::new();
-            let mut input = input;
-            let mut line_no = 0;
-            loop {
-                buf.clear();
-                if input.read_until(b'\n', &mut buf)? == 0 {
-                    break;
-                }
-                line_no += 1;
-                let mut line = buf.as_slice();
-                if let Some(l) = line.strip_suffix(b"\n") {
-                    line = l;
-                }
-                if let Some(l) = line.strip_suffix(b"\r") {
-                    line = l;
-                }
-                let refuse = |message: String| LineError {
-                    line: line_no,
-                    message,
-                };
-                let Ok(line) = std::str::from_utf8(line) else {
-                    errors.push(refuse("not UTF-8 text".into()));
-                    continue;
-                };
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let mut r = match parse_line(&coll, line) {
-                    Ok(r) => r,
-                    Err(message) => {
-                        errors.push(refuse(message));
-                        continue;
-                    }
-                };
-                let id_hash = blake3::hash(r.id.as_bytes());
-                let mut id_key = [0u8; 16];
-                id_key.copy_from_slice(&id_hash.as_bytes()[..16]);
-                if !ids.insert(id_key) {
-                    errors.push(refuse(format!(
-                        "record `{}` appears twice in the import",
-                        r.id
-                    )));
-                    continue;
-                }
-                if tombstones {
-                    let subject_c = self.subject_commitment(&r.subject);
-                    if erasures.get(subject_c.as_str()).map_err(st)?.is_some() {
-                        errors.push(refuse(format!(
-                            "the subject of record `{}` asked to be erased",
-                            r.id
-                        )));
-                        continue;
-                    }
-                    let record_c = self.record_commitment(collection, &r.id);
-                    if erased.get(record_c.as_str()).map_err(st)?.is_some() {
-                        errors.push(refuse(format!("record `{}` was erased", r.id)));
-                        continue;
-                    }
-                }
-                let key = record_key(collection, &r.id);
-                let old: Option<Record> = if errors.is_empty() {
-                    // Written first: a new record (the common case) then costs one descent of
-                    // the tree, which also hands back the version it replaced. A refusal below
-                    // aborts the whole import, this write with it.
-                    records
-                        .insert(key.as_str(), encode_record(&r).as_slice())
-                        .map_err(st)?
-                        .map(|v| decode_record(&key, v.value()))
-                        .transpose()?
-                } else {
-                    records
-                        .get(key.as_str())
-                        .map_err(st)?
-                        .map(|v| decode_record(&key, v.value()))
-                        .transpose()?
-                };
-                if let Some(old) = &old {
-                    if old.erasure_pending {
-                        errors.push(refuse(format!(
-                            "record `{}` awaits erasure under a legal hold",
-                            r.id
-                        )));
-                        continue;
-                    }
-                    report.updated += 1;
-                } else {
-                    report.inserted += 1;
-                }
-                if !errors.is_empty() {
-                    // Nothing will be written: check the remaining lines only.
-                    continue;
-                }
-                if let Some(old) = old {
-                    if !old.holds.is_empty() {
-                        // An import never lifts a hold: the new version keeps the old's.
-                        r.holds.extend(old.holds.iter().cloned());
-                        r.holds.sort();
-                        r.holds.dedup();
-                        records
-                            .insert(key.as_str(), encode_record(&r).as_slice())
-                            .map_err(st)?;
-                    }
-                    subjects
-                        .remove(subject_key(&old.subject, collection, &old.id).as_str())
-                        .map_err(st)?;
-                    index::remove(&mut idx, &coll, &old)?;
-                }
-                subjects
-                    .insert(subject_key(&r.subject, collection, &r.id).as_str(), &[][..])
-                    .map_err(st)?;
-                index::insert(&mut idx, &coll, &r)?;
-            }
-            if errors.is_empty() {
-                log_action(
-                    &txn,
-                    "import",
-                    format!(
-                        "collection `{collection}`: {} inserted, {} updated",
-                        report.inserted, report.updated
-                    ),
-                )?;
-            }
-        }
-        if !errors.is_empty() {
-            txn.abort().map_err(st)?;
-            return Err(ImportError::BadLines { errors });
-        }
-        self.commit(txn)?;
-        Ok(report)
     }
 
     /// Read `collection` for `purpose`: one record by `id`, or the records matching the spec,
@@ -1265,7 +1022,7 @@ impl Definitions {
     }
 }
 
-fn quoted(items: &[String]) -> String {
+pub(crate) fn quoted(items: &[String]) -> String {
     items
         .iter()
         .map(|h| format!("`{h}`"))
@@ -1273,7 +1030,7 @@ fn quoted(items: &[String]) -> String {
         .join(", ")
 }
 
-fn log_action(
+pub(crate) fn log_action(
     txn: &redb::WriteTransaction,
     action: &str,
     detail: String,
@@ -1287,41 +1044,4 @@ fn log_action(
     };
     t.insert(next, encode(&entry).as_slice()).map_err(st)?;
     Ok(())
-}
-
-fn parse_line(coll: &Collection, line: &str) -> Result<Record, String> {
-    let l: ImportLine = serde_json::from_str(line).map_err(|e| e.to_string())?;
-    let id = normalise_record_id(&l.id).map_err(|e| format!("`id` {e}"))?;
-    let subject =
-        normalise_subject(&l.subject).map_err(|e| format!("the `subject` of record `{id}` {e}"))?;
-    let classification = coll.level(&l.classification).ok_or_else(|| {
-        format!(
-            "unknown classification `{}` (levels: {})",
-            l.classification,
-            quoted(&coll.levels)
-        )
-    })?;
-    if let Some(unknown) = l.fields.keys().find(|k| coll.field(k).is_none()) {
-        return Err(format!(
-            "field `{unknown}` is not declared by collection `{}`",
-            coll.name
-        ));
-    }
-    let mut consent = l.consent;
-    consent.sort();
-    consent.dedup();
-    let mut holds = l.holds;
-    holds.sort();
-    holds.dedup();
-    Ok(Record {
-        id,
-        subject,
-        classification,
-        jurisdiction: l.jurisdiction,
-        consent,
-        holds,
-        retain_until: l.retain_until,
-        erasure_pending: false,
-        fields: l.fields,
-    })
 }

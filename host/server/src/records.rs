@@ -63,7 +63,12 @@ pub(crate) async fn sweep_periodically(state: AppState, interval: Duration) {
 }
 
 /// An import was refused because of its lines; nothing was written.
-pub(crate) struct BadLines(pub(crate) Vec<LineError>);
+pub(crate) struct BadLines {
+    /// The first bad lines, in order.
+    pub(crate) listed: Vec<LineError>,
+    /// How many more there were.
+    pub(crate) more: usize,
+}
 
 fn refused<E: std::error::Error + 'static>(
     e: ActionError<E>,
@@ -205,8 +210,11 @@ impl AppState {
         self.operate(tenant, move |op, _| {
             match op.import(&collection, &body[..]) {
                 Ok(r) => Ok(Ok(r)),
-                Err(ActionError::Refused(ImportError::BadLines { errors })) => {
-                    Ok(Err(BadLines(errors)))
+                Err(ActionError::Refused(ImportError::BadLines { errors, more })) => {
+                    Ok(Err(BadLines {
+                        listed: errors,
+                        more,
+                    }))
                 }
                 Err(e) => Err(refused(e, |e| match e {
                     ImportError::UnknownCollection(c) => unknown_collection(&c),

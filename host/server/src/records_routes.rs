@@ -75,13 +75,16 @@ pub struct ImportedRecords {
     pub updated: usize,
 }
 
-/// An import refused for its lines: every bad line, by number; nothing was imported.
+/// An import refused for its lines: the first 1,000 bad lines by number, the rest counted;
+/// nothing was imported.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BadLinesBody {
     /// Code `bad-lines` and a summary.
     pub error: ErrorDetail,
-    /// Every bad line, in order.
+    /// The bad lines, in order: the first 1,000 (`cordon_records::MAX_REPORTED_LINES`).
     pub lines: Vec<BadLine>,
+    /// How many more bad lines there were beyond those listed.
+    pub more_lines: usize,
 }
 
 /// One bad line of an import.
@@ -326,7 +329,7 @@ pub(crate) async fn import(
         .into_response(),
         Err(bad) => {
             let lines: Vec<BadLine> = bad
-                .0
+                .listed
                 .into_iter()
                 .map(|e| BadLine {
                     line: e.line,
@@ -336,9 +339,13 @@ pub(crate) async fn import(
             let body = BadLinesBody {
                 error: ErrorDetail {
                     code: "bad-lines".into(),
-                    message: format!("{} bad line(s); nothing was imported", lines.len()),
+                    message: format!(
+                        "{} bad line(s); nothing was imported",
+                        lines.len() + bad.more
+                    ),
                 },
                 lines,
+                more_lines: bad.more,
             };
             (StatusCode::BAD_REQUEST, Json(body)).into_response()
         }

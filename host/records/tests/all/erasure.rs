@@ -113,7 +113,7 @@ fn a_re_import_of_a_record_awaiting_erasure_is_refused_whole_and_lists_every_lin
 {"id": "n2", "subject": "Ada", "classification": "public"}
 "#;
     let err = f.store.import("patients", input.as_bytes()).unwrap_err();
-    let cordon_records::ImportError::BadLines { errors } = &err else {
+    let cordon_records::ImportError::BadLines { errors, .. } = &err else {
         panic!("{err}")
     };
     let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();

@@ -15,7 +15,7 @@ not json
 {"id": "n1", "subject": "s", "classification": "public"}
 "#;
     let err = f.store.import("patients", input.as_bytes()).unwrap_err();
-    let ImportError::BadLines { errors } = &err else {
+    let ImportError::BadLines { errors, .. } = &err else {
         panic!("{err}")
     };
     let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
@@ -102,4 +102,48 @@ fn field_values_decode_as_null_boolean_integer_float_or_text() {
     );
     assert!(serde_json::from_str::<Value>("[1]").is_err());
     assert!(serde_json::from_str::<Value>("{}").is_err());
+}
+
+#[test]
+fn a_flood_of_bad_lines_lists_the_first_thousand_and_counts_the_rest() {
+    let f = store();
+    let before = f.store.records("patients", None).unwrap();
+    let input = "not json\n".repeat(cordon_records::MAX_REPORTED_LINES + 250);
+    let err = f.store.import("patients", input.as_bytes()).unwrap_err();
+    let ImportError::BadLines { errors, more } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!(errors.len(), cordon_records::MAX_REPORTED_LINES);
+    assert_eq!(*more, 250);
+    assert_eq!(errors.last().unwrap().line, 1_000);
+    assert!(err.to_string().starts_with("1250 bad line(s)"), "{err}");
+    assert!(err.to_string().ends_with("; and 250 more"), "{err}");
+    assert_eq!(f.store.records("patients", None).unwrap(), before);
+}
+
+/// Input that yields good lines, then fails to read.
+struct BreaksAfter(std::io::Cursor<Vec<u8>>);
+
+impl std::io::Read for BreaksAfter {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.read(buf)? {
+            0 => Err(std::io::Error::other("the disk went away")),
+            n => Ok(n),
+        }
+    }
+}
+
+#[test]
+fn an_input_that_fails_mid_way_imports_nothing() {
+    let f = store();
+    let before = f.store.records("patients", None).unwrap();
+    let good: String = (0..5_000)
+        .map(|i| {
+            format!("{{\"id\": \"n{i}\", \"subject\": \"s{i}\", \"classification\": \"public\"}}\n")
+        })
+        .collect();
+    let input = std::io::BufReader::new(BreaksAfter(std::io::Cursor::new(good.into_bytes())));
+    let err = f.store.import("patients", input).unwrap_err();
+    assert!(matches!(err, ImportError::Io(_)), "{err}");
+    assert_eq!(f.store.records("patients", None).unwrap(), before);
 }

@@ -125,7 +125,8 @@ fn import_streams_all_or_nothing_and_leaves_no_index_entry_when_refused() {
     let (_d, store) = open(&patients(&["diagnosis"]));
     let mut input = numbered_lines(N);
     input.push_str("\n{\"id\": \"bad\"}\n");
-    let Err(ImportError::BadLines { errors }) = store.import("patients", input.as_bytes()) else {
+    let Err(ImportError::BadLines { errors, .. }) = store.import("patients", input.as_bytes())
+    else {
         panic!("a bad line refuses the import");
     };
     assert_eq!(errors.len(), 1);

@@ -16,7 +16,7 @@ fn a_line_that_is_not_utf8_is_reported_by_number_and_nothing_is_imported() {
     input.extend_from_slice(b"\r\n{\"id\": \"n2\xff\"}\n");
     input.extend_from_slice(br#"{"id": "n3", "subject": "s", "classification": "public"}"#);
     let err = f.store.import("patients", input.as_slice()).unwrap_err();
-    let ImportError::BadLines { errors } = &err else {
+    let ImportError::BadLines { errors, .. } = &err else {
         panic!("{err}")
     };
     assert_eq!(errors.len(), 1, "{err}");
