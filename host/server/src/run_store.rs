@@ -14,10 +14,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
 use crate::model::RunView;
-use crate::store::{self, Store, StoreError, Write, key};
+use crate::store::{self, Store, StoreError, key};
 
 /// The status of a run that was in progress when the service stopped.
 pub(crate) const INTERRUPTED: &str = "interrupted";
@@ -134,18 +135,61 @@ pub(crate) fn save_finished(
         }
     }
     let index = key(tenant, &format!("{finished_at_ns:020}-{}", view.run_id));
-    store.put_all_with(
-        vec![
-            Write::json(store::RUNS, &key(tenant, &view.run_id), &stored)?,
-            Write::json(store::RUN_INDEX, &index, &view.run_id)?,
-        ],
-        durable,
-    )?;
+    let stored = serde_json::to_vec(&stored).map_err(store::db)?;
+    let run_id = serde_json::to_vec(&view.run_id).map_err(store::db)?;
+    store.transact(durable, |txn| {
+        let mut runs = txn.open_table(store::RUNS).map_err(store::db)?;
+        runs.insert(key(tenant, &view.run_id).as_str(), stored.as_slice())
+            .map_err(store::db)?;
+        let mut idx = txn.open_table(store::RUN_INDEX).map_err(store::db)?;
+        let new = idx
+            .insert(index.as_str(), run_id.as_slice())
+            .map_err(store::db)?
+            .is_none();
+        // A table is open once at a time in a transaction: close them before counting.
+        drop((runs, idx));
+        if new {
+            adjust_count(txn, tenant, 1)?;
+        }
+        Ok(())
+    })?;
     prune(store, files, retention, tenant, finished_at_ns)
+}
+
+/// Add `delta` to `tenant`'s count of index entries, counting them first if the store was
+/// written before counts were kept.
+fn adjust_count(txn: &redb::WriteTransaction, tenant: &str, delta: i64) -> Result<u64, StoreError> {
+    let mut counts = txn.open_table(store::RUN_COUNTS).map_err(store::db)?;
+    let current = counts.get(tenant).map_err(store::db)?.map(|v| v.value());
+    let current = match current {
+        Some(c) => c,
+        None => {
+            // Counted after this transaction's own insert or removal: undo `delta` to get the
+            // count it applies to.
+            let idx = txn.open_table(store::RUN_INDEX).map_err(store::db)?;
+            let prefix = key(tenant, "");
+            let mut n: u64 = 0;
+            for item in idx.range(prefix.as_str()..).map_err(store::db)? {
+                let (k, _) = item.map_err(store::db)?;
+                if !k.value().starts_with(&prefix) {
+                    break;
+                }
+                n += 1;
+            }
+            n.saturating_add_signed(-delta)
+        }
+    };
+    let next = current.saturating_add_signed(delta);
+    counts.insert(tenant, next).map_err(store::db)?;
+    Ok(next)
 }
 
 /// Remove `tenant`'s finished runs beyond the newest `keep_per_tenant`, and those finished
 /// before `now_ns - max_age` (times in nanoseconds since the Unix epoch).
+///
+/// The tenant's count of runs is kept beside the index, so a prune that finds nothing to do
+/// reads one count and one key instead of the whole index. Entries are removed from the oldest
+/// in one transaction per batch; an entry another prune removed first is not counted twice.
 pub(crate) fn prune(
     store: &Store,
     files: &RunFiles,
@@ -153,33 +197,53 @@ pub(crate) fn prune(
     tenant: &str,
     now_ns: u64,
 ) -> Result<(), StoreError> {
+    const BATCH: usize = 64;
     let prefix = key(tenant, "");
-    let index = store.keys(store::RUN_INDEX, &prefix)?;
     let max_age = u64::try_from(retention.max_age.as_nanos()).unwrap_or(u64::MAX);
     let oldest_kept = now_ns.saturating_sub(max_age);
-    let surplus = index.len().saturating_sub(retention.keep_per_tenant);
-    let mut writes = Vec::new();
-    let mut gone = Vec::new();
-    for (i, k) in index.iter().enumerate() {
-        let Some((at, run_id)) = k[prefix.len()..].split_once('-') else {
-            continue;
-        };
-        let at: u64 = at.parse().unwrap_or(0);
-        if i >= surplus && at >= oldest_kept {
-            break;
+    let keep = u64::try_from(retention.keep_per_tenant).unwrap_or(u64::MAX);
+    loop {
+        let count = store.transact(false, |txn| adjust_count(txn, tenant, 0))?;
+        let surplus = usize::try_from(count.saturating_sub(keep)).unwrap_or(usize::MAX);
+        let oldest = store.first_keys(store::RUN_INDEX, &prefix, surplus.saturating_add(BATCH))?;
+        let mut victims = Vec::new();
+        for (i, k) in oldest.iter().enumerate() {
+            let Some((at, run_id)) = k[prefix.len()..].split_once('-') else {
+                continue;
+            };
+            let at: u64 = at.parse().unwrap_or(0);
+            if i >= surplus && at >= oldest_kept {
+                break;
+            }
+            victims.push((k.clone(), run_id.to_owned()));
         }
-        writes.push(Write::remove(store::RUN_INDEX, k));
-        writes.push(Write::remove(store::RUNS, &key(tenant, run_id)));
-        gone.push(run_id.to_owned());
+        if victims.is_empty() {
+            return Ok(());
+        }
+        let batch_was_all_victims = victims.len() == oldest.len();
+        let gone = store.transact(false, |txn| {
+            let mut idx = txn.open_table(store::RUN_INDEX).map_err(store::db)?;
+            let mut runs = txn.open_table(store::RUNS).map_err(store::db)?;
+            let mut gone = Vec::new();
+            for (k, run_id) in &victims {
+                if idx.remove(k.as_str()).map_err(store::db)?.is_some() {
+                    runs.remove(key(tenant, run_id).as_str())
+                        .map_err(store::db)?;
+                    gone.push(run_id.clone());
+                }
+            }
+            drop((idx, runs));
+            let removed = i64::try_from(gone.len()).unwrap_or(i64::MAX);
+            adjust_count(txn, tenant, -removed)?;
+            Ok(gone)
+        })?;
+        for run_id in gone {
+            files.remove(tenant, &run_id);
+        }
+        if !batch_was_all_victims {
+            return Ok(());
+        }
     }
-    if writes.is_empty() {
-        return Ok(());
-    }
-    store.put_all_with(writes, false)?;
-    for run_id in gone {
-        files.remove(tenant, &run_id);
-    }
-    Ok(())
 }
 
 /// A stored run of `tenant` that this process is not running: as it ended (its report read
@@ -325,5 +389,93 @@ mod tests {
         prune(&store, &files, &retention, "acme", 5000 * 1_000_000_000).unwrap();
         assert!(load(&store, &files, "acme", "r-5").unwrap().is_none());
         assert!(!dir.path().join("runs/acme/r-5.json").exists());
+    }
+
+    fn index_len(store: &Store, tenant: &str) -> usize {
+        store
+            .first_keys(store::RUN_INDEX, &key(tenant, ""), usize::MAX)
+            .unwrap()
+            .len()
+    }
+
+    fn stored_count(store: &Store, tenant: &str) -> u64 {
+        store
+            .transact(false, |txn| adjust_count(txn, tenant, 0))
+            .unwrap()
+    }
+
+    #[test]
+    fn concurrent_finishes_keep_exactly_the_newest_runs_and_a_true_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let files = RunFiles::new(dir.path().join("runs"));
+        let retention = RunRetention {
+            keep_per_tenant: 10,
+            ..RunRetention::default()
+        };
+        let now = now_ns();
+        std::thread::scope(|s| {
+            for t in 0..4u64 {
+                let (store, files) = (&store, &files);
+                s.spawn(move || {
+                    for i in 0..50u64 {
+                        let v = RunView {
+                            run_id: format!("r-{t}-{i}"),
+                            ..view("ok")
+                        };
+                        save_finished(store, files, &retention, "acme", &v, now + i * 4 + t, false)
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(index_len(&store, "acme"), 10);
+        assert_eq!(stored_count(&store, "acme"), 10);
+        // The ten kept are the newest: the last two or three of each thread.
+        assert!(load(&store, &files, "acme", "r-3-49").unwrap().is_some());
+        assert!(load(&store, &files, "acme", "r-0-40").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_store_written_before_runs_were_counted_is_counted_once_then_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let files = RunFiles::new(dir.path().join("runs"));
+        let now = now_ns();
+        // Index entries as the store held them before counts: no count row.
+        let writes = (0..5u64)
+            .flat_map(|i| {
+                let id = format!("r-{i}");
+                [
+                    store::Write::json(store::RUNS, &key("acme", &id), &view("ok")).unwrap(),
+                    store::Write::json(
+                        store::RUN_INDEX,
+                        &key("acme", &format!("{:020}-{id}", now + i)),
+                        &id,
+                    )
+                    .unwrap(),
+                ]
+            })
+            .collect();
+        store.put_all(writes).unwrap();
+        let retention = RunRetention {
+            keep_per_tenant: 3,
+            ..RunRetention::default()
+        };
+        prune(&store, &files, &retention, "acme", now + 10).unwrap();
+        assert_eq!(index_len(&store, "acme"), 3);
+        assert_eq!(stored_count(&store, "acme"), 3);
+        save_finished(
+            &store,
+            &files,
+            &retention,
+            "acme",
+            &view("ok"),
+            now + 20,
+            false,
+        )
+        .unwrap();
+        assert_eq!(index_len(&store, "acme"), 3);
+        assert_eq!(stored_count(&store, "acme"), 3);
     }
 }

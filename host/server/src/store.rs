@@ -23,6 +23,9 @@ pub(crate) const SHADOW: TableDefinition<&str, &[u8]> = TableDefinition::new("sh
 pub(crate) const RUNS: TableDefinition<&str, &[u8]> = TableDefinition::new("runs");
 /// Finished runs by `<tenant>/<finished at, ns, 20 digits>-<run id>`, oldest first: retention.
 pub(crate) const RUN_INDEX: TableDefinition<&str, &[u8]> = TableDefinition::new("run_index");
+/// How many entries each tenant has in [`RUN_INDEX`] (kept in the same transactions), so that
+/// retention needs no scan: tenant → count.
+pub(crate) const RUN_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("run_counts");
 /// How long each digest's first (cold) compile took, microseconds: not per tenant.
 pub(crate) const COMPILE_TIMES: TableDefinition<&str, &[u8]> =
     TableDefinition::new("compile_times");
@@ -56,7 +59,7 @@ pub enum StoreError {
     },
 }
 
-fn db<E: std::fmt::Display>(e: E) -> StoreError {
+pub(crate) fn db<E: std::fmt::Display>(e: E) -> StoreError {
     StoreError::Db(e.to_string())
 }
 
@@ -79,6 +82,7 @@ impl Store {
         for t in ALL {
             txn.open_table(t).map_err(db)?;
         }
+        txn.open_table(RUN_COUNTS).map_err(db)?;
         txn.commit().map_err(db)?;
         Ok(Store { db: database })
     }
@@ -136,6 +140,50 @@ impl Store {
         txn.commit().map_err(db)
     }
 
+    /// Run `f` in one write transaction, committed (durably when `durable`) if it succeeds,
+    /// aborted otherwise: for read-modify-writes that must not interleave with another's.
+    pub(crate) fn transact<R>(
+        &self,
+        durable: bool,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut txn = self.db.begin_write().map_err(db)?;
+        if !durable {
+            txn.set_durability(redb::Durability::None).map_err(db)?;
+        }
+        match f(&txn) {
+            Ok(r) => {
+                txn.commit().map_err(db)?;
+                Ok(r)
+            }
+            Err(e) => {
+                txn.abort().map_err(db)?;
+                Err(e)
+            }
+        }
+    }
+
+    /// The first `limit` keys that start with `prefix`, in order.
+    pub(crate) fn first_keys(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let txn = self.db.begin_read().map_err(db)?;
+        let t = txn.open_table(table).map_err(db)?;
+        let mut out = Vec::new();
+        for item in t.range(prefix..).map_err(db)?.take(limit) {
+            let (k, _) = item.map_err(db)?;
+            let k = k.value();
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push(k.to_owned());
+        }
+        Ok(out)
+    }
+
     /// Write one JSON value.
     pub(crate) fn put<T: Serialize>(
         &self,
@@ -144,26 +192,6 @@ impl Store {
         v: &T,
     ) -> Result<(), StoreError> {
         self.put_all(vec![Write::json(table, k, v)?])
-    }
-
-    /// Every key that starts with `prefix`, in order (values not decoded).
-    pub(crate) fn keys(
-        &self,
-        table: TableDefinition<&str, &[u8]>,
-        prefix: &str,
-    ) -> Result<Vec<String>, StoreError> {
-        let txn = self.db.begin_read().map_err(db)?;
-        let t = txn.open_table(table).map_err(db)?;
-        let mut out = Vec::new();
-        for item in t.range(prefix..).map_err(db)? {
-            let (k, _) = item.map_err(db)?;
-            let k = k.value().to_owned();
-            if !k.starts_with(prefix) {
-                break;
-            }
-            out.push(k);
-        }
-        Ok(out)
     }
 
     /// Every value whose key starts with `prefix`, in key order.
