@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod audit_cmd;
+mod compile_cmd;
 mod egress;
 mod policy_cmd;
 mod records_cmd;
@@ -35,6 +36,7 @@ and logged.\n\nA component gets no ambient access: its only way out is the cordo
 hash-chained decision log, and only then carried out. Denied calls reach the guest as a typed \
 `access-denied` error naming the deciding policies.",
     after_help = "Examples:\n  cordon run agent.wasm --policy policy.cedar --root ./files --input '{\"path\":\"a.txt\"}'\n  \
+cordon compile agent.wasm\n  \
 cordon policy check policies/\n  cordon audit verify"
 )]
 struct Cli {
@@ -55,6 +57,8 @@ struct Cli {
 enum Command {
     /// Run a component once and print a JSON report of what it did.
     Run(Box<run_cmd::RunArgs>),
+    /// Validate a component and compile it into the cache ahead of its first run.
+    Compile(compile_cmd::CompileArgs),
     /// Check policy bundles against the Cordon schema.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(*args, &cli.data),
+        Command::Compile(args) => compile_cmd::run(args, &cli.data),
         Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::Audit(cmd) => audit_cmd::run(cmd, &cli.data),
         Command::Serve(args) => serve_cmd::serve(args, &cli.data),

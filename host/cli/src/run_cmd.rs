@@ -145,7 +145,7 @@ pub(crate) struct RunArgs {
 }
 
 /// `65536`, `64K`, `16M`, `1G` (also `KiB`, `MiB`, `GiB`).
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
@@ -219,10 +219,14 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
         compile_timeout: args
             .compile_timeout
             .map_or(engine_defaults.compile_timeout, Duration::from_millis),
+        ..engine_defaults
     })?;
     let component = engine
         .load(&bytes)
         .with_context(|| format!("component `{}` was refused", args.component.display()))?;
+    if let Some(warning) = &component.compile_report().cache_warning {
+        eprintln!("warning: {warning}");
+    }
     let log_path = data.join(cordon_audit::LOG_FILE);
     // Another `cordon run` on this data directory holds the log until it ends: wait for it.
     let log_options = LogOptions {

@@ -2,11 +2,13 @@
 //! what is wrong.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 
 use crate::bindings::AgentPre;
+use crate::engine::Caches;
 use crate::state::RunState;
 
 /// Interfaces of `cordon:agent` a component may import.
@@ -69,6 +71,37 @@ pub struct LoadedComponent {
     pub(crate) pre: AgentPre<RunState>,
     digest: String,
     size: usize,
+    report: CompileReport,
+}
+
+/// Where a component's machine code came from when it was loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CodeSource {
+    /// This engine had already loaded these bytes: nothing was read or compiled.
+    Loaded,
+    /// The whole-component cache held code for these bytes: read from disk, nothing compiled.
+    ComponentCache,
+    /// Compiled, reusing from the function cache every function it held.
+    Compiled,
+}
+
+/// How a load went: see [`LoadedComponent::compile_report`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CompileReport {
+    /// Where the machine code came from.
+    pub source: CodeSource,
+    /// Functions whose machine code the function cache supplied.
+    pub functions_reused: u64,
+    /// Functions compiled because the function cache did not hold them (all of them when
+    /// the engine has no cache directory, which is not counted: then 0).
+    pub functions_compiled: u64,
+    /// Wall time of the load, waiting for an earlier compilation included, in milliseconds.
+    pub millis: u64,
+    /// Why the function cache could not be used (a corrupt or unwritable file, one held by
+    /// another process's compile, an entry failing its checksum), if it could not: the
+    /// component was compiled all the same. Also logged as a warning.
+    pub cache_warning: Option<String>,
 }
 
 impl fmt::Debug for LoadedComponent {
@@ -90,6 +123,65 @@ impl LoadedComponent {
     pub fn size(&self) -> usize {
         self.size
     }
+
+    /// How this load went: from memory, from the whole-component cache, or compiled (and how
+    /// many functions the function cache supplied).
+    pub fn compile_report(&self) -> &CompileReport {
+        &self.report
+    }
+
+    /// The same component, handed out again by the engine that loaded it.
+    pub(crate) fn reloaded(mut self) -> Self {
+        self.report = CompileReport {
+            source: CodeSource::Loaded,
+            functions_reused: 0,
+            functions_compiled: 0,
+            millis: 0,
+            cache_warning: None,
+        };
+        self
+    }
+}
+
+/// The engine's one compilation at a time: see [`CordonEngine::load`](crate::CordonEngine::load).
+#[derive(Debug, Default)]
+pub(crate) struct CompileSlot {
+    busy: Mutex<bool>,
+    freed: Condvar,
+}
+
+/// Holds the [`CompileSlot`] until dropped.
+struct SlotGuard(Arc<CompileSlot>);
+
+impl CompileSlot {
+    /// Take the slot, waiting until `deadline` at most.
+    fn take(self: &Arc<Self>, deadline: Instant) -> Option<SlotGuard> {
+        let busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let (mut busy, _) = self
+            .freed
+            .wait_timeout_while(busy, wait, |busy| *busy)
+            .unwrap_or_else(PoisonError::into_inner);
+        if *busy {
+            return None;
+        }
+        *busy = true;
+        Some(SlotGuard(self.clone()))
+    }
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        self.0.freed.notify_one();
+    }
+}
+
+/// What compiling needs from the engine.
+pub(crate) struct Compiler<'a> {
+    pub(crate) timeout: Duration,
+    pub(crate) slot: &'a Arc<CompileSlot>,
+    pub(crate) caches: &'a Caches,
 }
 
 /// blake3 digest of `bytes`, hex: how components are named everywhere.
@@ -134,23 +226,60 @@ pub(crate) fn import_allowed(name: &str) -> bool {
     }
 }
 
-/// Compile `bytes` on a thread of its own and wait for it at most `limit`. Cranelift cannot be
-/// stopped: past the limit the thread is left to finish, and what it compiled is dropped.
+/// Compile `bytes` on a thread of its own, in the engine's compile slot, and wait for it at
+/// most `compiler.timeout` (the wait for the slot included). Cranelift cannot be stopped: past
+/// the limit the thread is left to finish, holding the slot, and what it compiled is dropped.
 fn compile(
     engine: &wasmtime::Engine,
     bytes: &[u8],
-    limit: Duration,
-) -> Result<Component, LoadError> {
+    compiler: Compiler<'_>,
+) -> Result<(Component, CompileReport), LoadError> {
+    let started = Instant::now();
+    let limit = compiler.timeout;
+    let timeout = LoadError::CompileTimeout { limit };
+    let deadline = started
+        .checked_add(limit)
+        .ok_or(LoadError::CompileTimeout { limit })?;
+    let slot = compiler.slot.take(deadline).ok_or(timeout)?;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     let (engine, bytes) = (engine.clone(), bytes.to_vec());
+    let components = compiler.caches.components.clone();
+    let functions = compiler.caches.functions.clone();
     std::thread::Builder::new()
         .name("cordon-compile".into())
         .spawn(move || {
-            let _ = tx.send(Component::new(&engine, &bytes));
+            let _slot = slot;
+            let cache_hits = components.as_ref().map_or(0, |c| c.cache_hits());
+            let before = functions.as_ref().map(|f| f.counts()).unwrap_or_default();
+            let compiled = {
+                let _compiling = functions.as_ref().map(|f| f.compiling());
+                Component::new(&engine, &bytes)
+            };
+            let after = functions.as_ref().map(|f| f.counts()).unwrap_or_default();
+            let from_cache = components
+                .as_ref()
+                .is_some_and(|c| c.cache_hits() > cache_hits);
+            let report = CompileReport {
+                source: if from_cache {
+                    CodeSource::ComponentCache
+                } else {
+                    CodeSource::Compiled
+                },
+                functions_reused: after.hits.saturating_sub(before.hits),
+                functions_compiled: after.misses.saturating_sub(before.misses),
+                millis: 0,
+                cache_warning: functions.as_ref().and_then(|f| f.take_problem()),
+            };
+            let _ = tx.send(compiled.map(|c| (c, report)));
         })
         .map_err(|e| LoadError::Malformed(format!("cannot start compiling: {e}")))?;
-    match rx.recv_timeout(limit) {
-        Ok(compiled) => compiled.map_err(|e| LoadError::Malformed(format!("{e:#}"))),
+    let wait = deadline.saturating_duration_since(Instant::now());
+    match rx.recv_timeout(wait) {
+        Ok(Ok((component, mut report))) => {
+            report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            Ok((component, report))
+        }
+        Ok(Err(e)) => Err(LoadError::Malformed(format!("{e:#}"))),
         Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(LoadError::CompileTimeout { limit }),
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(LoadError::Malformed(
             "the compiler stopped without an answer".into(),
@@ -162,10 +291,10 @@ pub(crate) fn load(
     engine: &wasmtime::Engine,
     linker: &wasmtime::component::Linker<RunState>,
     bytes: &[u8],
-    compile_timeout: Duration,
+    compiler: Compiler<'_>,
 ) -> Result<LoadedComponent, LoadError> {
     check_header(bytes)?;
-    let component = compile(engine, bytes, compile_timeout)?;
+    let (component, report) = compile(engine, bytes, compiler)?;
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
         if !import_allowed(name) {
@@ -180,6 +309,7 @@ pub(crate) fn load(
         pre,
         digest: digest(bytes),
         size: bytes.len(),
+        report,
     })
 }
 

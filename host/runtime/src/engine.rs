@@ -14,12 +14,16 @@ use wasmtime::{
 };
 
 use crate::bindings::cordon::agent::{fs, http, records, types};
-use crate::component::{LoadError, LoadedComponent};
+use crate::component::{CompileSlot, Compiler, LoadError, LoadedComponent};
+use crate::function_cache::FunctionCache;
 use crate::host::fs::HasFs;
 use crate::host::http::HasHttp;
 use crate::host::poll::HasPoll;
 use crate::host::records::HasRecords;
 use crate::state::RunState;
+
+/// wasmtime's whole-component cache, inside the engine's cache directory.
+const COMPONENT_CACHE_DIR: &str = "components";
 
 /// How often the epoch advances; deadlines are accurate to about this much.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -27,8 +31,10 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 /// How to build an engine.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// Where compiled components are cached across processes (keyed by the component's bytes
-    /// and the engine's configuration). `None`: compile in every process.
+    /// Where compiled code is cached across processes: whole components in `components/`
+    /// (wasmtime's cache, keyed by the component's bytes and the engine's configuration), and
+    /// single functions in `functions.redb` (see `function_cache_bytes`). `None`: compile in
+    /// every process.
     pub cache_dir: Option<PathBuf>,
     /// Preallocate instance slots for this many concurrent runs (wasmtime's pooling
     /// allocator): a run then takes a slot whose memories and tables were reserved up front
@@ -49,6 +55,12 @@ pub struct EngineOptions {
     /// dropped. Compilation happens at load, never inside a run, so it does not count
     /// against any run's deadline.
     pub compile_timeout: Duration,
+    /// Most bytes of machine code the function cache in `cache_dir` keeps (wasmtime's
+    /// incremental compilation cache: single functions keyed by their code, so a new component
+    /// built around an interpreter compiled before compiles only what is new). When a
+    /// compilation would grow it past this, it is emptied and refilled. Default 1 GiB (a
+    /// componentize-py interpreter takes about 40 MiB).
+    pub function_cache_bytes: u64,
 }
 
 impl Default for EngineOptions {
@@ -58,6 +70,7 @@ impl Default for EngineOptions {
             pool: None,
             max_component_bytes: 256 << 20,
             compile_timeout: Duration::from_secs(120),
+            function_cache_bytes: 1 << 30,
         }
     }
 }
@@ -124,6 +137,17 @@ pub struct CordonEngine {
     ticker: Ticker,
     max_component_bytes: usize,
     compile_timeout: Duration,
+    caches: Caches,
+    compile_slot: Arc<CompileSlot>,
+}
+
+/// The on-disk caches of an engine with a cache directory, kept to read their counters.
+#[derive(Default)]
+pub(crate) struct Caches {
+    /// wasmtime's whole-component cache (keyed by the component's bytes).
+    pub(crate) components: Option<Cache>,
+    /// The incremental (function) cache.
+    pub(crate) functions: Option<Arc<FunctionCache>>,
 }
 
 impl std::fmt::Debug for CordonEngine {
@@ -143,6 +167,7 @@ impl CordonEngine {
         if let Some(pool) = options.pool {
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool.config()));
         }
+        let mut caches = Caches::default();
         if let Some(dir) = &options.cache_dir {
             let cache_err = |message: String| EngineError::Cache {
                 path: dir.clone(),
@@ -151,10 +176,20 @@ impl CordonEngine {
             std::fs::create_dir_all(dir).map_err(|e| cache_err(e.to_string()))?;
             // wasmtime's cache wants an absolute path.
             let absolute = std::fs::canonicalize(dir).map_err(|e| cache_err(e.to_string()))?;
+            // wasmtime's cache cleaner deletes every file of its directory it does not know:
+            // its own subdirectory, and the function cache beside it.
             let mut cc = CacheConfig::new();
-            cc.with_directory(absolute);
+            cc.with_directory(absolute.join(COMPONENT_CACHE_DIR));
             let cache = Cache::new(cc).map_err(|e| cache_err(format!("{e:#}")))?;
-            config.cache(Some(cache));
+            config.cache(Some(cache.clone()));
+            let functions = Arc::new(FunctionCache::new(absolute, options.function_cache_bytes));
+            config
+                .enable_incremental_compilation(functions.clone())
+                .map_err(|e| EngineError::Config(format!("{e:#}")))?;
+            caches = Caches {
+                components: Some(cache),
+                functions: Some(functions),
+            };
         }
         let engine = Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
         let linker = link(&engine).map_err(|e| EngineError::Link(format!("{e:#}")))?;
@@ -167,11 +202,21 @@ impl CordonEngine {
             ticker,
             max_component_bytes: options.max_component_bytes,
             compile_timeout: options.compile_timeout,
+            caches,
+            compile_slot: Arc::default(),
         })
     }
 
     /// Validate and compile a component (once per process per digest), within the engine's
-    /// size and compile-time limits ([`EngineOptions`]).
+    /// size and compile-time limits ([`EngineOptions`]). With a cache directory, the machine
+    /// code comes from the whole-component cache when these bytes were compiled before, and
+    /// otherwise each function the function cache holds is reused; see
+    /// [`LoadedComponent::compile_report`].
+    ///
+    /// One component compiles at a time per engine (cranelift already uses every core for
+    /// one): a load waits for the one before it, and the wait counts against
+    /// `compile_timeout`. A compilation that ran past its timeout keeps its turn until it
+    /// really ends, so abandoned compilations never pile up.
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedComponent, LoadError> {
         if bytes.len() > self.max_component_bytes {
             return Err(LoadError::TooLarge {
@@ -186,9 +231,18 @@ impl CordonEngine {
             .ok()
             .and_then(|m| m.get(&digest).cloned())
         {
-            return Ok(c);
+            return Ok(c.reloaded());
         }
-        let c = crate::component::load(&self.engine, &self.linker, bytes, self.compile_timeout)?;
+        let c = crate::component::load(
+            &self.engine,
+            &self.linker,
+            bytes,
+            Compiler {
+                timeout: self.compile_timeout,
+                slot: &self.compile_slot,
+                caches: &self.caches,
+            },
+        )?;
         if let Ok(mut m) = self.loaded.lock() {
             m.insert(digest, c.clone());
         }

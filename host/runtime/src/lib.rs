@@ -36,6 +36,7 @@ mod capture;
 mod component;
 mod egress;
 mod engine;
+mod function_cache;
 mod gate;
 mod host;
 mod limits;
@@ -43,7 +44,7 @@ mod run;
 mod state;
 mod stop;
 
-pub use component::{LoadError, LoadedComponent, digest};
+pub use component::{CodeSource, CompileReport, LoadError, LoadedComponent, digest};
 pub use egress::{AddressRefused, CaError, EgressPolicy, RangeError, TrustedCa};
 pub use engine::{CordonEngine, EngineError, EngineOptions, PoolOptions};
 pub use gate::{DecisionRecord, RunIdentity, ShadowDifference};

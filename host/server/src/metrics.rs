@@ -12,6 +12,12 @@ pub(crate) struct StatusLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct SourceLabel {
+    /// `compiled`, `component-cache` or `loaded` (cordon-runtime's `CodeSource`).
+    pub(crate) source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct DecisionLabel {
     pub(crate) decision: String,
 }
@@ -28,6 +34,10 @@ pub(crate) struct Metrics {
     pub(crate) latency: Histogram,
     pub(crate) shed: Counter,
     pub(crate) refused_connections: Counter,
+    pub(crate) component_loads: Family<SourceLabel, Counter>,
+    pub(crate) functions_reused: Counter,
+    pub(crate) functions_compiled: Counter,
+    pub(crate) compile_time: Histogram,
 }
 
 impl Metrics {
@@ -69,8 +79,36 @@ impl Metrics {
             "Connections closed on accept: their address had max_connections_per_address open, or max_connections were open and all serving",
             refused_connections.clone(),
         );
+        let component_loads = Family::<SourceLabel, Counter>::default();
+        let functions_reused = Counter::default();
+        let functions_compiled = Counter::default();
+        let compile_time = Histogram::new(exponential_buckets(0.001, 2.0, 18));
+        registry.register(
+            "component_loads",
+            "Components loaded for upload or run, by where their code came from (compiled, component-cache, loaded)",
+            component_loads.clone(),
+        );
+        registry.register(
+            "functions_reused",
+            "Functions whose machine code the function cache supplied at compile time",
+            functions_reused.clone(),
+        );
+        registry.register(
+            "functions_compiled",
+            "Functions compiled because the function cache did not hold them",
+            functions_compiled.clone(),
+        );
+        registry.register(
+            "component_load_seconds",
+            "Wall time of component loads that read or compiled code, seconds",
+            compile_time.clone(),
+        );
         Metrics {
             registry,
+            component_loads,
+            functions_reused,
+            functions_compiled,
+            compile_time,
             shed,
             refused_connections,
             runs,
@@ -79,6 +117,26 @@ impl Metrics {
             fuel,
             refused,
             latency,
+        }
+    }
+
+    /// Count one [`LoadedComponent`](cordon_runtime::LoadedComponent)'s load.
+    pub(crate) fn component_loaded(&self, report: &cordon_runtime::CompileReport) {
+        let source = match report.source {
+            cordon_runtime::CodeSource::Loaded => "loaded",
+            cordon_runtime::CodeSource::ComponentCache => "component-cache",
+            cordon_runtime::CodeSource::Compiled => "compiled",
+        };
+        self.component_loads
+            .get_or_create(&SourceLabel {
+                source: source.into(),
+            })
+            .inc();
+        self.functions_reused.inc_by(report.functions_reused);
+        self.functions_compiled.inc_by(report.functions_compiled);
+        if report.source != cordon_runtime::CodeSource::Loaded {
+            self.compile_time
+                .observe(std::time::Duration::from_millis(report.millis).as_secs_f64());
         }
     }
 

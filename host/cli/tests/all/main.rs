@@ -7,6 +7,7 @@
 )]
 
 mod bounds;
+mod compile;
 mod containment;
 mod guests;
 mod policy;

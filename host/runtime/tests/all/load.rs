@@ -137,3 +137,53 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_new_component_reuses_the_functions_an_earlier_one_compiled() {
+    use cordon_runtime::CodeSource;
+    let dir = tempfile::tempdir().unwrap();
+    let options = cordon_runtime::EngineOptions {
+        cache_dir: Some(dir.path().join("cache")),
+        ..cordon_runtime::EngineOptions::default()
+    };
+    let first = cordon_runtime::CordonEngine::new(options.clone()).unwrap();
+    let echo = first.load(&cordon_testkit::echo_guest().unwrap()).unwrap();
+    let report = echo.compile_report();
+    assert_eq!(report.source, CodeSource::Compiled);
+    assert!(report.functions_compiled > 0, "{report:?}");
+    assert_eq!(report.cache_warning, None);
+    // The same engine hands the same bytes out again.
+    let again = first.load(&cordon_testkit::echo_guest().unwrap()).unwrap();
+    assert_eq!(again.compile_report().source, CodeSource::Loaded);
+
+    // Another engine (as in another process): the spin guest shares the echo guest's
+    // allocator and component glue, which are not compiled again.
+    let second = cordon_runtime::CordonEngine::new(options).unwrap();
+    let spin = second.load(&cordon_testkit::spin_guest().unwrap()).unwrap();
+    let report = spin.compile_report();
+    assert_eq!(report.source, CodeSource::Compiled);
+    assert!(report.functions_reused > 0, "{report:?}");
+    // And the echo guest's bytes come whole from the component cache.
+    let echo = second.load(&cordon_testkit::echo_guest().unwrap()).unwrap();
+    assert_eq!(echo.compile_report().source, CodeSource::ComponentCache);
+    assert_eq!(echo.compile_report().functions_compiled, 0);
+}
+
+#[test]
+fn loads_wait_for_the_compilation_before_them_within_their_timeout() {
+    let engine = std::sync::Arc::new(crate::support::engine());
+    let loads: Vec<_> = [
+        cordon_testkit::echo_guest().unwrap(),
+        cordon_testkit::spin_guest().unwrap(),
+        cordon_testkit::trap_guest().unwrap(),
+    ]
+    .into_iter()
+    .map(|bytes| {
+        let engine = engine.clone();
+        std::thread::spawn(move || engine.load(&bytes).map(|c| c.digest().to_owned()))
+    })
+    .collect();
+    for l in loads {
+        assert!(l.join().unwrap().is_ok());
+    }
+}

@@ -38,6 +38,10 @@ impl AppState {
         {
             return Ok((info, false));
         }
+        // Compile here, at upload, so that runs find the code ready. On a blocking thread:
+        // the engine compiles one component at a time (any other upload waits its turn,
+        // within the engine's compile timeout) and holds no run slot while it does, so
+        // compiling never delays a run's start beyond the CPU it shares.
         let state = self.clone();
         let started = Instant::now();
         let (bytes, loaded) = tokio::task::spawn_blocking(move || {
@@ -46,16 +50,18 @@ impl AppState {
         })
         .await
         .map_err(|e| ApiError::internal(&e))?;
-        if loaded.is_ok() {
-            self.as_slow_as_the_first_compile(&digest, started).await?;
-        }
-        if let Err(e) = loaded {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-component",
-                e.to_string(),
-            ));
-        }
+        let loaded = match loaded {
+            Ok(c) => c,
+            Err(e) => {
+                return Err(ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-component",
+                    e.to_string(),
+                ));
+            }
+        };
+        self.inner.metrics.component_loaded(loaded.compile_report());
+        self.as_slow_as_the_first_compile(&digest, started).await?;
         let info = ComponentInfo {
             digest: digest.clone(),
             size: bytes.len() as u64,
@@ -65,6 +71,8 @@ impl AppState {
             Write::json(store::COMPONENTS, &k, &info)?,
             Write::bytes(store::COMPONENT_BYTES, &k, bytes),
         ])?;
+        // The first run takes it from here rather than asking the engine again.
+        lock(&self.inner.loaded).insert(digest, loaded);
         Ok((info, true))
     }
 
@@ -162,6 +170,7 @@ impl AppState {
             .await
             .map_err(|e| ApiError::internal(&e))?
             .map_err(|e| ApiError::internal(&e))?;
+        self.inner.metrics.component_loaded(c.compile_report());
         lock(&self.inner.loaded).insert(digest.to_owned(), c.clone());
         Ok(c)
     }

@@ -106,3 +106,42 @@ async fn uploads_over_the_http_body_limit_get_413_before_validation() {
     let (s, _) = env.upload("acme", &token, vec![0u8; 8192]).await;
     assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// The `cordon_component_loads_total` lines of `/metrics`.
+async fn component_loads(env: &Env) -> Vec<String> {
+    let (s, v) = env
+        .call("GET", "/metrics", Some(crate::common::ADMIN), Body::empty())
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    v.as_str()
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("cordon_component_loads_total"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_component_compiles_at_upload_and_its_first_run_compiles_nothing() {
+    let env = Env::new();
+    let (token, digest) = env.echo_tenant("acme").await;
+    let compiled = r#"cordon_component_loads_total{source="compiled"} 1"#;
+    assert_eq!(component_loads(&env).await, [compiled]);
+    let body = json!({"component": digest, "input": {"n": 1}, "purpose": "p", "engagement": "e"});
+    let (s, v) = env.run("acme", &token, body.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["report"]["status"], "ok", "{v}");
+    assert_eq!(
+        component_loads(&env).await,
+        [compiled],
+        "the run used the code compiled at upload"
+    );
+    // After a restart the first run reads the code from the on-disk cache: still no compile.
+    let env = env.reopen();
+    let (s, v) = env.run("acme", &token, body).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        component_loads(&env).await,
+        [r#"cordon_component_loads_total{source="component-cache"} 1"#]
+    );
+}
