@@ -131,7 +131,10 @@ fn gate(c: &mut Criterion) {
             black_box(r)
         })
     });
-    for (name, policy) in [("gated_allow_all", &bundle), ("gated_read_under_dir", &under_d)] {
+    for (name, policy) in [
+        ("gated_allow_all", &bundle),
+        ("gated_read_under_dir", &under_d),
+    ] {
         group.bench_function(name, |b| {
             b.iter(|| {
                 let r = engine.run(&distinct, reading(policy)).expect("run");

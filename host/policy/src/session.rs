@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use cedar_policy::{Authorizer, Context, Entities, Entity, EntityUid, RestrictedExpression};
 use serde::Serialize;
 
-use crate::bundle::PolicyBundle;
 use crate::bounds;
+use crate::bundle::PolicyBundle;
 use crate::entities::{
     EntityError, agent_uid, parent, principal_entities, resource_entities, resource_uid,
     split_name, uid,
@@ -71,7 +71,10 @@ pub struct Session {
     action_chains: Vec<Vec<Entity>>,
     /// Decisions already made in this run for calls whose context cannot change (no taint,
     /// no method): principal, context and entities are all fixed, so Cedar would answer the
-    /// same again. Every call is still logged; only the evaluation is reused.
+    /// same again. Under a bundle whose policies cannot tell apart the files of one
+    /// directory with one extension, a file never seen before is answered from any such file
+    /// decided already (see [`MemoKey::FileClass`]). Every call is still logged; only the
+    /// evaluation is reused.
     memo: Arc<Mutex<HashMap<MemoKey, Decision>>>,
     pub(crate) context: RunContext,
     run_context: Context,

@@ -234,12 +234,24 @@ fn files_of_one_directory_are_still_told_apart_by_extension_and_directory() {
         assert!(read("/d/b.txt").allowed);
         assert_eq!(read("/d/c.key").policy_ids, ["no-keys"]);
         assert!(!read("/d/c.key").allowed);
-        assert!(read("/d/new/x.txt").allowed, "a directory never seen before");
-        assert!(!read("/e/a.txt").allowed, "same name and extension, another directory");
-        assert!(!read("/d").allowed, "a file named like the directory is not in it");
         assert!(
-            !s.authorize(&Request::new(Action::FsWrite, Resource::file("/d/a.txt").unwrap()))
-                .allowed
+            read("/d/new/x.txt").allowed,
+            "a directory never seen before"
+        );
+        assert!(
+            !read("/e/a.txt").allowed,
+            "same name and extension, another directory"
+        );
+        assert!(
+            !read("/d").allowed,
+            "a file named like the directory is not in it"
+        );
+        assert!(
+            !s.authorize(&Request::new(
+                Action::FsWrite,
+                Resource::file("/d/a.txt").unwrap()
+            ))
+            .allowed
         );
     }
 }
@@ -260,8 +272,7 @@ fn a_policy_that_tells_files_apart_decides_each_file_on_its_own() {
                @id("no-secret") forbid(principal, action, resource is Cordon::File) {forbid};"#
         ));
         let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
-        let read =
-            |p: &str| s.authorize(&Request::new(Action::FsRead, Resource::file(p).unwrap()));
+        let read = |p: &str| s.authorize(&Request::new(Action::FsRead, Resource::file(p).unwrap()));
         assert!(read("/d/a.txt").allowed, "{forbid}");
         assert_eq!(read("/d/secret.txt").policy_ids, ["no-secret"], "{forbid}");
         assert!(!read("/d/secret.txt").allowed, "{forbid}");

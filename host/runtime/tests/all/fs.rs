@@ -272,7 +272,11 @@ fn each_distinct_path_is_decided_on_its_own() {
     }
     let policy = r#"@id("read-d") permit(principal, action == Cordon::Action::"fs:read", resource in Cordon::Dir::"/d");
         @id("not-7") forbid(principal, action, resource) when { resource has name && resource.name == "f00007" };"#;
-    let r = sb.run(&load(cordon_testkit::read_distinct_guest(12)), policy, "d/f");
+    let r = sb.run(
+        &load(cordon_testkit::read_distinct_guest(12)),
+        policy,
+        "d/f",
+    );
     assert_eq!(r.output.as_deref(), Some("content 11"), "{r:?}");
     let seen: Vec<(&str, &str)> = r
         .decisions
