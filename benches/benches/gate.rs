@@ -5,7 +5,8 @@
 //! Distinct files: the same number of `fs.read` calls, each of a file the run has not named
 //! before (`d/f00000`, `d/f00001`, …), gated under allow-all and under a policy that looks at
 //! the directories above the file, beside the same reads with the gate bypassed: what deciding
-//! a never-seen resource costs.
+//! a never-seen resource costs. A third policy also reads each file's name, so that no two
+//! files share a decision: the cost of a full Cedar evaluation per call.
 //!
 //! Effects: `fs.append` calls, whose decisions are made durable before the append, by one run
 //! alone and by 8 runs at once sharing the log's group commit (the same number of appends in
@@ -33,6 +34,10 @@ const READS: u32 = 10_000;
 const DISTINCT: u32 = 10_000;
 /// Reads of the distinct-file guest allowed by the directories above each file.
 const READ_UNDER_D: &str = r#"@id("read-d") permit(principal, action == Cordon::Action::"fs:read", resource in Cordon::Dir::"/d");"#;
+/// Like [`READ_UNDER_D`], with a policy that reads each file's name: no two files share a
+/// decision, so every read is a full Cedar evaluation.
+const READ_UNDER_D_BUT_SECRET: &str = r#"@id("read-d") permit(principal, action == Cordon::Action::"fs:read", resource in Cordon::Dir::"/d");
+@id("no-secret") forbid(principal, action, resource is Cordon::File) when { resource.name == "secret" };"#;
 /// Appends per sample, in all.
 const APPENDS: u32 = 800;
 /// Runs appending at once in the concurrent case.
@@ -109,6 +114,8 @@ fn gate(c: &mut Criterion) {
         .load(&cordon_testkit::read_distinct_guest(DISTINCT).expect("guest"))
         .expect("load");
     let under_d = PolicyBundle::from_sources([("read-d.cedar", READ_UNDER_D)]).expect("bundle");
+    let by_name =
+        PolicyBundle::from_sources([("read-d.cedar", READ_UNDER_D_BUT_SECRET)]).expect("bundle");
     let reading = |bundle: &PolicyBundle| Invocation {
         input: "d/f".into(),
         bundle: bundle.clone(),
@@ -134,6 +141,7 @@ fn gate(c: &mut Criterion) {
     for (name, policy) in [
         ("gated_allow_all", &bundle),
         ("gated_read_under_dir", &under_d),
+        ("gated_read_under_dir_policy_reads_name", &by_name),
     ] {
         group.bench_function(name, |b| {
             b.iter(|| {
