@@ -68,6 +68,42 @@ struct Inner {
     ids: Vec<String>,
     actions: Entities,
     schema: &'static CordonSchema,
+    /// See [`files_alike`].
+    files_alike: bool,
+}
+
+/// Whether no policy of `policies` can tell apart two files of one directory with one
+/// extension: none names a file entity or reads an attribute `path` or `name` (a file's
+/// directory and name make its path). Found once, at load, by walking every policy's JSON
+/// form; anything the walk cannot rule out counts as telling files apart, so a doubt only
+/// makes decisions less shared.
+fn files_alike(policies: &PolicySet) -> bool {
+    fn tells_apart(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Object(map) => {
+                let names_file = map
+                    .get("type")
+                    .and_then(|t| t.as_str())
+                    .is_some_and(|t| t == "File" || t.ends_with("::File"))
+                    && map.contains_key("id");
+                // `.` is `e.x` and `e["x"]`; `has` is `e has x`.
+                let reads_identity = [".", "has"].iter().any(|op| {
+                    map.get(*op)
+                        .and_then(|o| o.get("attr"))
+                        .and_then(|a| a.as_str())
+                        .is_some_and(|a| a == "path" || a == "name")
+                });
+                names_file || reads_identity || map.values().any(tells_apart)
+            }
+            serde_json::Value::Array(items) => items.iter().any(tells_apart),
+            _ => false,
+        }
+    }
+    !policies
+        .policies()
+        .map(|p| p.to_json().ok())
+        .chain(policies.templates().map(|t| t.to_json().ok()))
+        .any(|json| json.is_none_or(|j| tells_apart(&j)))
 }
 
 impl PolicyBundle {
@@ -199,6 +235,7 @@ impl PolicyBundle {
         let digest = digest_of(&sources);
         Ok(PolicyBundle {
             inner: Arc::new(Inner {
+                files_alike: files_alike(&policies),
                 policies,
                 digest,
                 ids,
@@ -236,6 +273,12 @@ impl PolicyBundle {
 
     pub(crate) fn policies(&self) -> &PolicySet {
         &self.inner.policies
+    }
+
+    /// Whether the policies decide every file of one directory with one extension alike
+    /// (see [`files_alike`]).
+    pub(crate) fn files_alike(&self) -> bool {
+        self.inner.files_alike
     }
 
     pub(crate) fn action_entities(&self) -> &Entities {
@@ -308,4 +351,36 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alike(text: &str) -> bool {
+        PolicyBundle::from_sources([("t.cedar", text)])
+            .unwrap()
+            .files_alike()
+    }
+
+    #[test]
+    fn files_are_alike_only_to_policies_that_cannot_tell_them_apart() {
+        let p = r#"permit(principal, action == Cordon::Action::"fs:read", resource in Cordon::Dir::"/d")"#;
+        assert!(alike(&format!("{p};")));
+        assert!(alike(&format!(
+            r#"{p} when {{ resource is Cordon::File && resource.extension == "csv" }};"#
+        )));
+        for tells in [
+            r#"when { resource.name == "a" }"#,
+            r#"when { resource["path"] like "/d/*" }"#,
+            r#"when { resource has name }"#,
+            r#"when { resource == Cordon::File::"/d/a" }"#,
+            r#"when { resource in [Cordon::File::"/d/a"] }"#,
+        ] {
+            assert!(!alike(&format!("{p} {tells};")), "{tells}");
+        }
+        assert!(!alike(&format!(
+            "{p};\npermit(principal, action, resource == Cordon::File::\"/x\");"
+        )));
+    }
 }

@@ -161,7 +161,7 @@ fn dir_chain(schema: &CordonSchema, mut dir: Option<&str>) -> Result<Vec<Entity>
 }
 
 /// The parent of a normalized absolute path; `None` for the root.
-fn parent(path: &str) -> Option<&str> {
+pub(crate) fn parent(path: &str) -> Option<&str> {
     if path == "/" {
         return None;
     }
@@ -172,7 +172,7 @@ fn parent(path: &str) -> Option<&str> {
     }
 }
 
-fn split_name(path: &str) -> (&str, &str) {
+pub(crate) fn split_name(path: &str) -> (&str, &str) {
     let name = path.rsplit('/').next().unwrap_or(path);
     let extension = match name.rfind('.') {
         Some(i) if i > 0 => &name[i + 1..],

@@ -7,15 +7,25 @@ use std::sync::{Arc, Mutex};
 use cedar_policy::{Authorizer, Context, Entities, Entity, EntityUid, RestrictedExpression};
 use serde::Serialize;
 
+use crate::bounds;
 use crate::bundle::PolicyBundle;
 use crate::entities::{
-    EntityError, agent_uid, principal_entities, resource_entities, resource_uid, uid,
+    EntityError, agent_uid, parent, principal_entities, resource_entities, resource_uid,
+    split_name, uid,
 };
 use crate::request::{Action, Principal, Request, Resource, RunContext};
 use crate::taint::{Taint, carries_taint};
 
-/// A remembered decision's key: the action's index, whether the path is a directory, the path.
-type MemoKey = (usize, bool, String);
+/// A remembered decision's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum MemoKey {
+    /// The action's index, whether the path is a directory, the path.
+    Path(usize, bool, String),
+    /// For a bundle whose policies decide the files of one directory with one extension
+    /// alike (see `PolicyBundle::files_alike`): the action's index, the file's directory and
+    /// its extension.
+    FileClass(usize, Option<String>, String),
+}
 
 /// Most decisions a session remembers before it starts over.
 const MEMO_CAPACITY: usize = 4096;
@@ -61,7 +71,10 @@ pub struct Session {
     action_chains: Vec<Vec<Entity>>,
     /// Decisions already made in this run for calls whose context cannot change (no taint,
     /// no method): principal, context and entities are all fixed, so Cedar would answer the
-    /// same again. Every call is still logged; only the evaluation is reused.
+    /// same again. Under a bundle whose policies cannot tell apart the files of one
+    /// directory with one extension, a file never seen before is answered from any such file
+    /// decided already (see [`MemoKey::FileClass`]). Every call is still logged; only the
+    /// evaluation is reused.
     memo: Arc<Mutex<HashMap<MemoKey, Decision>>>,
     pub(crate) context: RunContext,
     run_context: Context,
@@ -139,10 +152,20 @@ impl Session {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn authorize_with_taint(&self, request: &Request, taint: &Taint) -> Decision {
+        let index = action_index(request.action);
         let memo_key = match &request.resource {
             _ if request.method.is_some() || carries_taint(request.action) => None,
-            Resource::File(p) => Some((action_index(request.action), false, p.clone())),
-            Resource::Dir(p) => Some((action_index(request.action), true, p.clone())),
+            // Within the bounds only: a path past them is refused by the entity builder.
+            Resource::File(p) if self.bundle.files_alike() && bounds::check_path(p).is_ok() => {
+                let (_, extension) = split_name(p);
+                Some(MemoKey::FileClass(
+                    index,
+                    parent(p).map(str::to_owned),
+                    extension.to_owned(),
+                ))
+            }
+            Resource::File(p) => Some(MemoKey::Path(index, false, p.clone())),
+            Resource::Dir(p) => Some(MemoKey::Path(index, true, p.clone())),
             _ => None,
         };
         if let Some(key) = &memo_key
@@ -153,6 +176,11 @@ impl Session {
         let decision = match self.try_authorize(request, taint) {
             Ok(d) => d,
             Err(e) => Decision::deny_with_error(e.to_string()),
+        };
+        // An error may name the resource: such a decision is remembered for its path only.
+        let memo_key = match memo_key {
+            Some(MemoKey::FileClass(..)) if !decision.errors.is_empty() => None,
+            key => key,
         };
         if let Some(key) = memo_key
             && let Ok(mut memo) = self.memo.lock()

@@ -110,6 +110,39 @@ pub fn read_n_guest(n: u32) -> anyhow::Result<Vec<u8>> {
     ))
 }
 
+/// `run(prefix)` = `fs.read` of `n` distinct paths (n fixed at build time): `prefix` followed
+/// by the call's number in five zero-padded digits (`d/f00000`, `d/f00001`, …), built in the
+/// guest's memory for each call; returns the last answer. For what deciding a never-seen file
+/// costs; `n` is at most 100,000 and `prefix` at most 200 bytes.
+pub fn read_distinct_guest(n: u32) -> anyhow::Result<Vec<u8>> {
+    anyhow::ensure!(n <= 100_000, "at most 100,000 distinct paths (five digits)");
+    component(&module(
+        &format!(r#"(import "{FS}" "read" (func $read (param i32 i32 i32)))"#),
+        &format!(
+            r#"(func (export "run") (param i32 i32) (result i32)
+                 (local $i i32) (local $mark i32) (local $v i32) (local $at i32)
+                 (if (i32.gt_u (local.get 1) (i32.const 200)) (then unreachable))
+                 ;; the path at 256: the prefix, then five digits rewritten per call
+                 (memory.copy (i32.const 256) (local.get 0) (local.get 1))
+                 (local.set $mark (global.get $bump))
+                 (loop $l
+                   (global.set $bump (local.get $mark))
+                   (local.set $v (local.get $i))
+                   (local.set $at (i32.add (i32.const 260) (local.get 1)))
+                   (loop $digit
+                     (i32.store8 (local.get $at)
+                       (i32.add (i32.const 48) (i32.rem_u (local.get $v) (i32.const 10))))
+                     (local.set $v (i32.div_u (local.get $v) (i32.const 10)))
+                     (local.set $at (i32.sub (local.get $at) (i32.const 1)))
+                     (br_if $digit (i32.ge_u (local.get $at) (i32.add (i32.const 256) (local.get 1)))))
+                   (call $read (i32.const 256) (i32.add (local.get 1) (i32.const 5)) (i32.const 64))
+                   (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                   (br_if $l (i32.lt_u (local.get $i) (i32.const {n}))))
+                 (i32.const 64))"#
+        ),
+    ))
+}
+
 /// The fs functions that take one path plus optional data and return `result<_, error>`.
 #[derive(Debug, Clone, Copy)]
 pub enum UnitCall {

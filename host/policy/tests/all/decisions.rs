@@ -220,3 +220,74 @@ fn a_resource_over_the_path_bounds_is_refused_before_it_is_built() {
     assert!(!d.allowed);
     assert!(d.errors[0].contains("path is too long"), "{:?}", d.errors);
 }
+
+#[test]
+fn files_of_one_directory_are_still_told_apart_by_extension_and_directory() {
+    let b = bundle(
+        r#"@id("d") permit(principal, action == Cordon::Action::"fs:read", resource in Cordon::Dir::"/d");
+           @id("no-keys") forbid(principal, action, resource is Cordon::File) when { resource.extension == "key" };"#,
+    );
+    let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
+    let read = |p: &str| s.authorize(&Request::new(Action::FsRead, Resource::file(p).unwrap()));
+    for _ in 0..2 {
+        assert_eq!(read("/d/a.txt").policy_ids, ["d"]);
+        assert!(read("/d/b.txt").allowed);
+        assert_eq!(read("/d/c.key").policy_ids, ["no-keys"]);
+        assert!(!read("/d/c.key").allowed);
+        assert!(
+            read("/d/new/x.txt").allowed,
+            "a directory never seen before"
+        );
+        assert!(
+            !read("/e/a.txt").allowed,
+            "same name and extension, another directory"
+        );
+        assert!(
+            !read("/d").allowed,
+            "a file named like the directory is not in it"
+        );
+        assert!(
+            !s.authorize(&Request::new(
+                Action::FsWrite,
+                Resource::file("/d/a.txt").unwrap()
+            ))
+            .allowed
+        );
+    }
+}
+
+#[test]
+fn a_policy_that_tells_files_apart_decides_each_file_on_its_own() {
+    // Each policy allows `/d/a.txt` and denies `/d/secret.txt`, which shares its directory
+    // and extension: no decision of the first may be reused for the second.
+    for forbid in [
+        r#"when { resource.name == "secret.txt" }"#,
+        r#"when { resource["name"] like "secret*" }"#,
+        r#"when { resource has path && resource.path == "/d/secret.txt" }"#,
+        r#"when { resource == Cordon::File::"/d/secret.txt" }"#,
+        r#"unless { !(resource in [Cordon::File::"/d/secret.txt"]) }"#,
+    ] {
+        let b = bundle(&format!(
+            r#"@id("d") permit(principal, action == Cordon::Action::"fs:read", resource in Cordon::Dir::"/d");
+               @id("no-secret") forbid(principal, action, resource is Cordon::File) {forbid};"#
+        ));
+        let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
+        let read = |p: &str| s.authorize(&Request::new(Action::FsRead, Resource::file(p).unwrap()));
+        assert!(read("/d/a.txt").allowed, "{forbid}");
+        assert_eq!(read("/d/secret.txt").policy_ids, ["no-secret"], "{forbid}");
+        assert!(!read("/d/secret.txt").allowed, "{forbid}");
+        assert!(read("/d/b.txt").allowed, "{forbid}");
+    }
+}
+
+#[test]
+fn a_file_past_the_path_bounds_is_refused_though_its_directory_was_allowed() {
+    let b = bundle(r#"@id("all") permit(principal, action, resource);"#);
+    let s = b.session(&Principal::unattended("t", "d"), &ctx()).unwrap();
+    let read = |p: String| s.authorize(&Request::new(Action::FsRead, Resource::File(p)));
+    assert!(read("/d/a".into()).allowed);
+    let long = format!("/d/{}", "n".repeat(cordon_policy::bounds::MAX_PATH_BYTES));
+    let d = read(long);
+    assert!(!d.allowed);
+    assert!(!d.errors.is_empty(), "{d:?}");
+}

@@ -263,3 +263,33 @@ fn every_call_of_a_run_is_decided_and_logged_in_order() {
     assert_eq!(seqs, (0..100).collect::<Vec<_>>());
     assert_eq!(sb.log.head().unwrap().seq, 99);
 }
+
+#[test]
+fn each_distinct_path_is_decided_on_its_own() {
+    let sb = Sandbox::new();
+    for i in 0..12 {
+        sb.write(&format!("d/f{i:05}"), &format!("content {i}"));
+    }
+    let policy = r#"@id("read-d") permit(principal, action == Cordon::Action::"fs:read", resource in Cordon::Dir::"/d");
+        @id("not-7") forbid(principal, action, resource) when { resource has name && resource.name == "f00007" };"#;
+    let r = sb.run(
+        &load(cordon_testkit::read_distinct_guest(12)),
+        policy,
+        "d/f",
+    );
+    assert_eq!(r.output.as_deref(), Some("content 11"), "{r:?}");
+    let seen: Vec<(&str, &str)> = r
+        .decisions
+        .iter()
+        .map(|d| (d.resource.as_str(), d.decision))
+        .collect();
+    let expected: Vec<(String, &str)> = (0..12)
+        .map(|i| {
+            let verdict = if i == 7 { "deny" } else { "allow" };
+            (format!(r#"Cordon::File::"/d/f{i:05}""#), verdict)
+        })
+        .collect();
+    let expected: Vec<(&str, &str)> = expected.iter().map(|(r, v)| (r.as_str(), *v)).collect();
+    assert_eq!(seen, expected);
+    assert_eq!(r.decisions[7].policy_ids, ["not-7"]);
+}
