@@ -18,12 +18,14 @@
 //!     the `diagnosis` (equality, 1,000 matches) and `age` (range, ~11,000 matches) indexes.
 //!     Target ≤ 100 ms (throughput counts the 100 rows).
 //!
-//! Measured 2026-11-30 (2 cores shared with other builds, mimalloc, 1,000,000 records, two
-//! indexed fields): eq_limit_100_indexed 1.93 ms and range_limit_100_indexed 3.71 ms against
-//! baseline_load_whole_collection 3.72 s (about 1,900x and 1,000x); full_scan_decided 360,000
-//! records/s against the baseline's 269,000/s (target 1,000,000/s not met: decoding a JSON record
-//! costs ~2.5 µs); jsonl_streamed 54,000 records/s, the 1M import 42,700 records/s (target
-//! 100,000/s not met).
+//! Measured 2026-11-30, 17:35-17:40 UTC, on the 2-core machine with nothing else running
+//! (mimalloc, 1,000,000 records, two indexed fields), records in the binary format read in
+//! place (`cordon_records` codec) and the two-thread batched import:
+//! full_scan_decided **1,600,000 records/s** [1.58M-1.63M] against
+//! baseline_load_whole_collection 656,000/s in the same run (2.4x); eq_limit_100_indexed
+//! 0.85 ms and range_limit_100_indexed 2.26 ms; jsonl_streamed **125,500 records/s**
+//! [121k-129k] and the 1M import 105,500 records/s. Before this format (JSON records, one
+//! thread; same machine, busier): full scan 360,000-483,000/s, import 54,000/s.
 //!
 //! All evaluate the same plan (three fields requested, one withheld by policy) under
 //! policies/examples/healthcare.cedar, for a clinician reading for treatment on an EU host, and
