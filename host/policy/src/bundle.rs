@@ -78,32 +78,50 @@ struct Inner {
 /// form; anything the walk cannot rule out counts as telling files apart, so a doubt only
 /// makes decisions less shared.
 fn files_alike(policies: &PolicySet) -> bool {
-    fn tells_apart(v: &serde_json::Value) -> bool {
+    !any_policy_node(policies, |node| {
+        // `.` is `e.x` and `e["x"]`; `has` is `e has x`.
+        let reads_identity = [".", "has"].iter().any(|op| {
+            node.get(*op)
+                .and_then(|o| o.get("attr"))
+                .and_then(|a| a.as_str())
+                .is_some_and(|a| a == "path" || a == "name")
+        });
+        names_entity_of_type(node, "File") || reads_identity
+    })
+}
+
+/// Whether `node` holds for some object anywhere in the JSON form of a policy or template of
+/// `policies`. Conservative: a policy that cannot be turned into JSON counts as holding it.
+pub(crate) fn any_policy_node(
+    policies: &PolicySet,
+    node: impl Fn(&serde_json::Map<String, serde_json::Value>) -> bool,
+) -> bool {
+    fn walk(
+        v: &serde_json::Value,
+        node: &impl Fn(&serde_json::Map<String, serde_json::Value>) -> bool,
+    ) -> bool {
         match v {
-            serde_json::Value::Object(map) => {
-                let names_file = map
-                    .get("type")
-                    .and_then(|t| t.as_str())
-                    .is_some_and(|t| t == "File" || t.ends_with("::File"))
-                    && map.contains_key("id");
-                // `.` is `e.x` and `e["x"]`; `has` is `e has x`.
-                let reads_identity = [".", "has"].iter().any(|op| {
-                    map.get(*op)
-                        .and_then(|o| o.get("attr"))
-                        .and_then(|a| a.as_str())
-                        .is_some_and(|a| a == "path" || a == "name")
-                });
-                names_file || reads_identity || map.values().any(tells_apart)
-            }
-            serde_json::Value::Array(items) => items.iter().any(tells_apart),
+            serde_json::Value::Object(map) => node(map) || map.values().any(|v| walk(v, node)),
+            serde_json::Value::Array(items) => items.iter().any(|v| walk(v, node)),
             _ => false,
         }
     }
-    !policies
+    policies
         .policies()
         .map(|p| p.to_json().ok())
         .chain(policies.templates().map(|t| t.to_json().ok()))
-        .any(|json| json.is_none_or(|j| tells_apart(&j)))
+        .any(|json| json.is_none_or(|j| walk(&j, &node)))
+}
+
+/// Whether a JSON policy node names an entity of type `ty` (in any namespace) by id.
+pub(crate) fn names_entity_of_type(
+    node: &serde_json::Map<String, serde_json::Value>,
+    ty: &str,
+) -> bool {
+    node.get("type")
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t == ty || t.strip_suffix(ty).is_some_and(|ns| ns.ends_with("::")))
+        && node.contains_key("id")
 }
 
 impl PolicyBundle {

@@ -281,25 +281,9 @@ pub(crate) fn field_entities(
 /// names a record entity somewhere (scope or expression). Conservative: a policy that cannot be
 /// turned into JSON counts as naming one.
 pub(crate) fn names_record_entities(policies: &PolicySet) -> bool {
-    fn walk(v: &serde_json::Value) -> bool {
-        match v {
-            serde_json::Value::Object(map) => {
-                let is_record = map
-                    .get("type")
-                    .and_then(|t| t.as_str())
-                    .is_some_and(|t| t == "Record" || t.ends_with("::Record"))
-                    && map.contains_key("id");
-                is_record || map.values().any(walk)
-            }
-            serde_json::Value::Array(items) => items.iter().any(walk),
-            _ => false,
-        }
-    }
-    policies
-        .policies()
-        .map(|p| p.to_json().ok())
-        .chain(policies.templates().map(|t| t.to_json().ok()))
-        .any(|json| json.is_none_or(|j| walk(&j)))
+    crate::bundle::any_policy_node(policies, |node| {
+        crate::bundle::names_entity_of_type(node, "Record")
+    })
 }
 
 /// Decides the records and fields of one read: principal, context and collection are built into
