@@ -137,7 +137,7 @@ pub(crate) fn save_finished(
     let index = key(tenant, &format!("{finished_at_ns:020}-{}", view.run_id));
     let stored = serde_json::to_vec(&stored).map_err(store::db)?;
     let run_id = serde_json::to_vec(&view.run_id).map_err(store::db)?;
-    store.transact(durable, |txn| {
+    let count = store.transact(durable, |txn| {
         let mut runs = txn.open_table(store::RUNS).map_err(store::db)?;
         runs.insert(key(tenant, &view.run_id).as_str(), stored.as_slice())
             .map_err(store::db)?;
@@ -148,12 +148,9 @@ pub(crate) fn save_finished(
             .is_none();
         // A table is open once at a time in a transaction: close them before counting.
         drop((runs, idx));
-        if new {
-            adjust_count(txn, tenant, 1)?;
-        }
-        Ok(())
+        adjust_count(txn, tenant, i64::from(new))
     })?;
-    prune(store, files, retention, tenant, finished_at_ns)
+    prune_from(store, files, retention, tenant, finished_at_ns, count)
 }
 
 /// Add `delta` to `tenant`'s count of index entries, counting them first if the store was
@@ -187,15 +184,17 @@ fn adjust_count(txn: &redb::WriteTransaction, tenant: &str, delta: i64) -> Resul
 /// Remove `tenant`'s finished runs beyond the newest `keep_per_tenant`, and those finished
 /// before `now_ns - max_age` (times in nanoseconds since the Unix epoch).
 ///
-/// The tenant's count of runs is kept beside the index, so a prune that finds nothing to do
-/// reads one count and one key instead of the whole index. Entries are removed from the oldest
+/// The tenant's count of runs is kept beside the index and `count` is what the transaction
+/// that recorded the run left it at, so a prune that finds nothing to do reads one key instead
+/// of the whole index. Entries are removed from the oldest
 /// in one transaction per batch; an entry another prune removed first is not counted twice.
-pub(crate) fn prune(
+fn prune_from(
     store: &Store,
     files: &RunFiles,
     retention: &RunRetention,
     tenant: &str,
     now_ns: u64,
+    mut count: u64,
 ) -> Result<(), StoreError> {
     const BATCH: usize = 64;
     let prefix = key(tenant, "");
@@ -203,7 +202,6 @@ pub(crate) fn prune(
     let oldest_kept = now_ns.saturating_sub(max_age);
     let keep = u64::try_from(retention.keep_per_tenant).unwrap_or(u64::MAX);
     loop {
-        let count = store.transact(false, |txn| adjust_count(txn, tenant, 0))?;
         let surplus = usize::try_from(count.saturating_sub(keep)).unwrap_or(usize::MAX);
         let oldest = store.first_keys(store::RUN_INDEX, &prefix, surplus.saturating_add(BATCH))?;
         let mut victims = Vec::new();
@@ -221,7 +219,7 @@ pub(crate) fn prune(
             return Ok(());
         }
         let batch_was_all_victims = victims.len() == oldest.len();
-        let gone = store.transact(false, |txn| {
+        let (gone, left) = store.transact(false, |txn| {
             let mut idx = txn.open_table(store::RUN_INDEX).map_err(store::db)?;
             let mut runs = txn.open_table(store::RUNS).map_err(store::db)?;
             let mut gone = Vec::new();
@@ -234,9 +232,10 @@ pub(crate) fn prune(
             }
             drop((idx, runs));
             let removed = i64::try_from(gone.len()).unwrap_or(i64::MAX);
-            adjust_count(txn, tenant, -removed)?;
-            Ok(gone)
+            let left = adjust_count(txn, tenant, -removed)?;
+            Ok((gone, left))
         })?;
+        count = left;
         for run_id in gone {
             files.remove(tenant, &run_id);
         }
@@ -295,6 +294,18 @@ pub(crate) fn dir(data: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Prune as a finished run does, reading the count first.
+    fn prune(
+        store: &Store,
+        files: &RunFiles,
+        retention: &RunRetention,
+        tenant: &str,
+        now_ns: u64,
+    ) -> Result<(), StoreError> {
+        let count = store.transact(false, |txn| adjust_count(txn, tenant, 0))?;
+        prune_from(store, files, retention, tenant, now_ns, count)
+    }
 
     fn view(status: &str) -> RunView {
         RunView {
