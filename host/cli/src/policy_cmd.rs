@@ -16,7 +16,12 @@ pub(crate) enum PolicyCommand {
         path: PathBuf,
     },
     /// Print the Cordon Cedar schema that bundles are validated against.
-    Schema,
+    Schema {
+        /// Print it in Cedar's JSON schema format (what the host parses) instead of Cedar's
+        /// schema syntax.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
@@ -31,7 +36,8 @@ pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             });
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
-        PolicyCommand::Schema => print!("{}", cordon_policy::SCHEMA_TEXT),
+        PolicyCommand::Schema { json: false } => print!("{}", cordon_policy::SCHEMA_TEXT),
+        PolicyCommand::Schema { json: true } => print!("{}", cordon_policy::SCHEMA_JSON),
     }
     Ok(ExitCode::SUCCESS)
 }

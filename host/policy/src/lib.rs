@@ -39,6 +39,6 @@ pub use bundle::{BundleError, PolicyBundle};
 pub use entities::EntityError;
 pub use records::{FieldResource, RecordAttrs, RecordAuthorizer, RecordResource, RecordsContext};
 pub use request::{Action, Human, PathError, Principal, Request, Resource, RunContext, UrlParts};
-pub use schema::{CordonSchema, SCHEMA_TEXT, SchemaError};
+pub use schema::{CordonSchema, SCHEMA_JSON, SCHEMA_TEXT, SchemaError};
 pub use session::{Decision, Session};
 pub use taint::Taint;

@@ -27,3 +27,16 @@ fn check_rejects_an_invalid_bundle_with_exit_two() {
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("purpos"), "{}", r.stderr);
 }
+
+#[test]
+fn schema_prints_the_cedar_text_and_with_json_the_form_the_host_parses() {
+    let sc = Scratch::new();
+    let text = sc.cordon(&["policy", "schema"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(text.stdout.contains("namespace Cordon"), "{}", text.stdout);
+    let json = sc.cordon(&["policy", "schema", "--json"]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let j = json.json();
+    assert!(j["Cordon"]["entityTypes"]["File"].is_object(), "{j}");
+    assert!(j["Cordon"]["actions"]["fs:read"].is_object(), "{j}");
+}

@@ -151,3 +151,24 @@ fn rejects_a_policy_that_can_never_apply() {
     .unwrap_err();
     assert!(scope.to_string().contains("impossible"), "{scope}");
 }
+
+/// `policies/schema.json` is what the host parses; `policies/schema.cedarschema` is what people
+/// read and edit. After an edit of the Cedar text, `CORDON_BLESS=1 cargo test -p cordon-policy
+/// --test all json_schema` rewrites the JSON form.
+#[test]
+fn the_json_schema_says_exactly_what_the_cedar_schema_says() {
+    let (fragment, _) =
+        cedar_policy::SchemaFragment::from_cedarschema_str(cordon_policy::SCHEMA_TEXT).unwrap();
+    let expected = fragment.to_json_value().unwrap();
+    let shipped: serde_json::Value = serde_json::from_str(cordon_policy::SCHEMA_JSON).unwrap();
+    if shipped != expected && std::env::var_os("CORDON_BLESS").is_some() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/schema.json");
+        let text = serde_json::to_string_pretty(&expected).unwrap() + "\n";
+        std::fs::write(path, text).unwrap();
+        return;
+    }
+    assert!(
+        shipped == expected,
+        "policies/schema.json is stale: rerun this test with CORDON_BLESS=1 to rewrite it"
+    );
+}
