@@ -96,11 +96,20 @@ pub(crate) fn open_or_create(path: &Path, shared_readers: bool) -> Result<Databa
     } else {
         create_private(path, shared_readers)?
     };
-    let txn = db.begin_write().map_err(redb::Error::from)?;
-    txn.open_table(KEYS).map_err(redb::Error::from)?;
-    txn.open_table(KEYS_META).map_err(redb::Error::from)?;
-    txn.commit().map_err(redb::Error::from)?;
+    if !has_tables(&db) {
+        let txn = db.begin_write().map_err(redb::Error::from)?;
+        txn.open_table(KEYS).map_err(redb::Error::from)?;
+        txn.open_table(KEYS_META).map_err(redb::Error::from)?;
+        txn.commit().map_err(redb::Error::from)?;
+    }
     Ok(db)
+}
+
+/// Whether both tables exist (every open but the first): then opening commits nothing.
+fn has_tables(db: &Database) -> bool {
+    use redb::ReadableDatabase;
+    db.begin_read()
+        .is_ok_and(|txn| txn.open_table(KEYS).is_ok() && txn.open_table(KEYS_META).is_ok())
 }
 
 /// The subject-key log length the rows of `db` reflect (0 for a new file).

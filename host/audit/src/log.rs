@@ -635,6 +635,9 @@ fn check_open(st: &State) -> Result<(), AppendError> {
 /// Creates the tables of a new log, or checks an existing log's format and key; returns how
 /// the log keeps its Merkle nodes. A log keeps the format it was created with.
 fn init_tables(db: &Database, public_key: &PublicKey) -> Result<Layout, OpenError> {
+    if let Some(layout) = ready_layout(db, public_key) {
+        return Ok(layout);
+    }
     let txn = db.begin_write().map_err(redb::Error::from)?;
     let layout;
     {
@@ -678,6 +681,29 @@ fn init_tables(db: &Database, public_key: &PublicKey) -> Result<Layout, OpenErro
     }
     txn.commit().map_err(redb::Error::from)?;
     Ok(layout)
+}
+
+/// The layout of a log that [`init_tables`] has nothing to do for: its format and public key
+/// are recorded (the key equal to `public_key`), every table exists and the log file holds no
+/// subject key to migrate. Checked in a read transaction, so that opening such a log (every
+/// open but the first) commits nothing. `None` means: let `init_tables` write, or refuse.
+fn ready_layout(db: &Database, public_key: &PublicKey) -> Option<Layout> {
+    let txn = db.begin_read().ok()?;
+    let meta = txn.open_table(META).ok()?;
+    let layout = Layout::of_format(store::format_byte(meta.get("format").ok()??.value()))?;
+    let recorded = meta.get("public_key").ok()??;
+    if recorded.value() != public_key.0.as_bytes() {
+        return None;
+    }
+    txn.open_table(ENTRIES).ok()?;
+    txn.open_table(layout.table()).ok()?;
+    txn.open_table(CHECKPOINTS).ok()?;
+    txn.open_table(SUBJECT_LOG).ok()?;
+    txn.open_table(SUBJECT_KEYS)
+        .ok()?
+        .is_empty()
+        .ok()?
+        .then_some(layout)
 }
 
 /// Creates the subject-key log; in a log written before it existed (no event yet, keys
@@ -1110,6 +1136,14 @@ impl Writer {
         ops: &mut Vec<Op>,
         force: bool,
     ) -> Result<Option<Checkpoint>, CommitError> {
+        // Nothing to write and nothing a checkpoint would cover that the last one does not
+        // (e.g. closing a log that took no entry): a transaction would only cost an fsync.
+        if ops.is_empty()
+            && self.frontier.size() == self.last_checkpoint_size
+            && self.subject_keys.events == self.last_checkpoint_events
+        {
+            return Ok(None);
+        }
         let mut txn = self.db.begin_write().map_err(redb::Error::from)?;
         txn.set_durability(Durability::Immediate)
             .map_err(redb::Error::from)?;
