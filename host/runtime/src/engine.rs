@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -277,26 +276,27 @@ fn link(engine: &Engine) -> wasmtime::Result<Linker<RunState>> {
     Ok(linker)
 }
 
-/// The one thread per engine that advances the epoch.
+/// The one thread per engine that advances the epoch. Dropping it stops the thread at once
+/// (it waits on a channel, not in a sleep), so that a `cordon run` does not wait out a tick
+/// before it exits.
 struct Ticker {
-    stop: Arc<AtomicBool>,
+    stop: Option<mpsc::Sender<()>>,
     handle: Option<JoinHandle<()>>,
 }
 
 impl Ticker {
     fn start(engine: Engine) -> std::io::Result<Self> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let (stop, stopped) = mpsc::channel::<()>();
         let handle = std::thread::Builder::new()
             .name("cordon-epoch".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
+                // A message or the sender's drop ends the loop; only a timeout ticks.
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
                     engine.increment_epoch();
                 }
             })?;
         Ok(Ticker {
-            stop,
+            stop: Some(stop),
             handle: Some(handle),
         })
     }
@@ -304,7 +304,7 @@ impl Ticker {
 
 impl Drop for Ticker {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
