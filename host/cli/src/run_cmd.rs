@@ -11,9 +11,7 @@ use cap_std::fs::Dir;
 use clap::Args;
 use cordon_audit::{AuditLog, LogOptions};
 use cordon_policy::{Human, PolicyBundle, RunContext, Taint};
-use cordon_runtime::{
-    CordonEngine, EngineOptions, Invocation, PoolOptions, RecordsGrant, RunLimits,
-};
+use cordon_runtime::{CordonEngine, EngineOptions, Invocation, RecordsGrant, RunLimits};
 
 use crate::egress::EgressSettings;
 
@@ -207,11 +205,13 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     };
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create data directory `{}`", data.display()))?;
-    // One run: one slot of the same pooling allocator `cordon serve` uses.
+    // One run allocates on demand: a pool pays for reserving and releasing its slots, which
+    // only reuse across runs (`cordon serve`) repays. The runtime's tests check that the
+    // SDK's guests fit a slot of the pool all the same.
     let engine_defaults = EngineOptions::default();
     let engine = CordonEngine::new(EngineOptions {
         cache_dir: Some(data.join("cache")),
-        pool: Some(PoolOptions { max_runs: 1 }),
+        pool: None,
         max_component_bytes: match args.max_component {
             Some(n) => usize::try_from(n).context("--max-component is too large")?,
             None => engine_defaults.max_component_bytes,

@@ -74,3 +74,39 @@ fn a_run_beyond_the_pool_is_refused_at_capacity_and_its_slot_is_reused_after() {
     assert_eq!(r.status, RunStatus::Ok, "{r:?}");
     assert_eq!(r.output.as_deref(), Some("hello"));
 }
+
+/// `cordon run` allocates on demand (one run gains nothing from a pool), so the guests the
+/// SDK builds are checked here against the slot `cordon serve` gives each run: a component
+/// that needs more instances, memories or table elements than a slot holds fails to
+/// instantiate.
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn the_sdk_guests_run_in_one_slot_of_the_pool() {
+    let engine = CordonEngine::new(EngineOptions {
+        cache_dir: None,
+        pool: Some(PoolOptions { max_runs: 1 }),
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    let guests = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../build/guests");
+    for name in ["hello-fs", "python-hello", "js-hello"] {
+        let path = guests.join(format!("{name}.wasm"));
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}: run scripts/build-guests.sh", path.display()));
+        let component = engine.load(&bytes).unwrap();
+        let sb = Sandbox::new();
+        sb.write("hello.txt", "from the pool\n");
+        let report = engine
+            .run(&component, sb.invocation(ALLOW_ALL, "{}"))
+            .unwrap();
+        assert_eq!(report.status, RunStatus::Ok, "{name}: {report:?}");
+        assert!(
+            report
+                .output
+                .as_deref()
+                .unwrap_or("")
+                .contains("from the pool"),
+            "{name}: {report:?}"
+        );
+    }
+}
