@@ -25,6 +25,8 @@
 #   BENCH_DIR=DIR     work files, guest, fixtures, JSON exports (default target/bench-compare)
 #   RUNS=20 WARMUP=3  hyperfine runs and warm-ups per command; RSS_RUNS=5 runs for peak RSS
 #   READS=10000 LOOP=1000000  the sizes of the scenarios
+# hyperfine runs all of one side's runs, then the other's: on a shared, noisy machine the ratio
+# drifts with the load (printed at the end); re-run, and read the IQR beside the median.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -33,7 +35,7 @@ ALL=(empty read-one read-many loop)
 scenarios=()
 for arg in "$@"; do
     case $arg in
-        -h | --help) sed -n 2,27p "$0"; exit 0 ;;
+        -h | --help) sed -n 2,29p "$0"; exit 0 ;;
         empty | read-one | read-many | loop) scenarios+=("$arg") ;;
         *) echo "bench-compare: unknown scenario \`$arg\` (one of: ${ALL[*]})" >&2; exit 2 ;;
     esac
