@@ -4,8 +4,18 @@
 //! identifiers into commitments, encodes and hashes the entry and queues it. A background
 //! writer thread takes everything queued, writes it in one redb write transaction (entries,
 //! completed Merkle nodes, new subject keys, and a signed checkpoint when one is due) and
-//! commits with `Durability::Immediate`. [`AuditLog::sync`] waits for the commit that holds the
-//! entry, so one fsync serves every appender that queued while the previous commit ran.
+//! commits it. [`AuditLog::sync`] waits for a durable commit that holds the entry, so one fsync
+//! serves every appender that queued while the previous commit ran.
+//!
+//! A commit is made durable (`Durability::Immediate`, an fsync) only when something waits for
+//! it: a syncer, a checkpoint, an erasure, the log closing, or a checkpoint due by time.
+//! Otherwise the writer commits without an fsync (`Durability::None`): readers see the entries
+//! at once, and the next durable commit makes them durable with it (a log opened with
+//! [`LogOptions::shared_readers`] commits every batch durably: redb cannot do otherwise while
+//! other processes read the file). Entries nobody synced are
+//! the ones a crash may lose — the pure reads and denials the runtime does not sync (see
+//! `cordon_runtime`'s gate) — and a run that reads 10,000 files pays one fsync at its end
+//! instead of one per batch the writer happened to take.
 //!
 //! What a commit costs is mostly the pages it writes: redb copies every B-tree page it changes
 //! and `fdatasync`s them with the header. So the writer keeps a commit's pages few: the Merkle
@@ -226,6 +236,9 @@ struct State {
     keys: HashMap<Vec<u8>, KeyState>,
     /// Entries `0..committed` are durable.
     committed: u64,
+    /// A syncer waits for entries `0..durable_wanted` to be durable: the writer's next commit
+    /// is durable while `committed` is short of it.
+    durable_wanted: u64,
     /// Batches taken by the writer / committed.
     batches_taken: u64,
     batches_done: u64,
@@ -397,6 +410,7 @@ impl AuditLog {
                 pending: Vec::new(),
                 keys: HashMap::new(),
                 committed: size,
+                durable_wanted: size,
                 batches_taken: 0,
                 batches_done: 0,
                 taken: size,
@@ -428,6 +442,7 @@ impl AuditLog {
             every: options.checkpoint_every.max(1),
             interval: options.checkpoint_interval,
             spare: Vec::new(),
+            unsynced: false,
             keys: keys.clone(),
             keys_path,
             shared_readers: options.shared_readers,
@@ -916,16 +931,26 @@ impl DecisionLog for AuditLog {
     }
 
     fn sync(&self, through: u64) -> Result<(), AppendError> {
-        let st = lock(&self.shared.state);
+        let mut st = lock(&self.shared.state);
         if through >= st.next_seq {
             return Err(AppendError::NotAppended { seq: through });
+        }
+        if st.committed <= through && st.durable_wanted <= through {
+            // Ask for a durable commit; an idle writer would otherwise not commit again.
+            st.durable_wanted = through + 1;
+            if st.writer_idle {
+                self.shared.work.notify_one();
+            }
         }
         self.wait_for(
             st,
             |st| st.committed > through,
-            // The batch that holds the entry: the one being committed, or the next.
+            // The batch whose commit can make the entry durable: the one being committed if it
+            // holds the entry, else the next (the entry is queued for it, or sits in a batch
+            // committed without an fsync, which the next, durable, commit takes along).
             |st| {
-                let batch = st.batches_taken + u64::from(through >= st.taken);
+                let in_flight = st.batches_done < st.batches_taken;
+                let batch = st.batches_taken + u64::from(through >= st.taken || !in_flight);
                 (batch % 2) as usize
             },
         )
@@ -963,6 +988,8 @@ struct Writer {
     interval: Duration,
     /// An empty queue with capacity, swapped in for the one the writer takes.
     spare: Vec<Op>,
+    /// A commit since the last durable one was made without an fsync.
+    unsynced: bool,
     /// The subject-key file ([`crate::keyfile`]), its path, and whether other processes may
     /// read it.
     keys: SharedKeys,
@@ -979,6 +1006,8 @@ struct Batch {
     closing: bool,
     /// Sign a checkpoint at its end whatever the interval.
     force: bool,
+    /// Commit it durably: something waits for it (see [`Writer::take`]).
+    durable: bool,
 }
 
 impl Writer {
@@ -997,7 +1026,10 @@ impl Writer {
     /// Whether there is something to commit now, short of a checkpoint that is only due by
     /// time.
     fn has_work(&self, st: &State) -> bool {
-        !st.pending.is_empty() || st.closing || st.checkpoint_wanted > self.last_checkpoint_size
+        !st.pending.is_empty()
+            || st.closing
+            || st.checkpoint_wanted > self.last_checkpoint_size
+            || st.durable_wanted > st.committed
     }
 
     fn take(&mut self, st: &mut State) -> Batch {
@@ -1005,11 +1037,22 @@ impl Writer {
         st.pending_entries = 0;
         st.taken = st.next_seq;
         let spare = std::mem::take(&mut self.spare);
+        let ops = std::mem::replace(&mut st.pending, spare);
+        let force = st.closing || st.checkpoint_wanted > self.last_checkpoint_size;
+        let checkpoint_due = self.frontier.size() > self.last_checkpoint_size
+            && self.last_checkpoint_at.elapsed() >= self.interval;
+        // redb cannot commit without an fsync while other processes may read the file.
+        let durable = self.shared_readers
+            || force
+            || checkpoint_due
+            || st.durable_wanted > st.committed
+            || ops.iter().any(|op| matches!(op, Op::DeleteKey { .. }));
         Batch {
-            ops: std::mem::replace(&mut st.pending, spare),
+            ops,
             number: st.batches_taken,
             closing: st.closing,
-            force: st.closing || st.checkpoint_wanted > self.last_checkpoint_size,
+            force,
+            durable,
         }
     }
 
@@ -1061,8 +1104,9 @@ impl Writer {
                 number,
                 closing,
                 force,
+                durable,
             } = batch;
-            let result = self.commit(&mut ops, force);
+            let result = self.commit(&mut ops, force, durable);
             // Reuse the drained queue's allocation for the next batch.
             ops.clear();
             self.spare = ops;
@@ -1072,7 +1116,9 @@ impl Writer {
             let mut st = lock(&shared.state);
             match result {
                 Ok(checkpoint) => {
-                    st.committed = self.frontier.size();
+                    if durable {
+                        st.committed = self.frontier.size();
+                    }
                     st.batches_done = number;
                     if let Some(checkpoint) = checkpoint {
                         st.checkpoint = Some(checkpoint);
@@ -1135,18 +1181,25 @@ impl Writer {
         &mut self,
         ops: &mut Vec<Op>,
         force: bool,
+        durable: bool,
     ) -> Result<Option<Checkpoint>, CommitError> {
-        // Nothing to write and nothing a checkpoint would cover that the last one does not
-        // (e.g. closing a log that took no entry): a transaction would only cost an fsync.
+        // Nothing to write, nothing a checkpoint would cover that the last one does not, and
+        // nothing committed without an fsync (e.g. closing a log that took no entry): a
+        // transaction would only cost an fsync.
         if ops.is_empty()
             && self.frontier.size() == self.last_checkpoint_size
             && self.subject_keys.events == self.last_checkpoint_events
+            && !(durable && self.unsynced)
         {
             return Ok(None);
         }
         let mut txn = self.db.begin_write().map_err(redb::Error::from)?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(redb::Error::from)?;
+        txn.set_durability(if durable {
+            Durability::Immediate
+        } else {
+            Durability::None
+        })
+        .map_err(redb::Error::from)?;
         let mut signed = Vec::new();
         let mut last_size = self.last_checkpoint_size;
         let mut last_events = self.last_checkpoint_events;
@@ -1312,6 +1365,7 @@ impl Writer {
             }
         }
         txn.commit().map_err(redb::Error::from)?;
+        self.unsynced = !durable;
         if erased {
             // The erasure is committed: now no byte of the key file may keep the keys.
             let destroyed: HashSet<&Vec<u8>> = changes

@@ -1,7 +1,8 @@
 //! Acknowledged entries survive `kill -9` of the appending process.
 //!
 //! The test re-runs this test binary as a child that appends from several threads and prints
-//! each sequence number once `sync` has returned for it; the parent kills it with SIGKILL in
+//! each sequence number once `sync` has returned for it (each after three entries it does not
+//! sync, so that durable commits follow commits made without an fsync); the parent kills it with SIGKILL in
 //! the middle of the load, then checks that every printed sequence number is in the log and
 //! that the log verifies.
 
@@ -29,6 +30,12 @@ fn child_appends_until_killed() {
             let log = log.clone();
             std::thread::spawn(move || {
                 for i in 0.. {
+                    // Like a run: three reads, appended without a sync (committed without an
+                    // fsync until a durable commit takes them along), then an effect, synced.
+                    for r in 0..3 {
+                        log.append(common::entry(t * 1_000_000 + 500_000 + i * 3 + r))
+                            .unwrap();
+                    }
                     let receipt = log.append(common::entry(t * 1_000_000 + i)).unwrap();
                     log.sync(receipt.seq).unwrap();
                     // println! locks stdout and flushes the line: once the parent has read
