@@ -11,6 +11,10 @@
 //! - `audit_verify/entries`: full verification (chain, tree, checkpoint signatures, stored
 //!   nodes) of a 1M-entry log, as entries per second.
 //! - `audit_inclusion_proof/1m`: one inclusion proof against the latest checkpoint of that log.
+//! - `audit_durable_run_of_16_identity_once/*` and `audit_verify/entries_identity_once`: the
+//!   same with each decision stripped of the run's identity (tenant, run, digests, agent, user,
+//!   purpose, engagement), beside the full entries in the same run: an upper bound on what
+//!   logging the identity once per run instead of in every decision would buy.
 //!
 //! Targets: ≥ 50,000 durable appends/s, verify ≥ 1,000,000 entries/s, a proof in ≤ 1 ms.
 //!
@@ -96,6 +100,23 @@ fn entry(i: u64) -> Entry {
     }
 }
 
+/// [`entry`] without the run's identity (tenant, run, digests, agent, user, purpose,
+/// engagement): what each decision would carry if the identity were logged once per run. An
+/// upper bound on what that would save, since the identity would still be logged once.
+fn entry_identity_once(i: u64) -> Entry {
+    Entry {
+        tenant: String::new(),
+        run_id: String::new(),
+        component_digest: String::new(),
+        policy_digest: String::new(),
+        agent: String::new(),
+        user: None,
+        purpose: String::new(),
+        engagement: String::new(),
+        ..entry(i)
+    }
+}
+
 fn open(dir: &std::path::Path) -> AuditLog {
     AuditLog::open(&dir.join(cordon_audit::LOG_FILE), LogOptions::in_dir(dir))
         .expect("open the log")
@@ -109,7 +130,7 @@ fn durable_append(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(1));
 
     for threads in [1u64, 8, 64] {
-        bench_appenders(&mut group, threads, 1);
+        bench_appenders(&mut group, threads, 1, entry);
     }
     group.finish();
 
@@ -119,7 +140,19 @@ fn durable_append(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(5));
     group.warm_up_time(Duration::from_secs(1));
     for threads in [1u64, 8, 64] {
-        bench_appenders(&mut group, threads, 16);
+        bench_appenders(&mut group, threads, 16, entry);
+    }
+    group.finish();
+
+    // The same, each decision without the run's identity: what logging it once per run
+    // instead of in every decision could save (the question), in the same run.
+    let mut group = c.benchmark_group("audit_durable_run_of_16_identity_once");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(5));
+    group.warm_up_time(Duration::from_secs(1));
+    for threads in [1u64, 8, 64] {
+        bench_appenders(&mut group, threads, 16, entry_identity_once);
     }
     group.finish();
 }
@@ -130,6 +163,7 @@ fn bench_appenders(
     group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
     threads: u64,
     run: u64,
+    make: fn(u64) -> Entry,
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = Arc::new(open(dir.path()));
@@ -160,7 +194,7 @@ fn bench_appenders(
                                     let mut last = 0;
                                     for _ in 0..run {
                                         last = log
-                                            .append(entry(t * 1_000_000 + i))
+                                            .append(make(t * 1_000_000 + i))
                                             .expect("append")
                                             .seq;
                                         i += 1;
@@ -213,12 +247,12 @@ fn queued_append(c: &mut Criterion) {
     log.close().expect("close");
 }
 
-fn large_log() -> (tempfile::TempDir, AuditLog) {
+fn large_log(make: fn(u64) -> Entry) -> (tempfile::TempDir, AuditLog) {
     let dir = tempfile::tempdir().expect("bench step");
     let log = open(dir.path());
     let start = Instant::now();
     for i in 0..LARGE_LOG {
-        log.append(entry(i)).expect("bench step");
+        log.append(make(i)).expect("bench step");
     }
     log.checkpoint().expect("bench step");
     eprintln!(
@@ -230,7 +264,7 @@ fn large_log() -> (tempfile::TempDir, AuditLog) {
 }
 
 fn verify_and_prove(c: &mut Criterion) {
-    let (dir, log) = large_log();
+    let (dir, log) = large_log(entry);
     let key = log.public_key();
     let store = log.store();
     let size = log
@@ -259,6 +293,23 @@ fn verify_and_prove(c: &mut Criterion) {
             seq = (seq + 7_919) % size;
             black_box(store.inclusion_proof(seq, size).expect("bench step"))
         });
+    });
+    group.finish();
+    drop(log);
+    drop(dir);
+
+    // The same verify over a log whose decisions do not carry the run's identity.
+    let (dir, log) = large_log(entry_identity_once);
+    let key = log.public_key();
+    let store = log.store();
+    let mut group = c.benchmark_group("audit_verify");
+    group.sampling_mode(SamplingMode::Flat);
+    group.sample_size(10);
+    group.measurement_time(Duration::from_secs(10));
+    group.warm_up_time(Duration::from_secs(1));
+    group.throughput(Throughput::Elements(LARGE_LOG));
+    group.bench_function("entries_identity_once", |b| {
+        b.iter(|| black_box(store.verify(&key).expect("bench step")));
     });
     group.finish();
     drop(log);
