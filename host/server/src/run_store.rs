@@ -411,8 +411,9 @@ mod tests {
 
     /// A durable finish is on disk when `save_finished` returns, even when it shared its
     /// commit with runs that did not ask for durability and the process dies right after:
-    /// a child process records 8 × 20 finishes at once, half of them durable, then aborts
-    /// without closing the store, and a fresh open must find every durable one.
+    /// a child process records 8 × 20 finishes at once, half of them durable, and one batch
+    /// of three whose middle run is durable, then aborts without closing the store; a fresh
+    /// open must find every durable one.
     #[test]
     fn durable_finishes_survive_a_crash_after_they_return_though_batched_with_others() {
         const CHILD: &str = "CORDON_TEST_RUN_STORE_CRASH_DIR";
@@ -438,6 +439,31 @@ mod tests {
                     });
                 }
             });
+            // And one batch whose durable run is neither its first nor its last.
+            let recorder = RunRecorder {
+                store: &store,
+                files: &files,
+                retention: &retention,
+                finishing: &finishing,
+            };
+            let batch = (0..3)
+                .map(|i| Finished {
+                    tenant: "acme".into(),
+                    run_id: id(99, i),
+                    stored: serde_json::to_vec(&Stored {
+                        view: RunView {
+                            run_id: id(99, i),
+                            ..view("ok")
+                        },
+                        report_in_file: false,
+                        report_dropped: None,
+                    })
+                    .unwrap(),
+                    finished_at_ns: now_ns(),
+                    durable: i == 1,
+                })
+                .collect();
+            recorder.record(batch).unwrap();
             // Die as a crash would: no destructor runs, nothing more is written.
             std::process::abort();
         }
@@ -456,16 +482,17 @@ mod tests {
         assert!(!status.success(), "the child should have aborted");
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
         let files = RunFiles::new(dir.path().join("runs"));
-        for t in 0..8 {
-            for i in (0..20).step_by(2) {
-                let found = load(&store, &files, "acme", &id(t, i)).unwrap();
-                assert_eq!(
-                    found.map(|v| v.status).as_deref(),
-                    Some("ok"),
-                    "{}",
-                    id(t, i)
-                );
-            }
+        for (t, i) in (0..8)
+            .flat_map(|t| (0..20).step_by(2).map(move |i| (t, i)))
+            .chain([(99, 1)])
+        {
+            let found = load(&store, &files, "acme", &id(t, i)).unwrap();
+            assert_eq!(
+                found.map(|v| v.status).as_deref(),
+                Some("ok"),
+                "{}",
+                id(t, i)
+            );
         }
     }
 
