@@ -20,6 +20,7 @@
 mod auth;
 mod conns;
 mod error;
+mod group_commit;
 mod identity;
 mod metrics;
 mod model;

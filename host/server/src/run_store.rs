@@ -17,6 +17,7 @@ use std::time::Duration;
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 
+use crate::group_commit::GroupCommit;
 use crate::model::RunView;
 use crate::store::{self, Store, StoreError, key};
 
@@ -105,52 +106,111 @@ pub(crate) fn save_running(store: &Store, tenant: &str, view: &RunView) -> Resul
     store.put(store::RUNS, &key(tenant, &view.run_id), &stored)
 }
 
-/// Record a finished run (durably when `durable`), then prune the tenant's runs past
-/// `retention`.
-pub(crate) fn save_finished(
-    store: &Store,
-    files: &RunFiles,
-    retention: &RunRetention,
-    tenant: &str,
-    view: &RunView,
+/// A finished run's stored form, waiting for the commit that records it.
+pub(crate) struct Finished {
+    tenant: String,
+    run_id: String,
+    stored: Vec<u8>,
     finished_at_ns: u64,
     durable: bool,
-) -> Result<(), StoreError> {
-    let mut stored = Stored {
-        view: view.clone(),
-        report_in_file: false,
-        report_dropped: None,
-    };
-    if let Some(report) = &view.report {
-        let bytes = serde_json::to_vec(report).map_err(|e| StoreError::Db(e.to_string()))?;
-        if bytes.len() > retention.max_report_bytes {
-            stored.view.report = None;
-            stored.report_dropped = Some(bytes.len());
-        } else if bytes.len() > retention.inline_report_bytes {
-            files
-                .write(tenant, &view.run_id, &bytes)
-                .map_err(|e| StoreError::Db(format!("cannot write the run's report: {e}")))?;
-            stored.view.report = None;
-            stored.report_in_file = true;
+}
+
+/// Finished runs waiting to be recorded: the runs that finish while one commit runs are
+/// recorded (and their tenants pruned) together in the next, in one transaction.
+pub(crate) type Finishing = GroupCommit<Finished>;
+
+/// Where finished runs go: the store, report files, retention rules and the batch that
+/// groups concurrent finishes into one commit.
+pub(crate) struct RunRecorder<'a> {
+    pub(crate) store: &'a Store,
+    pub(crate) files: &'a RunFiles,
+    pub(crate) retention: &'a RunRetention,
+    pub(crate) finishing: &'a Finishing,
+}
+
+impl RunRecorder<'_> {
+    /// Record a finished run (durably when `durable`), then prune the tenant's runs past the
+    /// retention rules; returns once the run is committed. Runs finishing at the same time
+    /// share the transaction (and, when any of them is durable, its fsync).
+    pub(crate) fn save_finished(
+        &self,
+        tenant: &str,
+        view: &RunView,
+        finished_at_ns: u64,
+        durable: bool,
+    ) -> Result<(), StoreError> {
+        let mut stored = Stored {
+            view: view.clone(),
+            report_in_file: false,
+            report_dropped: None,
+        };
+        if let Some(report) = &view.report {
+            let bytes = serde_json::to_vec(report).map_err(|e| StoreError::Db(e.to_string()))?;
+            if bytes.len() > self.retention.max_report_bytes {
+                stored.view.report = None;
+                stored.report_dropped = Some(bytes.len());
+            } else if bytes.len() > self.retention.inline_report_bytes {
+                self.files
+                    .write(tenant, &view.run_id, &bytes)
+                    .map_err(|e| StoreError::Db(format!("cannot write the run's report: {e}")))?;
+                stored.view.report = None;
+                stored.report_in_file = true;
+            }
         }
+        let job = Finished {
+            tenant: tenant.to_owned(),
+            run_id: view.run_id.clone(),
+            stored: serde_json::to_vec(&stored).map_err(store::db)?,
+            finished_at_ns,
+            durable,
+        };
+        self.finishing
+            .submit(job, |batch| self.record(batch).map_err(|e| e.to_string()))
+            .map_err(StoreError::Db)
     }
-    let index = key(tenant, &format!("{finished_at_ns:020}-{}", view.run_id));
-    let stored = serde_json::to_vec(&stored).map_err(store::db)?;
-    let run_id = serde_json::to_vec(&view.run_id).map_err(store::db)?;
-    let count = store.transact(durable, |txn| {
-        let mut runs = txn.open_table(store::RUNS).map_err(store::db)?;
-        runs.insert(key(tenant, &view.run_id).as_str(), stored.as_slice())
-            .map_err(store::db)?;
-        let mut idx = txn.open_table(store::RUN_INDEX).map_err(store::db)?;
-        let new = idx
-            .insert(index.as_str(), run_id.as_slice())
-            .map_err(store::db)?
-            .is_none();
-        // A table is open once at a time in a transaction: close them before counting.
-        drop((runs, idx));
-        adjust_count(txn, tenant, i64::from(new))
-    })?;
-    prune_from(store, files, retention, tenant, finished_at_ns, count)
+
+    /// Record `batch` in one transaction, durable if any of its runs must be, pruning each
+    /// tenant it touches; then remove the pruned runs' report files.
+    fn record(&self, batch: Vec<Finished>) -> Result<(), StoreError> {
+        let durable = batch.iter().any(|f| f.durable);
+        let gone = self.store.transact(durable, |txn| {
+            // Per tenant: index entries added, and the latest finish (the prune's "now").
+            let mut added: Vec<(&str, i64, u64)> = Vec::new();
+            {
+                let mut runs = txn.open_table(store::RUNS).map_err(store::db)?;
+                let mut idx = txn.open_table(store::RUN_INDEX).map_err(store::db)?;
+                for f in &batch {
+                    runs.insert(key(&f.tenant, &f.run_id).as_str(), f.stored.as_slice())
+                        .map_err(store::db)?;
+                    let index = key(&f.tenant, &format!("{:020}-{}", f.finished_at_ns, f.run_id));
+                    let run_id = serde_json::to_vec(&f.run_id).map_err(store::db)?;
+                    let new = idx
+                        .insert(index.as_str(), run_id.as_slice())
+                        .map_err(store::db)?
+                        .is_none();
+                    match added.iter_mut().find(|(t, ..)| *t == f.tenant) {
+                        Some((_, n, at)) => {
+                            *n += i64::from(new);
+                            *at = (*at).max(f.finished_at_ns);
+                        }
+                        None => added.push((&f.tenant, i64::from(new), f.finished_at_ns)),
+                    }
+                }
+            }
+            let mut gone = Vec::new();
+            for (tenant, n, latest) in added {
+                let count = adjust_count(txn, tenant, n)?;
+                for run_id in prune_in(txn, self.retention, tenant, latest, count)? {
+                    gone.push((tenant.to_owned(), run_id));
+                }
+            }
+            Ok(gone)
+        })?;
+        for (tenant, run_id) in gone {
+            self.files.remove(&tenant, &run_id);
+        }
+        Ok(())
+    }
 }
 
 /// Add `delta` to `tenant`'s count of index entries, counting them first if the store was
@@ -182,67 +242,50 @@ fn adjust_count(txn: &redb::WriteTransaction, tenant: &str, delta: i64) -> Resul
 }
 
 /// Remove `tenant`'s finished runs beyond the newest `keep_per_tenant`, and those finished
-/// before `now_ns - max_age` (times in nanoseconds since the Unix epoch).
+/// before `now_ns - max_age` (times in nanoseconds since the Unix epoch), in `txn`; returns
+/// the removed runs' ids, whose report files the caller removes once `txn` is committed.
 ///
-/// The tenant's count of runs is kept beside the index and `count` is what the transaction
-/// that recorded the run left it at, so a prune that finds nothing to do reads one key instead
-/// of the whole index. Entries are removed from the oldest
-/// in one transaction per batch; an entry another prune removed first is not counted twice.
-fn prune_from(
-    store: &Store,
-    files: &RunFiles,
+/// The tenant's count of runs is kept beside the index and `count` is what `txn` left it at,
+/// so a prune that finds nothing to do reads one key instead of the whole index.
+fn prune_in(
+    txn: &redb::WriteTransaction,
     retention: &RunRetention,
     tenant: &str,
     now_ns: u64,
-    mut count: u64,
-) -> Result<(), StoreError> {
-    const BATCH: usize = 64;
+    count: u64,
+) -> Result<Vec<String>, StoreError> {
     let prefix = key(tenant, "");
     let max_age = u64::try_from(retention.max_age.as_nanos()).unwrap_or(u64::MAX);
     let oldest_kept = now_ns.saturating_sub(max_age);
     let keep = u64::try_from(retention.keep_per_tenant).unwrap_or(u64::MAX);
-    loop {
-        let surplus = usize::try_from(count.saturating_sub(keep)).unwrap_or(usize::MAX);
-        let oldest = store.first_keys(store::RUN_INDEX, &prefix, surplus.saturating_add(BATCH))?;
-        let mut victims = Vec::new();
-        for (i, k) in oldest.iter().enumerate() {
-            let Some((at, run_id)) = k[prefix.len()..].split_once('-') else {
-                continue;
-            };
-            let at: u64 = at.parse().unwrap_or(0);
-            if i >= surplus && at >= oldest_kept {
-                break;
-            }
-            victims.push((k.clone(), run_id.to_owned()));
+    let surplus = usize::try_from(count.saturating_sub(keep)).unwrap_or(usize::MAX);
+    let mut idx = txn.open_table(store::RUN_INDEX).map_err(store::db)?;
+    let mut victims = Vec::new();
+    for (i, item) in idx.range(prefix.as_str()..).map_err(store::db)?.enumerate() {
+        let (k, _) = item.map_err(store::db)?;
+        let k = k.value();
+        let Some((at, run_id)) = k.strip_prefix(&prefix).and_then(|r| r.split_once('-')) else {
+            break;
+        };
+        let at: u64 = at.parse().unwrap_or(0);
+        if i >= surplus && at >= oldest_kept {
+            break;
         }
-        if victims.is_empty() {
-            return Ok(());
-        }
-        let batch_was_all_victims = victims.len() == oldest.len();
-        let (gone, left) = store.transact(false, |txn| {
-            let mut idx = txn.open_table(store::RUN_INDEX).map_err(store::db)?;
-            let mut runs = txn.open_table(store::RUNS).map_err(store::db)?;
-            let mut gone = Vec::new();
-            for (k, run_id) in &victims {
-                if idx.remove(k.as_str()).map_err(store::db)?.is_some() {
-                    runs.remove(key(tenant, run_id).as_str())
-                        .map_err(store::db)?;
-                    gone.push(run_id.clone());
-                }
-            }
-            drop((idx, runs));
-            let removed = i64::try_from(gone.len()).unwrap_or(i64::MAX);
-            let left = adjust_count(txn, tenant, -removed)?;
-            Ok((gone, left))
-        })?;
-        count = left;
-        for run_id in gone {
-            files.remove(tenant, &run_id);
-        }
-        if !batch_was_all_victims {
-            return Ok(());
-        }
+        victims.push((k.to_owned(), run_id.to_owned()));
     }
+    if victims.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut runs = txn.open_table(store::RUNS).map_err(store::db)?;
+    for (k, run_id) in &victims {
+        idx.remove(k.as_str()).map_err(store::db)?;
+        runs.remove(key(tenant, run_id).as_str())
+            .map_err(store::db)?;
+    }
+    drop((idx, runs));
+    let removed = i64::try_from(victims.len()).unwrap_or(i64::MAX);
+    adjust_count(txn, tenant, -removed)?;
+    Ok(victims.into_iter().map(|(_, id)| id).collect())
 }
 
 /// A stored run of `tenant` that this process is not running: as it ended (its report read
@@ -303,8 +346,33 @@ mod tests {
         tenant: &str,
         now_ns: u64,
     ) -> Result<(), StoreError> {
-        let count = store.transact(false, |txn| adjust_count(txn, tenant, 0))?;
-        prune_from(store, files, retention, tenant, now_ns, count)
+        let gone = store.transact(false, |txn| {
+            let count = adjust_count(txn, tenant, 0)?;
+            prune_in(txn, retention, tenant, now_ns, count)
+        })?;
+        for run_id in gone {
+            files.remove(tenant, &run_id);
+        }
+        Ok(())
+    }
+
+    /// Record `v` as a run of `acme` finished at `at`.
+    fn save(
+        store: &Store,
+        files: &RunFiles,
+        retention: &RunRetention,
+        finishing: &Finishing,
+        v: &RunView,
+        at: u64,
+        durable: bool,
+    ) {
+        let recorder = RunRecorder {
+            store,
+            files,
+            retention,
+            finishing,
+        };
+        recorder.save_finished("acme", v, at, durable).unwrap();
     }
 
     fn view(status: &str) -> RunView {
@@ -328,9 +396,104 @@ mod tests {
         assert_eq!(loaded.status, INTERRUPTED);
         assert_eq!(loaded.user.as_deref(), Some("alice"));
         let retention = RunRetention::default();
-        save_finished(&store, &files, &retention, "acme", &view("ok"), 1, true).unwrap();
+        save(
+            &store,
+            &files,
+            &retention,
+            &Finishing::default(),
+            &view("ok"),
+            1,
+            true,
+        );
         let loaded = load(&store, &files, "acme", "r-1").unwrap().unwrap();
         assert_eq!(loaded.status, "ok");
+    }
+
+    /// A durable finish is on disk when `save_finished` returns, even when it shared its
+    /// commit with runs that did not ask for durability and the process dies right after:
+    /// a child process records 8 × 20 finishes at once, half of them durable, and one batch
+    /// of three whose middle run is durable, then aborts without closing the store; a fresh
+    /// open must find every durable one.
+    #[test]
+    fn durable_finishes_survive_a_crash_after_they_return_though_batched_with_others() {
+        const CHILD: &str = "CORDON_TEST_RUN_STORE_CRASH_DIR";
+        let id = |t: u32, i: u32| format!("r-{t}-{i}");
+        if let Some(dir) = std::env::var_os(CHILD) {
+            let dir = Path::new(&dir);
+            let store = Store::open(&dir.join("s.redb")).unwrap();
+            let files = RunFiles::new(dir.join("runs"));
+            let finishing = Finishing::default();
+            let retention = RunRetention::default();
+            std::thread::scope(|s| {
+                for t in 0..8 {
+                    let (store, files, finishing) = (&store, &files, &finishing);
+                    s.spawn(move || {
+                        for i in 0..20 {
+                            let v = RunView {
+                                run_id: id(t, i),
+                                ..view("ok")
+                            };
+                            let at = now_ns();
+                            save(store, files, &retention, finishing, &v, at, i % 2 == 0);
+                        }
+                    });
+                }
+            });
+            // And one batch whose durable run is neither its first nor its last.
+            let recorder = RunRecorder {
+                store: &store,
+                files: &files,
+                retention: &retention,
+                finishing: &finishing,
+            };
+            let batch = (0..3)
+                .map(|i| Finished {
+                    tenant: "acme".into(),
+                    run_id: id(99, i),
+                    stored: serde_json::to_vec(&Stored {
+                        view: RunView {
+                            run_id: id(99, i),
+                            ..view("ok")
+                        },
+                        report_in_file: false,
+                        report_dropped: None,
+                    })
+                    .unwrap(),
+                    finished_at_ns: now_ns(),
+                    durable: i == 1,
+                })
+                .collect();
+            recorder.record(batch).unwrap();
+            // Die as a crash would: no destructor runs, nothing more is written.
+            std::process::abort();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "run_store::tests::durable_finishes_survive_a_crash_after_they_return_though_batched_with_others",
+                "--test-threads=1",
+            ])
+            .env(CHILD, dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(!status.success(), "the child should have aborted");
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let files = RunFiles::new(dir.path().join("runs"));
+        for (t, i) in (0..8)
+            .flat_map(|t| (0..20).step_by(2).map(move |i| (t, i)))
+            .chain([(99, 1)])
+        {
+            let found = load(&store, &files, "acme", &id(t, i)).unwrap();
+            assert_eq!(
+                found.map(|v| v.status).as_deref(),
+                Some("ok"),
+                "{}",
+                id(t, i)
+            );
+        }
     }
 
     #[test]
@@ -359,7 +522,15 @@ mod tests {
             inline_report_bytes: 1024,
             ..RunRetention::default()
         };
-        save_finished(&store, &files, &retention, "acme", &big("r-1"), 1, true).unwrap();
+        save(
+            &store,
+            &files,
+            &retention,
+            &Finishing::default(),
+            &big("r-1"),
+            1,
+            true,
+        );
         let path = dir.path().join("runs/acme/r-1.json");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(
@@ -384,7 +555,15 @@ mod tests {
         for i in 0..6u64 {
             let id = format!("r-{i}");
             let at = (1000 + i) * 1_000_000_000;
-            save_finished(&store, &files, &retention, "acme", &big(&id), at, false).unwrap();
+            save(
+                &store,
+                &files,
+                &retention,
+                &Finishing::default(),
+                &big(&id),
+                at,
+                false,
+            );
         }
         let kept: Vec<bool> = (0..6)
             .map(|i| {
@@ -425,17 +604,25 @@ mod tests {
             ..RunRetention::default()
         };
         let now = now_ns();
+        let finishing = Finishing::default();
         std::thread::scope(|s| {
             for t in 0..4u64 {
-                let (store, files) = (&store, &files);
+                let (store, files, finishing) = (&store, &files, &finishing);
                 s.spawn(move || {
                     for i in 0..50u64 {
                         let v = RunView {
                             run_id: format!("r-{t}-{i}"),
                             ..view("ok")
                         };
-                        save_finished(store, files, &retention, "acme", &v, now + i * 4 + t, false)
-                            .unwrap();
+                        save(
+                            store,
+                            files,
+                            &retention,
+                            finishing,
+                            &v,
+                            now + i * 4 + t,
+                            false,
+                        );
                     }
                 });
             }
@@ -476,16 +663,16 @@ mod tests {
         prune(&store, &files, &retention, "acme", now + 10).unwrap();
         assert_eq!(index_len(&store, "acme"), 3);
         assert_eq!(stored_count(&store, "acme"), 3);
-        save_finished(
+        let finishing = Finishing::default();
+        save(
             &store,
             &files,
             &retention,
-            "acme",
+            &finishing,
             &view("ok"),
             now + 20,
             false,
-        )
-        .unwrap();
+        );
         assert_eq!(index_len(&store, "acme"), 3);
         assert_eq!(stored_count(&store, "acme"), 3);
     }

@@ -164,6 +164,7 @@ impl Store {
     }
 
     /// The first `limit` keys that start with `prefix`, in order.
+    #[cfg(test)]
     pub(crate) fn first_keys(
         &self,
         table: TableDefinition<&str, &[u8]>,

@@ -201,6 +201,8 @@ pub(crate) struct Inner {
     pub(crate) runs: Mutex<Runs>,
     /// Large run reports, on disk.
     pub(crate) run_files: RunFiles,
+    /// Finished runs waiting for the commit that records them (shared by concurrent finishes).
+    pub(crate) finishing: run_store::Finishing,
     pub(crate) running: watch::Sender<usize>,
     /// Parsed bundle versions by `<tenant>/<version>`.
     pub(crate) bundles: Mutex<HashMap<String, PolicyBundle>>,
@@ -270,6 +272,7 @@ impl AppState {
                 metrics: Metrics::new(),
                 runs: Mutex::default(),
                 run_files: RunFiles::new(run_store::dir(&data)),
+                finishing: run_store::Finishing::default(),
                 running,
                 bundles: Mutex::default(),
                 loaded: Mutex::default(),

@@ -338,15 +338,9 @@ impl AppState {
         // Stored before the slot goes, so a poller never finds neither; an async run's
         // durably, so a poller never sees a result a restart would lose.
         if let Some(t) = tenant.as_deref()
-            && let Err(e) = run_store::save_finished(
-                &self.inner.store,
-                &self.inner.run_files,
-                &self.inner.config.run_retention,
-                t,
-                &view,
-                run_store::now_ns(),
-                durable,
-            )
+            && let Err(e) =
+                self.run_recorder()
+                    .save_finished(t, &view, run_store::now_ns(), durable)
         {
             tracing::error!(target: "cordon.server", run = run_id, error = %e, "cannot store the run's result");
         }
@@ -360,6 +354,15 @@ impl AppState {
         drop(runs);
         self.inner.running.send_modify(|n| *n = n.saturating_sub(1));
         view
+    }
+
+    fn run_recorder(&self) -> run_store::RunRecorder<'_> {
+        run_store::RunRecorder {
+            store: &self.inner.store,
+            files: &self.inner.run_files,
+            retention: &self.inner.config.run_retention,
+            finishing: &self.inner.finishing,
+        }
     }
 
     /// A run in progress, or a finished one from the store (this process's or an earlier
