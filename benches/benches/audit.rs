@@ -63,7 +63,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cordon_audit::{AuditLog, Decision, DecisionLog, Entry, LogOptions, RecordAccess};
+use cordon_audit::{AuditLog, Decision, DecisionLog, Entry, LogOptions, PublicKey, RecordAccess};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
@@ -123,36 +123,27 @@ fn open(dir: &std::path::Path) -> AuditLog {
 }
 
 fn durable_append(c: &mut Criterion) {
-    let mut group = c.benchmark_group("audit_durable_append");
-    group.sampling_mode(SamplingMode::Flat);
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(5));
-    group.warm_up_time(Duration::from_secs(1));
-
-    for threads in [1u64, 8, 64] {
-        bench_appenders(&mut group, threads, 1, entry);
-    }
-    group.finish();
-
-    let mut group = c.benchmark_group("audit_durable_run_of_16");
-    group.sampling_mode(SamplingMode::Flat);
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(5));
-    group.warm_up_time(Duration::from_secs(1));
-    for threads in [1u64, 8, 64] {
-        bench_appenders(&mut group, threads, 16, entry);
-    }
-    group.finish();
-
+    appenders_group(c, "audit_durable_append", 1, entry);
+    appenders_group(c, "audit_durable_run_of_16", 16, entry);
     // The same, each decision without the run's identity: what logging it once per run
     // instead of in every decision could save (the question), in the same run.
-    let mut group = c.benchmark_group("audit_durable_run_of_16_identity_once");
+    appenders_group(
+        c,
+        "audit_durable_run_of_16_identity_once",
+        16,
+        entry_identity_once,
+    );
+}
+
+/// One group: 1, 8 and 64 appenders of runs of `run` entries made by `make`.
+fn appenders_group(c: &mut Criterion, name: &str, run: u64, make: fn(u64) -> Entry) {
+    let mut group = c.benchmark_group(name);
     group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(5));
     group.warm_up_time(Duration::from_secs(1));
     for threads in [1u64, 8, 64] {
-        bench_appenders(&mut group, threads, 16, entry_identity_once);
+        bench_appenders(&mut group, threads, run, make);
     }
     group.finish();
 }
@@ -272,16 +263,7 @@ fn verify_and_prove(c: &mut Criterion) {
         .map(|c| c.tree_size)
         .expect("a checkpoint");
 
-    let mut group = c.benchmark_group("audit_verify");
-    group.sampling_mode(SamplingMode::Flat);
-    group.sample_size(10);
-    group.measurement_time(Duration::from_secs(10));
-    group.warm_up_time(Duration::from_secs(1));
-    group.throughput(Throughput::Elements(LARGE_LOG));
-    group.bench_function("entries", |b| {
-        b.iter(|| black_box(store.verify(&key).expect("bench step")));
-    });
-    group.finish();
+    verify_group(c, "entries", &store, key);
 
     let mut group = c.benchmark_group("audit_inclusion_proof");
     group.sample_size(50);
@@ -300,20 +282,23 @@ fn verify_and_prove(c: &mut Criterion) {
 
     // The same verify over a log whose decisions do not carry the run's identity.
     let (dir, log) = large_log(entry_identity_once);
-    let key = log.public_key();
-    let store = log.store();
+    verify_group(c, "entries_identity_once", &log.store(), log.public_key());
+    drop(log);
+    drop(dir);
+}
+
+/// `audit_verify/<name>`: full verification of the 1M-entry log `store`.
+fn verify_group(c: &mut Criterion, name: &str, store: &cordon_audit::Store, key: PublicKey) {
     let mut group = c.benchmark_group("audit_verify");
     group.sampling_mode(SamplingMode::Flat);
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
     group.warm_up_time(Duration::from_secs(1));
     group.throughput(Throughput::Elements(LARGE_LOG));
-    group.bench_function("entries_identity_once", |b| {
+    group.bench_function(name, |b| {
         b.iter(|| black_box(store.verify(&key).expect("bench step")));
     });
     group.finish();
-    drop(log);
-    drop(dir);
 }
 
 criterion_group!(benches, queued_append, durable_append, verify_and_prove);
