@@ -443,6 +443,7 @@ impl AuditLog {
             interval: options.checkpoint_interval,
             spare: Vec::new(),
             unsynced: false,
+            unpublished: None,
             keys: keys.clone(),
             keys_path,
             shared_readers: options.shared_readers,
@@ -465,6 +466,13 @@ impl AuditLog {
     /// Opens the log of a data directory: [`crate::LOG_FILE`] with [`LogOptions::in_dir`].
     pub fn open_in(dir: &Path) -> Result<AuditLog, OpenError> {
         AuditLog::open(&dir.join(crate::LOG_FILE), LogOptions::in_dir(dir))
+    }
+
+    /// How many entries are durable (on disk, surviving a crash): entries `0..n`. Entries
+    /// appended after them are committed without an fsync, or queued, until a sync, a
+    /// checkpoint or closing makes them durable.
+    pub fn durable_len(&self) -> u64 {
+        lock(&self.shared.state).committed
     }
 
     /// The public key that checks this log's checkpoints.
@@ -990,6 +998,9 @@ struct Writer {
     spare: Vec<Op>,
     /// A commit since the last durable one was made without an fsync.
     unsynced: bool,
+    /// The last checkpoint signed in a commit made without an fsync: published (to
+    /// [`AuditLog::latest_checkpoint`] and [`AuditLog::checkpoint`]) with the next durable one.
+    unpublished: Option<Checkpoint>,
     /// The subject-key file ([`crate::keyfile`]), its path, and whether other processes may
     /// read it.
     keys: SharedKeys,
@@ -1116,13 +1127,18 @@ impl Writer {
             let mut st = lock(&shared.state);
             match result {
                 Ok(checkpoint) => {
+                    if let Some(checkpoint) = checkpoint {
+                        self.unpublished = Some(checkpoint);
+                    }
+                    // Only a durable checkpoint is handed out: one a crash could take back
+                    // would later look like a log that lost entries.
                     if durable {
                         st.committed = self.frontier.size();
+                        if let Some(checkpoint) = self.unpublished.take() {
+                            st.checkpoint = Some(checkpoint);
+                        }
                     }
                     st.batches_done = number;
-                    if let Some(checkpoint) = checkpoint {
-                        st.checkpoint = Some(checkpoint);
-                    }
                 }
                 Err(e) => st.failed = Some(Arc::new(e)),
             }

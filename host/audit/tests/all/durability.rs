@@ -113,3 +113,43 @@ fn acknowledged_entries_survive_kill_9() {
     assert_eq!(report.entries, head.seq + 1);
     assert_eq!(report.unanchored, 0);
 }
+
+/// The writer commits what nobody waits for without an fsync: readers see it at once, but it
+/// is not counted durable until a sync asks for a durable commit, which takes it along.
+#[test]
+fn entries_nobody_syncs_are_visible_but_durable_only_once_a_sync_asks() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    for i in 0..50 {
+        log.append(common::entry(i)).unwrap();
+    }
+    // Wait for the writer to commit all 50 (it does so on its own, without a sync).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while log.store().len().unwrap() < 50 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never committed the queued entries"
+        );
+        std::thread::yield_now();
+    }
+    assert!(
+        log.durable_len() < 50,
+        "entries nobody synced were made durable: {}",
+        log.durable_len()
+    );
+    // Checkpoints were signed every 16 entries, but none a crash could take back is handed
+    // out: an auditor holding it would later see a log that lost entries.
+    let handed_out = log.latest_checkpoint().map_or(0, |c| c.tree_size);
+    assert!(
+        handed_out <= log.durable_len(),
+        "checkpoint at {handed_out}"
+    );
+    log.sync(10).unwrap();
+    assert_eq!(
+        log.durable_len(),
+        50,
+        "the durable commit takes every entry along"
+    );
+    log.close().unwrap();
+    assert_eq!(common::open(dir.path()).head().unwrap().seq, 49);
+}
