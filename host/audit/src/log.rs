@@ -10,12 +10,12 @@
 //! A commit is made durable (`Durability::Immediate`, an fsync) only when something waits for
 //! it: a syncer, a checkpoint, an erasure, the log closing, or a checkpoint due by time.
 //! Otherwise the writer commits without an fsync (`Durability::None`): readers see the entries
-//! at once, and the next durable commit makes them durable with it (a log opened with
+//! at once, and the next durable commit makes them durable with it. (A log opened with
 //! [`LogOptions::shared_readers`] commits every batch durably: redb cannot do otherwise while
-//! other processes read the file). Entries nobody synced are
-//! the ones a crash may lose — the pure reads and denials the runtime does not sync (see
-//! `cordon_runtime`'s gate) — and a run that reads 10,000 files pays one fsync at its end
-//! instead of one per batch the writer happened to take.
+//! other processes read the file.) Entries nobody synced are the ones a crash may lose — the
+//! pure reads and denials the runtime does not sync (see `cordon_runtime`'s gate) — and a run
+//! that reads 10,000 files pays one fsync at its end instead of one per batch the writer
+//! happened to take.
 //!
 //! What a commit costs is mostly the pages it writes: redb copies every B-tree page it changes
 //! and `fdatasync`s them with the header. So the writer keeps a commit's pages few: the Merkle
