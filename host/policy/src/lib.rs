@@ -38,7 +38,9 @@ mod taint;
 pub use bundle::{BundleError, PolicyBundle};
 pub use entities::EntityError;
 pub use records::{FieldResource, RecordAttrs, RecordAuthorizer, RecordResource, RecordsContext};
-pub use request::{Action, Human, PathError, Principal, Request, Resource, RunContext, UrlParts};
+pub use request::{
+    Action, Human, PathError, Principal, Request, Resource, RunContext, SourceCode, UrlParts,
+};
 pub use schema::{CordonSchema, SCHEMA_JSON, SCHEMA_TEXT, SchemaError};
 pub use session::{Decision, Session};
 pub use taint::Taint;

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::entities::{EntityError, uid};
 use crate::request::{Action, Request};
 use crate::schema::CordonSchema;
-use crate::session::{Decision, Session};
+use crate::session::{Decision, Session, run_pairs};
 
 /// A record as a policy sees it (no field values, no data subject).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -435,15 +435,14 @@ impl<'s> RecordAuthorizer<'s> {
 }
 
 fn records_context(session: &Session, rc: &RecordsContext) -> Result<Context, EntityError> {
-    let pairs = vec![
-        ("purpose".to_owned(), string(&session.context.purpose)),
-        ("engagement".to_owned(), string(&session.context.engagement)),
+    let mut pairs = run_pairs(&session.context)?;
+    pairs.extend([
         ("host_region".to_owned(), string(&rc.host_region)),
         (
             "requested_fields".to_owned(),
             RestrictedExpression::new_set(rc.requested_fields.iter().map(|f| string(f))),
         ),
-    ];
+    ]);
     Context::from_pairs(pairs).map_err(|e| EntityError::new("context".to_owned(), e.to_string()))
 }
 

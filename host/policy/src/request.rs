@@ -84,6 +84,21 @@ pub struct RunContext {
     pub purpose: String,
     /// The engagement (case, ticket, contract) the run belongs to.
     pub engagement: String,
+    /// For a source run (agent-written source executed by a runner component): the source's
+    /// language and digest, seen by policies as `context.code`. `None` for a component run,
+    /// where `context has code` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<SourceCode>,
+}
+
+/// The source a source run executes, as policies see it in `context.code`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceCode {
+    /// The source's language: `python` or `javascript`.
+    pub language: String,
+    /// BLAKE3 of the source text, hex (as component digests are written).
+    pub digest: String,
 }
 
 impl RunContext {
@@ -97,6 +112,23 @@ impl RunContext {
         RunContext {
             purpose: purpose.into(),
             engagement: engagement.into(),
+            code: None,
+        }
+    }
+
+    /// The same context for a source run of `code`.
+    ///
+    /// ```
+    /// use cordon_policy::{RunContext, SourceCode};
+    /// let code = SourceCode { language: "python".into(), digest: "ab".repeat(32) };
+    /// let c = RunContext::new("billing", "INV-7").with_code(code);
+    /// assert_eq!(c.code.map(|c| c.language).as_deref(), Some("python"));
+    /// ```
+    #[must_use]
+    pub fn with_code(self, code: SourceCode) -> Self {
+        RunContext {
+            code: Some(code),
+            ..self
         }
     }
 }

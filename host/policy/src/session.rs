@@ -327,16 +327,7 @@ fn context_of(
     method: Option<&str>,
     taint: Option<&Taint>,
 ) -> Result<Context, EntityError> {
-    let mut pairs = vec![
-        (
-            "purpose".to_owned(),
-            RestrictedExpression::new_string(c.purpose.clone()),
-        ),
-        (
-            "engagement".to_owned(),
-            RestrictedExpression::new_string(c.engagement.clone()),
-        ),
-    ];
+    let mut pairs = run_pairs(c)?;
     if let Some(m) = method {
         pairs.push((
             "method".to_owned(),
@@ -350,4 +341,24 @@ fn context_of(
         pairs.push(("taint".to_owned(), taint));
     }
     Context::from_pairs(pairs).map_err(|e| EntityError::new("context".to_owned(), e.to_string()))
+}
+
+/// What every context of a run has: `purpose`, `engagement` and, for a source run, `code`.
+pub(crate) fn run_pairs(
+    c: &RunContext,
+) -> Result<Vec<(String, RestrictedExpression)>, EntityError> {
+    let string = |s: &str| RestrictedExpression::new_string(s.to_owned());
+    let mut pairs = vec![
+        ("purpose".to_owned(), string(&c.purpose)),
+        ("engagement".to_owned(), string(&c.engagement)),
+    ];
+    if let Some(code) = &c.code {
+        let record = RestrictedExpression::new_record([
+            ("language".to_owned(), string(&code.language)),
+            ("digest".to_owned(), string(&code.digest)),
+        ])
+        .map_err(|e| EntityError::new("context.code".to_owned(), e.to_string()))?;
+        pairs.push(("code".to_owned(), record));
+    }
+    Ok(pairs)
 }
