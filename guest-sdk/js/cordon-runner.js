@@ -27,6 +27,10 @@ import { CordonError } from "./cordon-guest.js";
 
 /** The name the source is evaluated under (`//# sourceURL`); stack frames with it are the agent's. */
 const FILENAME = "agent.js";
+/** A run of one frame repeated (recursion) keeps this many of its frames. */
+const REPEATS = 3;
+/** At most this many frames are returned: the outermost and innermost halves. */
+const MAX_FRAMES = 100;
 
 const disabled = (name) =>
   function () {
@@ -88,15 +92,30 @@ function agentFrames(err, lines) {
   return frames.reverse();
 }
 
+const same = (a, b) => a.line === b.line && a.function === b.function;
+
+// Keep REPEATS frames of each run of one repeated frame and at most MAX_FRAMES in all; also
+// say how many were left out.
+function shorten(frames) {
+  let kept = [];
+  for (const frame of frames) {
+    if (kept.length >= REPEATS && kept.slice(-REPEATS).every((f) => same(f, frame))) continue;
+    kept.push(frame);
+  }
+  if (kept.length > MAX_FRAMES) kept = [...kept.slice(0, MAX_FRAMES / 2), ...kept.slice(-MAX_FRAMES / 2)];
+  return [kept, frames.length - kept.length];
+}
+
 function exception(err, lines) {
   const isError = err instanceof Error;
-  return {
-    exception: {
-      type: isError ? err.name : err === null ? "null" : typeof err,
-      message: isError ? String(err.message) : String(err),
-      traceback: agentFrames(err, lines),
-    },
+  const [traceback, omitted] = shorten(agentFrames(err, lines));
+  const out = {
+    type: isError ? err.name : err === null ? "null" : typeof err,
+    message: isError ? String(err.message) : String(err),
+    traceback,
   };
+  if (omitted) out.omitted_frames = omitted;
+  return { exception: out };
 }
 
 /** Run one protocol request (already parsed from JSON) and return its envelope. */

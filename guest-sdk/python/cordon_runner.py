@@ -49,6 +49,10 @@ import textwrap  # noqa: F401
 
 #: The file name the source is compiled under; frames with it are the agent's.
 FILENAME = "agent.py"
+#: A run of one frame repeated (recursion) keeps this many of its frames.
+REPEATS = 3
+#: At most this many frames are returned: the outermost and innermost halves.
+MAX_FRAMES = 100
 
 
 def _invalid(message, line=None, column=None):
@@ -68,13 +72,25 @@ def _exception(err, lines):
         lineno = frame.lineno or 0
         text = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
         frames.append({"line": lineno, "function": frame.name, "text": text})
-    return {
-        "exception": {
-            "type": type(err).__name__,
-            "message": str(err),
-            "traceback": frames,
-        }
-    }
+    frames, omitted = _shorten(frames)
+    exception = {"type": type(err).__name__, "message": str(err), "traceback": frames}
+    if omitted:
+        exception["omitted_frames"] = omitted
+    return {"exception": exception}
+
+
+def _shorten(frames):
+    """Keep ``REPEATS`` frames of each run of one repeated frame and at most ``MAX_FRAMES`` in all
+    (like Python's own "[Previous line repeated N more times]"); also return how many were left out.
+    """
+    kept = []
+    for frame in frames:
+        if len(kept) >= REPEATS and all(f == frame for f in kept[-REPEATS:]):
+            continue
+        kept.append(frame)
+    if len(kept) > MAX_FRAMES:
+        kept = kept[: MAX_FRAMES // 2] + kept[-(MAX_FRAMES // 2) :]
+    return kept, len(frames) - len(kept)
 
 
 def run(request):
