@@ -30,22 +30,47 @@ import cordon_guest.http
 import cordon_guest.records
 from cordon_guest import CordonError
 
-# Pure-Python standard modules that agent source commonly imports. Importing them here puts them
-# in the build-time snapshot (sys.modules), so `import json` in the source is a dict lookup.
+# Standard modules agent source may import. componentize-py puts in the component only the
+# modules imported at build time (a module not named here, or imported by one named here, is
+# `ModuleNotFoundError` at run time), and their import is then in the snapshot: an `import json`
+# in the source is a dict lookup. Modules that would only offer authority the runner has not got
+# (socket, subprocess, threading, tempfile, shutil...) are left out on purpose.
 import base64  # noqa: F401
+import bisect  # noqa: F401
+import calendar  # noqa: F401
 import collections  # noqa: F401
+import copy  # noqa: F401
 import csv  # noqa: F401
+import dataclasses  # noqa: F401
 import datetime  # noqa: F401
+import decimal  # noqa: F401
+import difflib  # noqa: F401
+import enum  # noqa: F401
+import fnmatch  # noqa: F401
+import fractions  # noqa: F401
 import functools  # noqa: F401
 import hashlib  # noqa: F401
+import heapq  # noqa: F401
+import hmac  # noqa: F401
+import html  # noqa: F401
 import io  # noqa: F401
 import itertools  # noqa: F401
 import math  # noqa: F401
+import operator  # noqa: F401
+import pprint  # noqa: F401
 import random  # noqa: F401
 import re  # noqa: F401
+import shlex  # noqa: F401
 import statistics  # noqa: F401
 import string  # noqa: F401
+import struct  # noqa: F401
 import textwrap  # noqa: F401
+import time  # noqa: F401
+import typing  # noqa: F401
+import unicodedata  # noqa: F401
+import urllib.parse  # noqa: F401
+import uuid  # noqa: F401
+import zlib  # noqa: F401
 
 #: The file name the source is compiled under; frames with it are the agent's.
 FILENAME = "agent.py"
