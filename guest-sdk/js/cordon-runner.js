@@ -44,7 +44,9 @@ for (const name of ["fetch", "Request", "Response", "Headers"]) {
     enumerable: false,
   });
 }
-globalThis.cordon = Object.freeze({ ...sdk });
+// The SDK for the source: everything of cordon-guest.js but the component glue.
+const { exportRun: _glue, ...api } = sdk;
+globalThis.cordon = Object.freeze(api);
 
 const SDK_MODULE = String.raw`(["'])(?:cordon|cordon-guest|\.\/cordon-guest\.js)\3`;
 const IMPORT = new RegExp(
