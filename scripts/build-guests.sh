@@ -6,8 +6,9 @@
 #                                       component new; must import nothing but cordon:agent/*
 #   Python  examples/<name>/agent.py    guest-sdk/python/componentize.sh (componentize-py)
 #   JS      examples/<name>/agent.js    guest-sdk/js/componentize.mjs (componentize-js)
-#   runners python.wasm, javascript.wasm guest-sdk/python/cordon_runner.py, guest-sdk/js/cordon-runner.js:
-#                                       run agent source sent as text (issue #15), same helpers
+#   runners build/runners/python.wasm   guest-sdk/python/cordon_runner.py, componentize.sh
+#           build/runners/javascript.wasm guest-sdk/js/cordon-runner.js, componentize.mjs
+#                                       (they run agent source sent as text, issue #15)
 #
 # Usage: scripts/build-guests.sh [--no-python] [--no-js] [--force] [NAME...]
 #
@@ -37,7 +38,7 @@ for arg in "$@"; do
         --no-python) want_python=0 ;;
         --no-js) want_js=0 ;;
         --force) force=1 ;;
-        -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
         -*) echo "build-guests: unknown option \`$arg\`" >&2; exit 2 ;;
         runners) only+=("$arg") ;;
         *) [ -d "$EXAMPLES/$arg" ] || { echo "build-guests: no example \`$arg\`" >&2; exit 2; }
@@ -133,7 +134,8 @@ for agent in "$EXAMPLES"/*/agent.py; do
     selected "$name" || continue
     out=$OUT/$name.wasm
     start=$(now)
-    if up_to_date "$out" "$(dirname "$agent")" "$ROOT/guest-sdk/python" "$WIT"; then
+    if up_to_date "$out" "$(dirname "$agent")" "$ROOT/guest-sdk/python/cordon_guest" \
+        "$ROOT/guest-sdk/python/componentize.sh" "$WIT"; then
         note="(up to date)"
     else
         log "python: $name"
@@ -150,7 +152,8 @@ for agent in "$EXAMPLES"/*/agent.js; do
     selected "$name" || continue
     out=$OUT/$name.wasm
     start=$(now)
-    if up_to_date "$out" "$(dirname "$agent")" "$ROOT/guest-sdk/js" "$WIT"; then
+    if up_to_date "$out" "$(dirname "$agent")" "$ROOT/guest-sdk/js/cordon-guest.js" \
+        "$ROOT/guest-sdk/js/componentize.mjs" "$WIT"; then
         note="(up to date)"
     else
         log "js: $name"
