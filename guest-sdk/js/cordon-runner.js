@@ -108,14 +108,26 @@ function shorten(frames) {
   return [kept, frames.length - kept.length];
 }
 
+// What a thrown value says, even when its own getters or toString throw.
+function describe(err) {
+  try {
+    if (err instanceof Error) return [String(err.name), String(err.message)];
+    return [err === null ? "null" : typeof err, String(err)];
+  } catch {
+    return [typeof err, "<unprintable>"];
+  }
+}
+
 function exception(err, lines) {
-  const isError = err instanceof Error;
-  const [traceback, omitted] = shorten(agentFrames(err, lines));
-  const out = {
-    type: isError ? err.name : err === null ? "null" : typeof err,
-    message: isError ? String(err.message) : String(err),
-    traceback,
-  };
+  const [type, message] = describe(err);
+  let frames = [];
+  try {
+    frames = agentFrames(err, lines);
+  } catch {
+    // a `stack` getter of the agent's that throws: no frames
+  }
+  const [traceback, omitted] = shorten(frames);
+  const out = { type, message, traceback };
   if (omitted) out.omitted_frames = omitted;
   return { exception: out };
 }

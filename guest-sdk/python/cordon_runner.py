@@ -98,7 +98,11 @@ def _exception(err, lines):
         text = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
         frames.append({"line": lineno, "function": frame.name, "text": text})
     frames, omitted = _shorten(frames)
-    exception = {"type": type(err).__name__, "message": str(err), "traceback": frames}
+    try:
+        message = str(err)
+    except BaseException:  # noqa: B036 - the agent's own __str__ may raise anything
+        message = f"<unprintable {type(err).__name__}>"
+    exception = {"type": type(err).__name__, "message": message, "traceback": frames}
     if omitted:
         exception["omitted_frames"] = omitted
     return {"exception": exception}
