@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Build every example guest from source into build/guests/<name>.wasm and print sizes and times.
+# Build every example guest from source into build/guests/<name>.wasm, and the source runners
+# into build/runners/<language>.wasm, and print sizes and times.
 #
 #   Rust    examples/<name>/Cargo.toml  cargo (wasm32-unknown-unknown, release) + wasm-tools
 #                                       component new; must import nothing but cordon:agent/*
 #   Python  examples/<name>/agent.py    guest-sdk/python/componentize.sh (componentize-py)
 #   JS      examples/<name>/agent.js    guest-sdk/js/componentize.mjs (componentize-js)
+#   runners build/runners/python.wasm   guest-sdk/python/cordon_runner.py, componentize.sh
+#           build/runners/javascript.wasm guest-sdk/js/cordon-runner.js, componentize.mjs
+#                                       (they run agent source sent as text, issue #15)
 #
 # Usage: scripts/build-guests.sh [--no-python] [--no-js] [--force] [NAME...]
 #
+# NAME is an example, or `runners` for both runners; without NAME everything is built.
 # A second run is fast: cargo rebuilds only what changed, and a Python or JS component newer than
 # its sources (the example, the SDK helper and wit/) is kept (--force rebuilds it). Run
 # scripts/install-guest-toolchain.sh first. Environment:
@@ -15,11 +20,13 @@
 #                                    target, else Debian's rustc-web with -Zbuild-std)
 #   CORDON_GUEST_TOOLS               where the installer put wasm-tools, componentize-py/-js
 #   CORDON_GUEST_OUT                 output folder (default build/guests)
+#   CORDON_RUNNER_OUT                output folder of the runners (default build/runners)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TOOLS=${CORDON_GUEST_TOOLS:-$ROOT/build/tools}
 OUT=${CORDON_GUEST_OUT:-$ROOT/build/guests}
+RUNNER_OUT=${CORDON_RUNNER_OUT:-$ROOT/build/runners}
 WIT=${CORDON_WIT_DIR:-$ROOT/wit}
 EXAMPLES=$ROOT/examples
 TARGET=wasm32-unknown-unknown
@@ -31,8 +38,9 @@ for arg in "$@"; do
         --no-python) want_python=0 ;;
         --no-js) want_js=0 ;;
         --force) force=1 ;;
-        -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
         -*) echo "build-guests: unknown option \`$arg\`" >&2; exit 2 ;;
+        runners) only+=("$arg") ;;
         *) [ -d "$EXAMPLES/$arg" ] || { echo "build-guests: no example \`$arg\`" >&2; exit 2; }
            only+=("$arg") ;;
     esac
@@ -126,7 +134,8 @@ for agent in "$EXAMPLES"/*/agent.py; do
     selected "$name" || continue
     out=$OUT/$name.wasm
     start=$(now)
-    if up_to_date "$out" "$(dirname "$agent")" "$ROOT/guest-sdk/python" "$WIT"; then
+    if up_to_date "$out" "$(dirname "$agent")" "$ROOT/guest-sdk/python/cordon_guest" \
+        "$ROOT/guest-sdk/python/componentize.sh" "$WIT"; then
         note="(up to date)"
     else
         log "python: $name"
@@ -143,7 +152,8 @@ for agent in "$EXAMPLES"/*/agent.js; do
     selected "$name" || continue
     out=$OUT/$name.wasm
     start=$(now)
-    if up_to_date "$out" "$(dirname "$agent")" "$ROOT/guest-sdk/js" "$WIT"; then
+    if up_to_date "$out" "$(dirname "$agent")" "$ROOT/guest-sdk/js/cordon-guest.js" \
+        "$ROOT/guest-sdk/js/componentize.mjs" "$WIT"; then
         note="(up to date)"
     else
         log "js: $name"
@@ -153,5 +163,39 @@ for agent in "$EXAMPLES"/*/agent.js; do
     record "$name" js "$(stat -c %s "$out")" "$(elapsed "$start")" "$note"
 done
 
-[ ${#results[@]} -gt 0 ] || die "nothing to build"
-printf '%s\n' "built into ${OUT#"$ROOT"/}:" "${results[@]}"
+# --- Runners -----------------------------------------------------------------------------------
+# One component per language that runs agent source sent as text. Each is rebuilt when anything
+# of its SDK (which holds the runner module) or wit/ is newer.
+runner_results=()
+if selected runners; then
+    mkdir -p "$RUNNER_OUT"
+    if [ "$want_python" = 1 ]; then
+        out=$RUNNER_OUT/python.wasm
+        start=$(now)
+        if up_to_date "$out" "$ROOT/guest-sdk/python" "$WIT"; then
+            note="(up to date)"
+        else
+            log "runner: python"
+            CORDON_WIT_DIR=$WIT "$ROOT/guest-sdk/python/componentize.sh" \
+                "$ROOT/guest-sdk/python/cordon_runner.py" -o "$out" >/dev/null
+            note=""
+        fi
+        runner_results+=("$(printf '%-16s %-7s %10s bytes  %6ss  %s' python runner "$(stat -c %s "$out")" "$(elapsed "$start")" "$note")")
+    fi
+    if [ "$want_js" = 1 ]; then
+        out=$RUNNER_OUT/javascript.wasm
+        start=$(now)
+        if up_to_date "$out" "$ROOT/guest-sdk/js" "$WIT"; then
+            note="(up to date)"
+        else
+            log "runner: javascript"
+            node "$ROOT/guest-sdk/js/componentize.mjs" "$ROOT/guest-sdk/js/cordon-runner.js" -o "$out" --wit "$WIT"
+            note=""
+        fi
+        runner_results+=("$(printf '%-16s %-7s %10s bytes  %6ss  %s' javascript runner "$(stat -c %s "$out")" "$(elapsed "$start")" "$note")")
+    fi
+fi
+
+[ ${#results[@]} -gt 0 ] || [ ${#runner_results[@]} -gt 0 ] || die "nothing to build"
+[ ${#results[@]} -eq 0 ] || printf '%s\n' "built into ${OUT#"$ROOT"/}:" "${results[@]}"
+[ ${#runner_results[@]} -eq 0 ] || printf '%s\n' "built into ${RUNNER_OUT#"$ROOT"/}:" "${runner_results[@]}"

@@ -1,0 +1,3 @@
+function main(input) {
+  return { echo: input, keys: Object.keys(input.nested).sort() };
+}

@@ -1,0 +1,2 @@
+def main(input):
+    return {"echo": input, "keys": sorted(input["nested"].keys())}

@@ -1,0 +1,2 @@
+def main(input):
+    return {"hello": "world"}

@@ -1,0 +1,4 @@
+function main(input) {
+  let n = 0;
+  while (true) n++;
+}

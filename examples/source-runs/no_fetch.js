@@ -1,0 +1,4 @@
+async function main(input) {
+  const response = await fetch("https://example.com/");
+  return response.status;
+}

@@ -1,0 +1,5 @@
+import os
+
+
+def main(input):
+    return os.system("ls")

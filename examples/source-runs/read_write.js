@@ -1,0 +1,13 @@
+const { AccessDenied, fs } = cordon;
+
+function main(input) {
+  const read = fs.readText("hello.txt");
+  let write = "written";
+  try {
+    fs.write("hello.txt", "overwritten by source\n");
+  } catch (err) {
+    if (!(err instanceof AccessDenied)) throw err;
+    write = `denied by policy [${err.policyIds.join(", ")}]`;
+  }
+  return { read, write };
+}
