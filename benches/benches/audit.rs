@@ -97,6 +97,7 @@ fn entry(i: u64) -> Entry {
         }),
         taint: None,
         roles: Vec::new(),
+        code: None,
     }
 }
 

@@ -68,6 +68,7 @@ fn decide(c: &mut Criterion) {
         records: None,
         taint: None,
         roles: Vec::new(),
+        code: None,
     };
     c.bench_function("log_append_per_call", |b| {
         b.iter(|| black_box(log.append(entry.clone()).expect("append")))

@@ -58,6 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }),
             taint: None,
             roles: vec!["claims-handler".into()],
+            code: None,
         })?;
         last = Some(receipt.seq);
     }

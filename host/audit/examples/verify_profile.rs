@@ -56,6 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }),
                 taint: None,
                 roles: Vec::new(),
+                code: None,
             })?
             .seq;
     }

@@ -296,6 +296,7 @@ impl Store {
 ///         records: None,
 ///         taint: None,
 ///         roles: vec!["support-agent".into()],
+///         code: None,
 ///     })?;
 /// }
 /// log.checkpoint()?; // commit and sign everything appended so far

@@ -1,11 +1,11 @@
-//! The canonical binary encoding of a log entry, version 4 (versions 1 to 3 are still read).
+//! The canonical binary encoding of a log entry, version 5 (versions 1 to 4 are still read).
 //!
 //! An entry's bytes are what the leaf hash covers, so the encoding is fixed and canonical: one
 //! entry has exactly one encoding, and the decoder rejects anything else (unknown version, bad
 //! tag, invalid UTF-8, trailing bytes). All integers are big-endian.
 //!
 //! ```text
-//! entry       = version:u8(=4) seq:u64 time_ms:u64
+//! entry       = version:u8(=5) seq:u64 time_ms:u64
 //!               tenant:str run_id:str component_digest:str policy_digest:str agent:str
 //!               user:opt-commitment
 //!               purpose:str engagement:str action:str resource:str
@@ -14,6 +14,7 @@
 //!               records:opt-records
 //!               taint:opt-taint                  (absent in version 1)
 //!               roles:list<str>                  (absent before version 4)
+//!               code:opt-code                    (absent before version 5)
 //! str         = len:u32 bytes:u8[len]            UTF-8
 //! list<T>     = count:u32 T[count]
 //! commitment  = u8[32]                           keyed blake3, see crate::subject
@@ -28,6 +29,7 @@
 //!             | 0x01 classification:opt-u32 jurisdictions:list<str>
 //!                    collections:list<str> categories:list<str>
 //! opt-u32     = 0x00 | 0x01 u32
+//! opt-code    = 0x00 | 0x01 language:str digest:str
 //! ```
 //!
 //! `seq` is the entry's position in the log (from 0) and `time_ms` the Unix time in
@@ -40,8 +42,15 @@
 //! (written before taint labels were logged) decode with `taint: None`; version 1 and 2
 //! entries (written before a read's withheld records and filter were logged) decode with no
 //! withheld commitments and no filter; entries before version 4 (written before the run's roles
-//! were logged) decode with no roles. This crate writes only version 4, so an entry still has
-//! exactly one encoding.
+//! were logged) decode with no roles; entries before version 5 (written before source runs)
+//! decode with no code. This crate writes only version 5, so an entry still has exactly one
+//! encoding.
+//!
+//! The code of a source run names the source's language and its digest (BLAKE3 of the source
+//! text, in lower-case hex), never the text: the text is stored once, content-addressed, in
+//! the log file's `sources` table (see [`crate::source`]). The writer accepts only a
+//! well-formed reference (a 64-digit lower-case hex digest, a short language name); the
+//! decoder checks the structure only, and [`crate::verify`] checks the rest.
 //!
 //! The roles are the organisational roles the run's human held (from the identity token or
 //! `cordon run --role`), sorted and without duplicates, stored as given: like the purpose and
@@ -53,10 +62,10 @@
 
 use serde::Serialize;
 
-use crate::{Decision, Entry, Hash, TaintLabels};
+use crate::{CodeRef, Decision, Entry, Hash, TaintLabels};
 
 /// The encoding version this crate writes.
-pub const ENTRY_VERSION: u8 = 4;
+pub const ENTRY_VERSION: u8 = 5;
 
 /// The first version, without taint labels; still read.
 const ENTRY_VERSION_1: u8 = 1;
@@ -66,6 +75,9 @@ const ENTRY_VERSION_2: u8 = 2;
 
 /// The third version, without the run's roles; still read.
 const ENTRY_VERSION_3: u8 = 3;
+
+/// The fourth version, without the source run's code; still read.
+const ENTRY_VERSION_4: u8 = 4;
 
 /// Offset of the fixed header: version (1) + seq (8) + time (8).
 pub(crate) const HEADER_LEN: usize = 17;
@@ -175,6 +187,11 @@ pub(crate) fn size_hint(entry: &Entry) -> usize {
         + 1
         + taint
         + strs(&entry.roles)
+        + 1
+        + entry
+            .code
+            .as_ref()
+            .map_or(0, |c| 8 + c.language.len() + c.digest.len())
 }
 
 /// The commitments that stand for an entry's personal identifiers and filter values.
@@ -270,6 +287,14 @@ pub(crate) fn encode_entry(
         }
     }
     put_strs(out, &entry.roles, "roles")?;
+    match &entry.code {
+        None => out.push(0),
+        Some(code) => {
+            out.push(1);
+            put_str(out, &code.language, "code.language")?;
+            put_str(out, &code.digest, "code.digest")?;
+        }
+    }
     Ok(())
 }
 
@@ -310,6 +335,9 @@ pub struct LoggedEntry {
     pub taint: Option<TaintLabels>,
     /// See [`Entry::roles`]; always empty before version 4.
     pub roles: Vec<String>,
+    /// See [`Entry::code`]; always `None` before version 5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<CodeRef>,
 }
 
 /// A record read as stored: record ids are commitments.
@@ -431,11 +459,23 @@ pub(crate) fn decode_header(bytes: &[u8]) -> Result<(u64, u64), DecodeError> {
 
 fn read_version(r: &mut Reader<'_>) -> Result<u8, DecodeError> {
     match r.u8()? {
-        version @ (ENTRY_VERSION_1 | ENTRY_VERSION_2 | ENTRY_VERSION_3 | ENTRY_VERSION) => {
-            Ok(version)
-        }
+        version @ (ENTRY_VERSION_1 | ENTRY_VERSION_2 | ENTRY_VERSION_3 | ENTRY_VERSION_4
+        | ENTRY_VERSION) => Ok(version),
         version => Err(DecodeError::UnknownVersion { version }),
     }
+}
+
+/// The code an entry names, if any, for verification. Only entries of version 5 can name
+/// code, and the field comes last, so an entry whose last byte is the `0x00` of no code is not
+/// decoded (most entries); one that names code is decoded whole (and so must be canonical).
+/// A code whose digest is empty would end in `0x00` too and be passed over: the writer never
+/// writes one (see [`crate::CodeRef::check`]), and only the holder of the signing key could,
+/// who could as well have written no code.
+pub(crate) fn code_of(bytes: &[u8]) -> Result<Option<CodeRef>, DecodeError> {
+    if bytes.first() != Some(&ENTRY_VERSION) || bytes.last() == Some(&0) {
+        return Ok(None);
+    }
+    Ok(decode_entry(bytes)?.code)
 }
 
 /// Decodes a whole entry, rejecting anything that is not the canonical encoding.
@@ -510,10 +550,18 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LoggedEntry, DecodeError> {
     } else {
         None
     };
-    let roles = if version >= ENTRY_VERSION {
+    let roles = if version >= ENTRY_VERSION_4 {
         r.strs()?
     } else {
         Vec::new()
+    };
+    let code = if version >= ENTRY_VERSION && r.tag()? {
+        Some(CodeRef {
+            language: r.str()?,
+            digest: r.str()?,
+        })
+    } else {
+        None
     };
     if r.pos != bytes.len() {
         return Err(DecodeError::TrailingBytes {
@@ -538,5 +586,6 @@ pub fn decode_entry(bytes: &[u8]) -> Result<LoggedEntry, DecodeError> {
         records,
         taint,
         roles,
+        code,
     })
 }

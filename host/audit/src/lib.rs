@@ -25,6 +25,10 @@
 //!   key (nor a user's id) survives in it ([`keyfile`]). Every change
 //!   to that table is an event in a hash chain the checkpoints sign ([`keylog`]), so a key
 //!   changed or deleted without an erasure is found by [`verify`].
+//! - **Sources**: a source run (source text a runner component executes) names the source in
+//!   every decision ([`Entry::code`]: language and BLAKE3 digest), and the log keeps the text
+//!   itself, content-addressed ([`AuditLog::put_source`], [`Store::source`]); [`verify`] checks
+//!   each stored text against its digest and that every named source is there ([`source`]).
 //! - **Evidence bundles** ([`Bundle`]): the entries matching a [`Query`] with their inclusion
 //!   proofs, the signed checkpoint and, optionally, the disclosed subject keys, in one file that
 //!   [`verify_bundle`] checks with nothing but the public key.
@@ -51,6 +55,7 @@
 //!     records: None,
 //!     taint: None,
 //!     roles: vec!["clinician".into()],
+//!     code: None,
 //! })?;
 //! log.sync(receipt.seq)?; // durable from here on
 //! log.close()?;
@@ -74,6 +79,7 @@ mod log;
 pub mod merkle;
 pub mod query;
 pub mod scrub;
+pub mod source;
 mod store;
 pub mod subject;
 mod verify;
@@ -87,9 +93,10 @@ pub use checkpoint::{Checkpoint, SubjectKeys};
 pub use encoding::{DecodeError, LoggedEntry, LoggedFilter, LoggedRecords};
 pub use hex::Hash;
 pub use keys::{KeyError, PublicKey};
-pub use log::{AppendError, AuditLog, CloseError, EraseError, LogOptions, OpenError};
+pub use log::{AppendError, AuditLog, CloseError, EraseError, LogOptions, OpenError, SourceError};
 pub use merkle::{ConsistencyProof, InclusionProof, ProofError};
 pub use query::{Query, QueryError, RevealedEntry};
+pub use source::{CodeRef, CodeRefError, MAX_SOURCE_LEN};
 pub use store::{ReadError, Store};
 pub use subject::{Disclosure, Subject};
 pub use verify::{Place, VerifyError, VerifyReport, verify, verify_file};
@@ -188,6 +195,10 @@ pub struct Entry {
     /// unattended run). Roles name organisational functions, not people, so they are stored
     /// as given (see [`encoding`]).
     pub roles: Vec<String>,
+    /// For a source run (source text a runner component executes): the source's language and
+    /// digest. The log must hold the source ([`AuditLog::put_source`]) before an entry names
+    /// it; `component_digest` names the runner. `None` for a component run.
+    pub code: Option<CodeRef>,
 }
 
 /// What a run had read when a decision was made: the labels a policy saw in `context.taint`.
@@ -237,4 +248,12 @@ pub trait DecisionLog: Send + Sync {
     /// signed by a checkpoint in the same commit, so that verification tells the erasure from
     /// a key deleted behind the log's back.
     fn forget(&self, subjects: &[Subject]) -> Result<(), EraseError>;
+    /// Stores the source text `code` in `language` under its digest and returns the
+    /// [`CodeRef`] that entries of runs of it carry (see [`source`]). Idempotent. The default
+    /// stores nothing and fails with [`SourceError::Unsupported`]: a log that keeps no sources
+    /// cannot take entries that name one.
+    fn put_source(&self, language: &str, code: &str) -> Result<CodeRef, SourceError> {
+        let _ = (language, code);
+        Err(SourceError::Unsupported)
+    }
 }

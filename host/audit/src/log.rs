@@ -44,8 +44,9 @@ use crate::keyfile::{self, KeyFileError, SharedKeys};
 use crate::keylog::{self, Event};
 use crate::keys::{self, KeyError, PublicKey};
 use crate::merkle::{self, Frontier};
+use crate::source::{self, CodeRef, CodeRefError, MAX_SOURCE_LEN};
 use crate::store::{
-    self, CHECKPOINTS, ENTRIES, Keys, Layout, META, ReadError, STORE_FORMAT, SUBJECT_KEYS,
+    self, CHECKPOINTS, ENTRIES, Keys, Layout, META, ReadError, SOURCES, STORE_FORMAT, SUBJECT_KEYS,
     SUBJECT_LOG, Store,
 };
 use crate::subject::{self, Subject};
@@ -188,6 +189,56 @@ pub enum AppendError {
     /// A subject key could not be generated.
     #[error("cannot generate a subject key")]
     Random(#[source] getrandom::Error),
+    /// The entry's code reference is not well formed.
+    #[error("entry names malformed code")]
+    BadCode(#[from] CodeRefError),
+    /// The entry names a source the log does not hold: store it first
+    /// ([`AuditLog::put_source`]), so that the log can always show the code that ran.
+    #[error("entry names source `{digest}` in `{language}`, which the log does not hold")]
+    UnknownSource {
+        /// The digest named.
+        digest: String,
+        /// The language named.
+        language: String,
+    },
+    /// The source could not be looked up.
+    #[error("cannot read the stored sources")]
+    SourceLookup(#[source] ReadError),
+}
+
+/// Why a source was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The source is larger than the log stores.
+    #[error("source of {size} bytes is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// Its size in bytes.
+        size: usize,
+        /// [`MAX_SOURCE_LEN`].
+        limit: usize,
+    },
+    /// The language is not a plain short name.
+    #[error("cannot store the source")]
+    BadLanguage(#[from] CodeRefError),
+    /// The same text is stored under another language.
+    #[error("source `{digest}` is stored as `{stored}`, not `{given}`")]
+    LanguageConflict {
+        /// The source's digest.
+        digest: String,
+        /// The language it is stored with.
+        stored: String,
+        /// The language given now.
+        given: String,
+    },
+    /// The stored sources could not be read.
+    #[error("cannot read the stored sources")]
+    Read(#[from] ReadError),
+    /// The log is closed or can no longer commit.
+    #[error("cannot store the source")]
+    Log(#[from] AppendError),
+    /// This decision log keeps no sources.
+    #[error("this decision log does not store sources")]
+    Unsupported,
 }
 
 /// Why a subject could not be erased.
@@ -220,7 +271,16 @@ enum Op {
     DeleteKey {
         subject: Vec<u8>,
     },
+    PutSource {
+        digest: String,
+        value: Vec<u8>,
+    },
 }
+
+/// How many sources' digests (and languages) a log remembers as stored, so that appending an
+/// entry that names one does not read the `sources` table; past it the memory is cleared and
+/// filled again from the table as entries name them.
+const KNOWN_SOURCES: usize = 4096;
 
 enum KeyState {
     Live([u8; 32]),
@@ -234,6 +294,9 @@ struct State {
     head: Option<Receipt>,
     pending: Vec<Op>,
     keys: HashMap<Vec<u8>, KeyState>,
+    /// Digests of sources stored (or queued) and their languages; a cache of the `sources`
+    /// table of at most [`KNOWN_SOURCES`] rows.
+    sources: HashMap<String, String>,
     /// Entries `0..committed` are durable.
     committed: u64,
     /// A syncer waits for entries `0..durable_wanted` to be durable: the writer's next commit
@@ -409,6 +472,7 @@ impl AuditLog {
                 head: size.checked_sub(1).map(|seq| Receipt { seq, hash: chain }),
                 pending: Vec::new(),
                 keys: HashMap::new(),
+                sources: HashMap::new(),
                 committed: size,
                 durable_wanted: size,
                 batches_taken: 0,
@@ -515,6 +579,82 @@ impl AuditLog {
             |_| ANY_COMMIT,
         )?;
         Ok(st.checkpoint.clone())
+    }
+
+    /// Stores the source text `code` in `language` under its digest (BLAKE3 of its UTF-8
+    /// bytes, see [`crate::source`]) and returns the [`CodeRef`] that the entries of its runs
+    /// carry. Idempotent: a source already stored is not written again.
+    ///
+    /// Returns once the source is committed (readable through [`AuditLog::source`]). It is
+    /// queued to the writer like an entry, so it is in the same commit as, or an earlier one
+    /// than, any entry that names it (appending such an entry before this is called fails
+    /// with [`AppendError::UnknownSource`]); and since a durable commit makes every earlier
+    /// commit durable, the source is durable no later than the first durable entry naming it.
+    /// It costs no fsync of its own.
+    pub fn put_source(&self, language: &str, code: &str) -> Result<CodeRef, SourceError> {
+        source::check_language(language)?;
+        if code.len() > MAX_SOURCE_LEN {
+            return Err(SourceError::TooLarge {
+                size: code.len(),
+                limit: MAX_SOURCE_LEN,
+            });
+        }
+        let code_ref = CodeRef::of(language, code);
+        let mut st = lock(&self.shared.state);
+        check_open(&st).map_err(SourceError::Log)?;
+        let stored = match st.sources.get(&code_ref.digest) {
+            Some(stored) => Some(stored.clone()),
+            None => self.stored_language(&code_ref.digest)?,
+        };
+        if let Some(stored) = stored {
+            if stored != language {
+                return Err(SourceError::LanguageConflict {
+                    digest: code_ref.digest,
+                    stored,
+                    given: language.to_owned(),
+                });
+            }
+            remember_source(&mut st, &code_ref);
+            return Ok(code_ref);
+        }
+        st.pending.push(Op::PutSource {
+            digest: code_ref.digest.clone(),
+            value: source::to_stored(language, code),
+        });
+        remember_source(&mut st, &code_ref);
+        let target = st.batches_taken + 1;
+        self.shared.work.notify_one();
+        drop(self.wait_batch(st, target)?);
+        Ok(code_ref)
+    }
+
+    /// The source stored under `digest`: its language and exact text (see
+    /// [`Store::source`]).
+    pub fn source(&self, digest: &str) -> Result<Option<(String, String)>, ReadError> {
+        self.store().source(digest)
+    }
+
+    /// The language of the source stored under `digest`, if the log holds it.
+    fn stored_language(&self, digest: &str) -> Result<Option<String>, ReadError> {
+        Ok(self.source(digest)?.map(|(language, _)| language))
+    }
+
+    /// Requires the source `code` names to be stored (or queued) under its language.
+    fn check_source(&self, st: &mut State, code: &CodeRef) -> Result<(), AppendError> {
+        let stored = match st.sources.get(&code.digest) {
+            Some(stored) => Some(stored.clone()),
+            None => self
+                .stored_language(&code.digest)
+                .map_err(AppendError::SourceLookup)?,
+        };
+        if stored.as_deref() != Some(code.language.as_str()) {
+            return Err(AppendError::UnknownSource {
+                digest: code.digest.clone(),
+                language: code.language.clone(),
+            });
+        }
+        remember_source(st, code);
+        Ok(())
     }
 
     /// Destroys the commitment key of `subject` and waits until that is committed.
@@ -643,6 +783,18 @@ impl AuditLog {
             Ok(None)
         })
     }
+}
+
+/// Notes that the log holds `code`'s source, within [`KNOWN_SOURCES`].
+fn remember_source(st: &mut State, code: &CodeRef) {
+    if st.sources.contains_key(&code.digest) {
+        return;
+    }
+    if st.sources.len() >= KNOWN_SOURCES {
+        st.sources.clear();
+    }
+    st.sources
+        .insert(code.digest.clone(), code.language.clone());
 }
 
 fn check_open(st: &State) -> Result<(), AppendError> {
@@ -859,6 +1011,10 @@ impl DecisionLog for AuditLog {
         self.erase_subjects(subjects)
     }
 
+    fn put_source(&self, language: &str, code: &str) -> Result<CodeRef, SourceError> {
+        AuditLog::put_source(self, language, code)
+    }
+
     fn append(&self, entry: Entry) -> Result<Receipt, AppendError> {
         let user = entry.user.as_deref().map(subject::user_bytes);
         let ids_of = |ids: &[String], collection: &str| -> Vec<Vec<u8>> {
@@ -872,6 +1028,9 @@ impl DecisionLog for AuditLog {
                 ids_of(&r.withheld_ids, &r.collection),
             )
         });
+        if let Some(code) = &entry.code {
+            code.check()?;
+        }
         let mut value = Vec::with_capacity(32 + encoding::size_hint(&entry));
         value.resize(32, 0);
 
@@ -882,6 +1041,9 @@ impl DecisionLog for AuditLog {
                 .wait(st)
                 .unwrap_or_else(PoisonError::into_inner);
             check_open(&st)?;
+        }
+        if let Some(code) = &entry.code {
+            self.check_source(&mut st, code)?;
         }
         let mut commitments = encoding::Commitments::default();
         if let Some(subject) = user {
@@ -1230,6 +1392,7 @@ impl Writer {
                 .open_table(self.layout.table())
                 .map_err(redb::Error::from)?;
             let mut events = None;
+            let mut sources = None;
             let mut log_event = |kind: u8,
                                  row: [u8; 32],
                                  subject_keys: &mut SubjectKeys|
@@ -1312,6 +1475,19 @@ impl Writer {
                             keylog::row_hash(&row_key, &key),
                             &mut subject_keys,
                         )?;
+                    }
+                    Op::PutSource { digest, value } => {
+                        // The table is created by the first source stored (see
+                        // `crate::source`).
+                        let table = match &mut sources {
+                            Some(table) => table,
+                            None => {
+                                sources.insert(txn.open_table(SOURCES).map_err(redb::Error::from)?)
+                            }
+                        };
+                        table
+                            .insert(digest.as_str(), value.as_slice())
+                            .map_err(redb::Error::from)?;
                     }
                     Op::DeleteKey { subject } => {
                         // The row, under its key or the older form of it. A subject without

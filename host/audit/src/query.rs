@@ -1,4 +1,4 @@
-//! Finding entries by user, record, purpose, tenant and time.
+//! Finding entries by user, record, purpose, tenant, time and the source a run executed.
 //!
 //! Users and records are found through their commitments (see [`crate::subject`]): the query
 //! looks the subject's key up and recomputes the commitment, so an erased subject is found
@@ -40,6 +40,9 @@ pub struct Query {
     /// Entries before this Unix time (ms).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until_ms: Option<u64>,
+    /// Entries of source runs of the source with this digest (see [`crate::source`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_digest: Option<String>,
 }
 
 /// An entry with the identifiers its reader may see.
@@ -101,6 +104,10 @@ impl Query {
             || self.tenant.as_ref().is_some_and(|t| t != &entry.tenant)
             || self.since_ms.is_some_and(|t| entry.time_ms < t)
             || self.until_ms.is_some_and(|t| entry.time_ms >= t)
+            || self
+                .code_digest
+                .as_ref()
+                .is_some_and(|d| entry.code.as_ref().is_none_or(|c| &c.digest != d))
         {
             return false;
         }

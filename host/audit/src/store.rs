@@ -9,7 +9,11 @@
 //! | `checkpoints`  | tree size (u64)               | checkpoint body (80) ‖ signature (64)   |
 //! | `subject_keys` | a user's subject bytes; any other subject's 0xff ‖ blake3(subject bytes) | commitment key (32); kept in the key file, see below |
 //! | `subject_log`  | event number (u64)            | chain (32) ‖ kind (1) ‖ row hash (32), see [`crate::keylog`] |
+//! | `sources`      | source digest (64 hex)        | language length (u8) ‖ language ‖ source text, see [`crate::source`] |
 //! | `meta`         | name                          | `format` (u8 = 2), `public_key` (32)    |
+//!
+//! The `sources` table is created by the first source a writer stores: logs that never ran
+//! source have none, and are read as holding no source.
 //!
 //! The commitment keys live in a file of their own beside the log, `audit-keys.redb`, with a
 //! `subject_keys` table of the same layout, so that destroying a key can rewrite that small
@@ -54,6 +58,8 @@ pub(crate) const SUBJECT_KEYS: TableDefinition<&[u8], &[u8]> = TableDefinition::
 /// The events that changed `subject_keys`, chained (see [`crate::keylog`]).
 pub(crate) const SUBJECT_LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("subject_log");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The source texts of source runs by digest (see [`crate::source`]).
+pub(crate) const SOURCES: TableDefinition<&str, &[u8]> = TableDefinition::new("sources");
 
 /// The store format this crate creates.
 pub(crate) const STORE_FORMAT: u8 = 2;
@@ -178,6 +184,12 @@ pub enum ReadError {
     /// The subject-key file is being rewritten or could not be reopened after a rewrite.
     #[error("the subject-key file is not open")]
     KeysClosed,
+    /// A stored source's row does not parse.
+    #[error("the stored source `{digest}` is malformed")]
+    BadSource {
+        /// The digest it is stored under.
+        digest: String,
+    },
     /// A Merkle node that should exist does not, or has the wrong length.
     #[error("merkle node at level {level}, index {index} is missing or malformed")]
     BadNode {
@@ -227,6 +239,7 @@ impl From<TableError> for ReadError {
                     "checkpoints" => "checkpoints",
                     "subject_keys" => "subject_keys",
                     "subject_log" => "subject_log",
+                    "sources" => "sources",
                     _ => "meta",
                 },
             },
@@ -416,6 +429,26 @@ impl Store {
     /// Whether the log holds no entries.
     pub fn is_empty(&self) -> Result<bool, ReadError> {
         Ok(self.len()? == 0)
+    }
+
+    /// The source stored under `digest` (see [`crate::source`]): its language and exact text,
+    /// or `None` if the log holds no such source. The text is returned as stored: whether it
+    /// still hashes to `digest` is for [`Store::verify`] to say.
+    pub fn source(&self, digest: &str) -> Result<Option<(String, String)>, ReadError> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(SOURCES) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let Some(value) = table.get(digest)? else {
+            return Ok(None);
+        };
+        crate::source::from_stored(value.value())
+            .map(Some)
+            .ok_or_else(|| ReadError::BadSource {
+                digest: digest.to_owned(),
+            })
     }
 
     /// The encoded bytes of entry `seq` (without the chain hash), if present.

@@ -13,6 +13,13 @@
 //! and the `meta` table against the public key. Nothing a query, proof or bundle reads is left
 //! unchecked.
 //!
+//! Last, the sources of source runs ([`crate::source`]): every stored source must hash to the
+//! digest it is stored under, and every source an entry names must be stored, in the language
+//! the entry names. A missing source is a failure, not a warning: the writer refuses an entry
+//! whose source it does not hold, so in a log file a named source can only be missing if it
+//! was deleted. (An exported [`crate::Bundle`] carries entries without their sources; its
+//! entries still name each source's digest, so whoever holds the text can check it.)
+//!
 //! Verification never panics: a store so damaged that reading it fails (or that the storage
 //! engine panics on) is a [`VerifyError::Corrupt`] naming the table and, where known, the key.
 //!
@@ -44,7 +51,8 @@ use crate::checkpoint::Checkpoint;
 use crate::encoding::{self, DecodeError};
 use crate::keylog::{self, Event};
 use crate::merkle::{self, Frontier};
-use crate::store::{self, CHECKPOINTS, Layout, META, ReadError, SUBJECT_LOG, Store, Tree};
+use crate::source::{self, CodeRef};
+use crate::store::{self, CHECKPOINTS, Layout, META, ReadError, SOURCES, SUBJECT_LOG, Store, Tree};
 use crate::{Hash, PublicKey};
 
 /// The level of a window's subtree: a window holds `2^WINDOW_LEVEL` entries.
@@ -77,6 +85,10 @@ pub struct VerifyReport {
     /// were covered has none until its writer is next opened; until then its subject keys are
     /// checked for consistency with the event log only.
     pub subject_keys_signed: bool,
+    /// Stored sources of source runs, each checked against its digest.
+    pub sources: u64,
+    /// Entries that name a source (each found stored, in the language named).
+    pub source_entries: u64,
 }
 
 /// Where verification found the first problem: a table and, where one is known, its key.
@@ -287,6 +299,43 @@ pub enum VerifyError {
         /// The row's subject.
         subject: String,
     },
+    /// An entry names code that is not well formed (a digest that is not 64 lower-case hex
+    /// digits, or a language that is not a plain short name): the writer never writes one.
+    #[error("entry {seq} names malformed code")]
+    BadCode {
+        /// The entry.
+        seq: u64,
+        /// What is wrong.
+        source: source::CodeRefError,
+    },
+    /// A source an entry names is not stored: the writer stores a source before any entry
+    /// can name it, so it was deleted.
+    #[error("source `{digest}`, named by entry {seq}, is not stored in the log")]
+    SourceMissing {
+        /// The source's digest.
+        digest: String,
+        /// The first entry that names it.
+        seq: u64,
+    },
+    /// A stored source does not hash to the digest it is stored under, or its row does not
+    /// parse: its text (or its key) was changed.
+    #[error("stored source `{digest}` was changed: its text does not hash to its digest")]
+    SourceChanged {
+        /// The digest it is stored under.
+        digest: String,
+    },
+    /// A source is stored in another language than an entry names.
+    #[error("entry {seq} names source `{digest}` in `{named}`, but it is stored as `{stored}`")]
+    SourceLanguage {
+        /// The source's digest.
+        digest: String,
+        /// The first entry that names it so.
+        seq: u64,
+        /// The language the entry names.
+        named: String,
+        /// The language stored.
+        stored: String,
+    },
     /// A key the subject-key log created and never erased is not in `subject_keys`: it was
     /// deleted (or changed) outside the log.
     #[error("the subject key created by subject-key event {index} was deleted outside the log")]
@@ -314,6 +363,10 @@ impl VerifyError {
                 Some(*first_seq)
             }
             VerifyError::Truncated { entries, .. } => Some(*entries),
+            VerifyError::BadCode { seq, .. } => Some(*seq),
+            VerifyError::SourceMissing { .. }
+            | VerifyError::SourceChanged { .. }
+            | VerifyError::SourceLanguage { .. } => None,
             VerifyError::Read(_)
             | VerifyError::BadSignature { .. }
             | VerifyError::MalformedCheckpoint { .. }
@@ -355,6 +408,7 @@ impl VerifyError {
                     at("merkle", format!("level {level} index {index}"))
                 }
                 ReadError::BadSubjectEvent { index } => at("subject_log", index.to_string()),
+                ReadError::BadSource { digest } => at("sources", digest.clone()),
                 ReadError::OpenKeys { .. } | ReadError::KeysClosed => Some(Place {
                     table: "subject_keys",
                     key: None,
@@ -403,6 +457,10 @@ impl VerifyError {
             | VerifyError::UnsignedErasure { index }
             | VerifyError::SubjectKeyDeleted { index } => at("subject_log", index.to_string()),
             VerifyError::SubjectKeyChanged { subject } => at("subject_keys", subject.clone()),
+            VerifyError::BadCode { seq, .. } => at("entries", seq.to_string()),
+            VerifyError::SourceMissing { digest, .. }
+            | VerifyError::SourceChanged { digest }
+            | VerifyError::SourceLanguage { digest, .. } => at("sources", digest.clone()),
         }
     }
 }
@@ -588,6 +646,8 @@ impl Store {
                 trusted,
                 previous_checkpoint: 0,
                 chain: [0u8; 32],
+                codes: HashMap::new(),
+                code_entries: 0,
             };
             // Windows finish out of order; each is joined once all before it are.
             let mut finished = BTreeMap::new();
@@ -624,6 +684,8 @@ impl Store {
             high,
             checkpoints: mut remaining,
             chain,
+            codes,
+            code_entries,
             ..
         } = walked?;
         let expected = frontier.size();
@@ -655,6 +717,8 @@ impl Store {
         let subjects = check_subject_keys(self, &txn, &signed, &set_reading)?;
         set_reading("meta");
         check_meta(&txn, key)?;
+        set_reading("sources");
+        let sources = check_sources(&txn, &codes)?;
 
         let latest = checkpoints.last().cloned();
         Ok(VerifyReport {
@@ -662,6 +726,8 @@ impl Store {
             subject_events: subjects.events,
             unanchored_subject_events: subjects.unanchored,
             subject_keys_signed: subjects.signed,
+            sources,
+            source_entries: code_entries,
             entries: expected,
             head: (expected > 0).then_some(Hash(chain)),
             root: Hash(frontier.root()),
@@ -670,6 +736,71 @@ impl Store {
             latest_checkpoint: latest,
         })
     }
+}
+
+/// Checks every stored source against its digest, then that every source an entry names
+/// (`codes`, with the first entry naming each) is well formed and stored in the language
+/// named, in the order of those entries. Returns how many sources are stored.
+fn check_sources(txn: &ReadTransaction, codes: &HashMap<CodeRef, u64>) -> Result<u64, VerifyError> {
+    let table = match txn.open_table(SOURCES) {
+        Ok(table) => Some(table),
+        // Created by the first source stored: a log that never ran source has none.
+        Err(TableError::TableDoesNotExist(_)) => None,
+        Err(e) => return Err(open_failed("sources")(e)),
+    };
+    let corrupt_at = |digest: &str| {
+        let digest = digest.to_owned();
+        move |e: redb::StorageError| VerifyError::Corrupt {
+            table: "sources",
+            key: Some(digest.clone()),
+            detail: e.to_string(),
+        }
+    };
+    let mut stored = 0u64;
+    if let Some(table) = &table {
+        for row in table.iter().map_err(corrupt("sources", None))? {
+            let (k, v) = row.map_err(corrupt("sources", None))?;
+            let digest = k.value();
+            let intact = source::from_stored(v.value()).is_some_and(|(language, code)| {
+                source::check_language(&language).is_ok() && source::digest(&code) == digest
+            });
+            if !intact {
+                return Err(VerifyError::SourceChanged {
+                    digest: digest.to_owned(),
+                });
+            }
+            stored += 1;
+        }
+    }
+    let mut named: Vec<(&CodeRef, u64)> = codes.iter().map(|(c, &seq)| (c, seq)).collect();
+    named.sort_by(|a, b| (a.1, &a.0.language).cmp(&(b.1, &b.0.language)));
+    for (code, seq) in named {
+        code.check()
+            .map_err(|source| VerifyError::BadCode { seq, source })?;
+        let row = match &table {
+            Some(table) => table
+                .get(code.digest.as_str())
+                .map_err(corrupt_at(&code.digest))?,
+            None => None,
+        };
+        let Some(row) = row else {
+            return Err(VerifyError::SourceMissing {
+                digest: code.digest.clone(),
+                seq,
+            });
+        };
+        // Every row parsed above.
+        let language = source::from_stored(row.value()).map(|(language, _)| language);
+        if language.as_deref() != Some(code.language.as_str()) {
+            return Err(VerifyError::SourceLanguage {
+                digest: code.digest.clone(),
+                seq,
+                named: code.language.clone(),
+                stored: language.unwrap_or_default(),
+            });
+        }
+    }
+    Ok(stored)
 }
 
 /// The `meta` rows: the recorded public key must be the one verification uses (the format was
@@ -830,6 +961,10 @@ struct Window {
     end: Frontier,
     /// The stored chain hash of its last entry.
     chain: [u8; 32],
+    /// The code its entries name, each with the first entry that names it.
+    codes: HashMap<CodeRef, u64>,
+    /// How many of its entries name code.
+    code_entries: u64,
 }
 
 struct Mark {
@@ -846,6 +981,8 @@ fn check_window(tree: &Tree, sizes: &[u64], start: u64, end: u64) -> Window {
         marks: Vec::new(),
         end: Frontier::default(),
         chain: [0u8; 32],
+        codes: HashMap::new(),
+        code_entries: 0,
     };
     let mut at = start;
     let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -940,6 +1077,12 @@ fn walk_window(
         if &chain != stored {
             return Err(VerifyError::Changed { seq });
         }
+        if let Some(code) =
+            encoding::code_of(bytes).map_err(|source| VerifyError::Malformed { seq, source })?
+        {
+            window.codes.entry(code).or_insert(seq);
+            window.code_entries += 1;
+        }
         let mut failure = None;
         frontier.push(leaf, |level, index, hash| {
             if failure.is_none() {
@@ -981,6 +1124,10 @@ struct Walk<'c, 't> {
     previous_checkpoint: u64,
     /// The chain hash of the last entry joined.
     chain: [u8; 32],
+    /// The code the entries joined name, each with the first entry that names it.
+    codes: HashMap<CodeRef, u64>,
+    /// How many of the entries joined name code.
+    code_entries: u64,
 }
 
 impl Walk<'_, '_> {
@@ -1018,6 +1165,10 @@ impl Walk<'_, '_> {
         }
         self.high.entry_done(end - 1)?;
         self.chain = window.chain;
+        for (code, seq) in window.codes {
+            self.codes.entry(code).or_insert(seq);
+        }
+        self.code_entries += window.code_entries;
         if let Some(c) = self.checkpoints.peek().copied()
             && c.tree_size == end
         {

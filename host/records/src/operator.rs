@@ -282,6 +282,7 @@ impl<'a> Operator<'a> {
                 }),
                 taint: None,
                 roles: Vec::new(),
+                code: None,
             })
             .map_err(ActionError::Log)?;
         self.log.sync(receipt.seq).map_err(ActionError::Log)

@@ -71,6 +71,7 @@ impl RunIdentity {
             records: None,
             taint: None,
             roles: self.roles.clone(),
+            code: None,
         }
     }
 }

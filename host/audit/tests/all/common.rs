@@ -65,6 +65,7 @@ pub fn entry(i: u64) -> Entry {
         }),
         taint: None,
         roles: Vec::new(),
+        code: None,
     }
 }
 

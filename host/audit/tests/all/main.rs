@@ -18,4 +18,5 @@ mod integrity;
 mod keys;
 mod proofs;
 mod query;
+mod sources;
 mod tamper;

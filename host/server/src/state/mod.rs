@@ -359,6 +359,7 @@ impl AppState {
                 records: None,
                 taint: None,
                 roles: Vec::new(),
+                code: None,
             })
             .map_err(|e| ApiError::internal(&e))?;
         log.sync(r.seq).map_err(|e| ApiError::internal(&e))?;
