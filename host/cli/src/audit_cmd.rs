@@ -1,6 +1,7 @@
 //! `cordon audit`: verify, query and export the decision log.
 //!
-//! Every command prints JSON to stdout. `verify` and `verify-bundle` exit with 1 and a JSON
+//! Every command but `source` prints JSON to stdout; `source` prints the exact source text
+//! of a source run (or, with `--json`, its language, digest and text as JSON). `verify` and `verify-bundle` exit with 1 and a JSON
 //! report naming the first bad place (table and key, and the first bad sequence number when
 //! one can be named) when the evidence does not hold, however damaged the file is; other
 //! failures (a missing file, a log held by a running host, a malformed argument) are errors
@@ -57,6 +58,15 @@ pub enum AuditCommand {
     },
     /// Print the latest signed checkpoint (keep it elsewhere to check the log against later).
     Checkpoint,
+    /// Print the exact source text a source run executed, by its digest (the `code.digest`
+    /// of the run's decisions). Exits with 1 if the log holds no such source.
+    Source {
+        /// The source's digest: BLAKE3 of its text, 64 lower-case hex digits.
+        digest: String,
+        /// Print `{"language", "digest", "code"}` as JSON instead of the bare text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Which entries to select; every filter given must match.
@@ -81,6 +91,9 @@ pub struct Filters {
     /// Entries before this time (same forms as `--since`).
     #[arg(long)]
     until: Option<String>,
+    /// Entries of source runs of the source with this digest (64 lower-case hex digits).
+    #[arg(long, value_name = "DIGEST")]
+    code_digest: Option<String>,
 }
 
 impl Filters {
@@ -105,7 +118,13 @@ impl Filters {
                 })
                 .transpose()
         };
+        if let Some(digest) = &self.code_digest
+            && !cordon_audit::source::is_digest(digest)
+        {
+            anyhow::bail!("`--code-digest {digest}` is not 64 lower-case hex digits");
+        }
         Ok(Query {
+            code_digest: self.code_digest.clone(),
             user: self.user.clone(),
             record,
             purpose: self.purpose.clone(),
@@ -309,6 +328,32 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
             }))?;
             Ok(ExitCode::SUCCESS)
         }
+        AuditCommand::Source { digest, json } => {
+            if !cordon_audit::source::is_digest(&digest) {
+                anyhow::bail!("`{digest}` is not a source digest (64 lower-case hex digits)");
+            }
+            let found = open_store(data_dir)?
+                .source(&digest)
+                .context("cannot read the decision log")?;
+            let Some((language, code)) = found else {
+                eprintln!("error: the decision log holds no source `{digest}`");
+                return Ok(ExitCode::from(EXIT_INVALID));
+            };
+            if json {
+                print_json(&serde_json::json!({
+                    "language": language,
+                    "digest": digest,
+                    "code": code,
+                }))?;
+            } else {
+                // Exactly the text that ran: no newline added.
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                out.write_all(code.as_bytes())?;
+                out.flush()?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -325,6 +370,7 @@ mod tests {
             tenant: None,
             since: Some("2020-01-01".into()),
             until: None,
+            code_digest: None,
         }
     }
 
@@ -349,6 +395,7 @@ mod tests {
                 records: None,
                 taint: None,
                 roles: Vec::new(),
+                code: None,
             })
             .unwrap();
         }
