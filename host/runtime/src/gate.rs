@@ -50,6 +50,8 @@ pub struct RunIdentity {
     pub purpose: String,
     /// The run's engagement.
     pub engagement: String,
+    /// For a source run: the source's language and digest.
+    pub code: Option<cordon_policy::SourceCode>,
 }
 
 impl RunIdentity {
@@ -71,7 +73,10 @@ impl RunIdentity {
             records: None,
             taint: None,
             roles: self.roles.clone(),
-            code: None,
+            code: self.code.as_ref().map(|c| cordon_audit::CodeRef {
+                language: c.language.clone(),
+                digest: c.digest.clone(),
+            }),
         }
     }
 }
@@ -579,6 +584,7 @@ pub(crate) fn test_gate_on(log: Arc<dyn DecisionLog>, policy: &str) -> Gate {
         roles: Vec::new(),
         purpose: "p".into(),
         engagement: "e".into(),
+        code: None,
     };
     let stop = Stop::new(
         std::time::Instant::now() + std::time::Duration::from_secs(3600),

@@ -41,6 +41,7 @@ mod gate;
 mod host;
 mod limits;
 mod run;
+mod source;
 mod state;
 mod stop;
 
@@ -52,4 +53,5 @@ pub use host::fs::MAX_RENAME_ENTRIES;
 pub use host::records::RecordsGrant;
 pub use limits::{LimitExceeded, LimitsError, RunLimits};
 pub use run::{AuditRange, GuestError, Invocation, RunError, RunReport, RunStatus};
+pub use source::{Language, Source, SourceError, SourceLocation, TraceFrame};
 pub use stop::{CancelToken, Cancelled};

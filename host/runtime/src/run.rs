@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use cap_std::fs::Dir;
 use cordon_audit::DecisionLog;
-use cordon_policy::{EntityError, Human, PolicyBundle, Principal, RunContext, Taint};
+use cordon_policy::{EntityError, Human, PolicyBundle, Principal, RunContext, SourceCode, Taint};
 use serde::Serialize;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, UpdateDeadline};
@@ -20,6 +20,7 @@ use crate::gate::{DecisionRecord, Gate, RunIdentity, ShadowDifference};
 use crate::host::http::HttpState;
 use crate::host::records::RecordsGrant;
 use crate::limits::{LimitExceeded, LimitsError, MemoryLimiter, RunLimits};
+use crate::source::{SourceLocation, TraceFrame};
 use crate::state::RunState;
 use crate::stop::{CancelToken, Cancelled, Stop};
 
@@ -87,13 +88,20 @@ impl RunStatus {
 /// A guest-visible error, as reports show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GuestError {
-    /// `access-denied`, `not-found`, `invalid`, `limit-exceeded`, `io` or `unsupported`.
+    /// `access-denied`, `not-found`, `invalid`, `limit-exceeded`, `io` or `unsupported`; for
+    /// a source run also `exception` (the source raised and did not catch).
     pub kind: &'static str,
     /// What the guest said, or the denial spelled out.
     pub message: String,
     /// For `access-denied`: the deciding policies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_ids: Option<Vec<String>>,
+    /// For a source run's `invalid` (a syntax error) or `exception`: where in the source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<SourceLocation>,
+    /// For a source run's `exception`: the frames of the agent's source, outermost first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceback: Option<Vec<TraceFrame>>,
 }
 
 impl From<Error> for GuestError {
@@ -117,6 +125,8 @@ impl From<Error> for GuestError {
             kind,
             message,
             policy_ids,
+            location: None,
+            traceback: None,
         }
     }
 }
@@ -171,6 +181,10 @@ pub struct RunReport {
     pub component_digest: String,
     /// The policy bundle's digest.
     pub policy_digest: String,
+    /// For a source run: the source's language and digest (`component_digest` names the
+    /// runner).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<SourceCode>,
     /// Where the run's decisions are in the log.
     pub audit: AuditRange,
 }
@@ -191,6 +205,9 @@ pub enum RunError {
     /// The run's decisions could not be made durable; its result is withheld.
     #[error("the decision log could not commit the run's decisions: {0}")]
     Log(String),
+    /// A source run's input is not JSON; nothing ran.
+    #[error("the input is not JSON: {0}")]
+    Input(String),
     /// Every instance slot of the engine's pool is taken by a running run; nothing ran.
     #[error("the host is running as many runs as it has room for ({0}); try again later")]
     AtCapacity(String),
@@ -248,6 +265,7 @@ impl CordonEngine {
                 .unwrap_or_default(),
             purpose: inv.context.purpose.clone(),
             engagement: inv.context.engagement.clone(),
+            code: inv.context.code.clone(),
         };
         // Every wait of the run — wasm code (the epoch callback below), WASI pollables, http —
         // ends at this deadline or when the run is cancelled.
@@ -332,6 +350,7 @@ impl CordonEngine {
             wall_ms,
             component_digest: component.digest().to_owned(),
             policy_digest: inv.bundle.digest().to_owned(),
+            code: inv.context.code.clone(),
             audit: AuditRange {
                 first_seq: state.gate.decisions.first().map(|d| d.seq),
                 last_seq: state.gate.last_seq,

@@ -277,6 +277,25 @@ pub fn echo_guest() -> anyhow::Result<Vec<u8>> {
     ))
 }
 
+/// Returns `text` whatever its input, calling nothing: a stand-in for a runner component that
+/// answers with a fixed envelope. `text` must be shorter than 8 KiB.
+pub fn constant_guest(text: &str) -> anyhow::Result<Vec<u8>> {
+    anyhow::ensure!(text.len() < 8192, "the text must be shorter than 8 KiB");
+    let bytes: String = text.bytes().map(|b| format!("\\{b:02x}")).collect();
+    let len = text.len();
+    component(&module(
+        "",
+        &format!(
+            r#"(data (i32.const 8192) "{bytes}")
+               (func (export "run") (param i32 i32) (result i32)
+                 (i32.store8 (i32.const 64) (i32.const 0))
+                 (i32.store (i32.const 72) (i32.const 8192))
+                 (i32.store (i32.const 76) (i32.const {len}))
+                 (i32.const 64))"#
+        ),
+    ))
+}
+
 /// Executes `unreachable`.
 pub fn trap_guest() -> anyhow::Result<Vec<u8>> {
     component(&module(

@@ -19,5 +19,7 @@ mod load;
 mod pool;
 mod records;
 mod shadow;
+mod source;
+mod source_guests;
 mod support;
 mod waits;

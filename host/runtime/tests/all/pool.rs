@@ -80,7 +80,7 @@ fn a_run_beyond_the_pool_is_refused_at_capacity_and_its_slot_is_reused_after() {
 /// that needs more instances, memories or table elements than a slot holds fails to
 /// instantiate.
 #[test]
-#[ignore = "needs build/guests: scripts/build-guests.sh"]
+#[ignore = "needs build/guests and build/runners: scripts/build-guests.sh"]
 fn the_sdk_guests_run_in_one_slot_of_the_pool() {
     let engine = CordonEngine::new(EngineOptions {
         cache_dir: None,
@@ -107,6 +107,35 @@ fn the_sdk_guests_run_in_one_slot_of_the_pool() {
                 .unwrap_or("")
                 .contains("from the pool"),
             "{name}: {report:?}"
+        );
+    }
+    // The runners of source runs too, running source that reads through the SDK.
+    let runners = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../build/runners");
+    for (language, code) in [
+        (
+            cordon_runtime::Language::Python,
+            "from cordon_guest import fs\ndef main(input):\n    return fs.read_text('hello.txt')\n",
+        ),
+        (
+            cordon_runtime::Language::Javascript,
+            "function main(input) {\n  return cordon.fs.readText('hello.txt');\n}\n",
+        ),
+    ] {
+        let path = runners.join(language.runner_file());
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}: run scripts/build-guests.sh", path.display()));
+        let runner = engine.load(&bytes).unwrap();
+        let sb = Sandbox::new();
+        sb.write("hello.txt", "from the pool\n");
+        let source = cordon_runtime::Source::new(language, code).unwrap();
+        let report = engine
+            .run_source(&runner, &source, sb.invocation(ALLOW_ALL, "{}"))
+            .unwrap();
+        assert_eq!(report.status, RunStatus::Ok, "{language:?}: {report:?}");
+        assert_eq!(
+            report.output.as_deref(),
+            Some("\"from the pool\\n\""),
+            "{language:?}"
         );
     }
 }
