@@ -20,6 +20,7 @@ mod egress;
 mod policy_cmd;
 mod records_cmd;
 mod run_cmd;
+mod runners;
 mod serve_cmd;
 
 /// Exit code for bad input: an unreadable or invalid component, policy or argument.

@@ -11,9 +11,12 @@ use cap_std::fs::Dir;
 use clap::Args;
 use cordon_audit::{AuditLog, LogOptions};
 use cordon_policy::{Human, PolicyBundle, RunContext, Taint};
-use cordon_runtime::{CordonEngine, EngineOptions, Invocation, RecordsGrant, RunLimits};
+use cordon_runtime::{
+    CordonEngine, EngineOptions, Invocation, Language, RecordsGrant, RunLimits, Source,
+};
 
 use crate::egress::EgressSettings;
+use crate::runners;
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -25,12 +28,33 @@ Exit status: 0 when the component returned output (even if it handled denials), 
 failed (the guest returned an error, hit a limit or trapped), 2 for bad input (an unreadable or \
 invalid component, policy or argument).
 
-Example:
+Source runs: a `.py` or `.js` file is run as sent by Cordon's runner for its language. It defines \
+`main(input)`, whose return value is the output; it reaches files, http and records through the \
+SDK (`cordon_guest` in Python). Policies see `context.code` (language, digest); the report and every \
+decision name the source's digest, and `cordon audit source DIGEST` prints it back. A syntax error \
+is an `invalid` error with its line and column; an uncaught exception an `exception` error with \
+its type, message and traceback.
+
+Examples:
   cordon run hello.wasm --policy hello.cedar --root ./files --user alice --role analyst \\
-      --purpose reporting --engagement q3 --input '{\"name\": \"hello.txt\"}'")]
+      --purpose reporting --engagement q3 --input '{\"name\": \"hello.txt\"}'
+  cordon run agent.py --policy hello.cedar --root ./files --input '{\"n\": 3}'")]
 pub(crate) struct RunArgs {
-    /// The component (.wasm) to run; it must target the cordon:agent/agent world.
+    /// The component (.wasm) to run; it must target the cordon:agent/agent world. Or agent
+    /// source to run as sent: a `.py` or `.js` file defining `main(input)`, run by Cordon's
+    /// runner for its language under the same policy, limits and log.
     component: PathBuf,
+
+    /// Run the file as source in this language (`python` or `javascript`) whatever its
+    /// extension.
+    #[arg(long, value_name = "LANGUAGE", value_parser = parse_language)]
+    language: Option<Language>,
+
+    /// The folder holding the runner components (`python.wasm`, `javascript.wasm`) that source
+    /// runs use. Default: `<data>/runners`, then `build/runners` of the Cordon checkout this
+    /// binary was built in (scripts/build-guests.sh builds them).
+    #[arg(long, value_name = "DIR", env = "CORDON_RUNNERS")]
+    runners: Option<PathBuf>,
 
     /// The policy bundle: a .cedar file or a directory of them. Everything it does not permit
     /// is denied.
@@ -142,6 +166,11 @@ pub(crate) struct RunArgs {
     region: String,
 }
 
+/// `python`, `javascript` (also `py`, `js`).
+fn parse_language(s: &str) -> Result<Language, String> {
+    Language::from_name(s).ok_or_else(|| format!("`{s}` is not a language (python, javascript)"))
+}
+
 /// `65536`, `64K`, `16M`, `1G` (also `KiB`, `MiB`, `GiB`).
 pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
@@ -194,8 +223,30 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     };
     let bundle = PolicyBundle::load(&args.policy)
         .with_context(|| format!("policy bundle `{}` is not valid", args.policy.display()))?;
-    let bytes = std::fs::read(&args.component)
-        .with_context(|| format!("cannot read component `{}`", args.component.display()))?;
+    // Source (by --language or the file's extension) runs in the runner for its language.
+    let source = match args
+        .language
+        .or_else(|| Language::from_path(&args.component))
+    {
+        Some(language) => {
+            let code = std::fs::read_to_string(&args.component).with_context(|| {
+                format!(
+                    "cannot read source `{}` as UTF-8 text",
+                    args.component.display()
+                )
+            })?;
+            let source = Source::new(language, code)
+                .with_context(|| format!("source `{}` was refused", args.component.display()))?;
+            Some(source)
+        }
+        None => None,
+    };
+    let wasm_path = match &source {
+        Some(s) => runners::find(s.language(), args.runners.as_deref(), data)?,
+        None => args.component.clone(),
+    };
+    let bytes = std::fs::read(&wasm_path)
+        .with_context(|| format!("cannot read component `{}`", wasm_path.display()))?;
     let root = match &args.root {
         Some(r) => Some(
             Dir::open_ambient_dir(r, ambient_authority())
@@ -223,7 +274,7 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     })?;
     let component = engine
         .load(&bytes)
-        .with_context(|| format!("component `{}` was refused", args.component.display()))?;
+        .with_context(|| format!("component `{}` was refused", wasm_path.display()))?;
     if let Some(warning) = &component.compile_report().cache_warning {
         eprintln!("warning: {warning}");
     }
@@ -246,25 +297,26 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let report = engine.run(
-        &component,
-        Invocation {
-            run_id: uuid::Uuid::new_v4().to_string(),
-            tenant: args.tenant,
-            human: args.user.map(|u| Human::new(u, args.roles)),
-            context: RunContext::new(args.purpose, args.engagement),
-            bundle,
-            root,
-            limits,
-            log,
-            input,
-            egress,
-            taint,
-            shadow: None,
-            cancel: None,
-            records,
-        },
-    )?;
+    let inv = Invocation {
+        run_id: uuid::Uuid::new_v4().to_string(),
+        tenant: args.tenant,
+        human: args.user.map(|u| Human::new(u, args.roles)),
+        context: RunContext::new(args.purpose, args.engagement),
+        bundle,
+        root,
+        limits,
+        log,
+        input,
+        egress,
+        taint,
+        shadow: None,
+        cancel: None,
+        records,
+    };
+    let report = match &source {
+        Some(source) => engine.run_source(&component, source, inv)?,
+        None => engine.run(&component, inv)?,
+    };
     let succeeded = report.status.succeeded();
     let mut json = serde_json::to_value(&report)?;
     // Show JSON output as JSON rather than as an escaped string.

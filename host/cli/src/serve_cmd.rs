@@ -58,6 +58,12 @@ pub(crate) struct ServeArgs {
     /// 8388608}; by default no special-purpose range (loopback, private, link-local, ...).
     #[arg(long)]
     config: Option<PathBuf>,
+
+    /// The folder of runner components for source runs (`python.wasm`, `javascript.wasm`),
+    /// compiled at start. Default: `<data>/runners`, then `build/runners` of the Cordon checkout
+    /// this binary was built in; with none found, source runs are refused (501 `no-runner`).
+    #[arg(long, value_name = "DIR", env = "CORDON_RUNNERS")]
+    runners: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -185,6 +191,7 @@ pub(crate) fn serve(args: ServeArgs, data: &Path) -> anyhow::Result<ExitCode> {
         .egress
         .into_policy()
         .context("the config's `egress` is not valid")?;
+    config.runners = crate::runners::folder(args.runners.as_deref(), data);
     let grace = Duration::from_millis(file.shutdown_grace_ms.unwrap_or(10_000));
     let state = AppState::open(config).context("cannot open the server's state")?;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -15,4 +15,5 @@ mod policy;
 mod records;
 mod run;
 mod serve;
+mod source_runs;
 mod support;
