@@ -86,6 +86,11 @@ pub struct Tenant {
     pub limits: TenantLimits,
     /// Whether runs without an on-behalf-of token are accepted (as "no human").
     pub allow_unattended: bool,
+    /// Whether the tenant may send source (Python, JavaScript) to run as sent. On unless the
+    /// operator turns it off: a source run has no authority a component run lacks (the
+    /// tenant could upload an interpreter), and policies tell it apart by `context.code`.
+    #[serde(default = "on")]
+    pub source_runs: bool,
     /// The directory the tenant's runs see through `fs` (on the server); none: no files.
     pub root: Option<String>,
     /// New runs refused while set.
@@ -117,6 +122,9 @@ pub struct TenantSpec {
     /// Accept runs without an on-behalf-of token.
     #[serde(default)]
     pub allow_unattended: Option<bool>,
+    /// Accept source runs (`source` in a run request); on for a new tenant.
+    #[serde(default)]
+    pub source_runs: Option<bool>,
     /// The directory runs see through `fs`.
     #[serde(default)]
     pub root: Option<String>,
@@ -159,12 +167,32 @@ pub struct BundleUpload {
     pub activate: bool,
 }
 
-/// A run request.
+fn on() -> bool {
+    true
+}
+
+/// Agent-written source to run as sent, by the host's runner for its language.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// `python` or `javascript`.
+    pub language: String,
+    /// The source text (at most 1 MiB). It defines `main(input)`; what `main` returns is the
+    /// run's output.
+    pub code: String,
+}
+
+/// A run request: a component by digest, or source.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunRequest {
-    /// The component's digest.
-    pub component: String,
+    /// The component's digest (one of `component` and `source`).
+    #[serde(default)]
+    pub component: Option<String>,
+    /// Source to run instead of a component: the report names its digest, every decision
+    /// names it, and policies see it as `context.code`.
+    #[serde(default)]
+    pub source: Option<SourceSpec>,
     /// Input handed to `run` (any JSON).
     #[serde(default)]
     #[schema(value_type = Object)]

@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::http::StatusCode;
 use cordon_audit::{AuditLog, Decision, DecisionLog, Entry, LogOptions};
 use cordon_policy::PolicyBundle;
-use cordon_runtime::{CordonEngine, EgressPolicy, EngineOptions, LoadedComponent, PoolOptions};
+use cordon_runtime::{
+    CordonEngine, EgressPolicy, EngineOptions, Language, LoadedComponent, PoolOptions,
+};
 use tokio::sync::watch;
 
 use crate::error::ApiError;
@@ -21,6 +23,7 @@ use crate::store::{self, Store, StoreError};
 mod bundles;
 mod components;
 mod identity_keys;
+mod runners;
 mod runs;
 mod tenants;
 mod tokens;
@@ -80,6 +83,10 @@ pub struct ServerConfig {
     /// operator allows, trusted CAs, body and time limits. The default allows no
     /// special-purpose range.
     pub egress: EgressPolicy,
+    /// The folder of runner components for source runs (`python.wasm`, `javascript.wasm`),
+    /// compiled when the server opens; `None` (or a runner missing): source runs in that
+    /// language are refused with 501 `no-runner`.
+    pub runners: Option<PathBuf>,
 }
 
 impl ServerConfig {
@@ -103,6 +110,7 @@ impl ServerConfig {
             run_retention: RunRetention::default(),
             token_rules: TokenRules::default(),
             public_metrics: false,
+            runners: None,
         }
     }
 }
@@ -125,6 +133,9 @@ pub enum StartError {
     /// The admin token is empty.
     #[error("the admin token is empty")]
     EmptyAdminToken,
+    /// A runner component could not be read or compiled.
+    #[error("cannot load the runner `{0}`")]
+    Runner(PathBuf, #[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Read the admin token from `file`, or from `<data>/admin.token`, generating it (mode 0600)
@@ -209,6 +220,8 @@ pub(crate) struct Inner {
     /// Compiled components by digest (content-addressed, so shared by tenants holding the same
     /// bytes; each run first checks the tenant holds the digest).
     pub(crate) loaded: Mutex<HashMap<String, LoadedComponent>>,
+    /// The runner component of each language source runs are offered in.
+    pub(crate) runners: HashMap<Language, LoadedComponent>,
     /// Serialises read-modify-write of tenant records.
     pub(crate) tenant_lock: Mutex<()>,
     /// Each tenant's records store, opened on first use.
@@ -261,6 +274,7 @@ impl AppState {
             }),
             ..EngineOptions::default()
         })?;
+        let runners = runners::load(&engine, config.runners.as_deref())?;
         let (running, _) = watch::channel(0);
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -276,6 +290,7 @@ impl AppState {
                 running,
                 bundles: Mutex::default(),
                 loaded: Mutex::default(),
+                runners,
                 tenant_lock: Mutex::default(),
                 records: crate::records::TenantStores::new(data.join("records")),
             }),

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use cordon_policy::{Human, RunContext, Taint};
-use cordon_runtime::{CancelToken, Invocation, RunReport};
+use cordon_runtime::{CancelToken, Invocation, Language, RunReport, Source};
 
 use crate::error::ApiError;
 use crate::identity::IdentityKey;
@@ -68,8 +68,45 @@ impl AppState {
                 forbidden("suspended", "the tenant is suspended"),
             ));
         }
-        self.component(tenant_id, &req.component)?;
-        if tenant.suspended_components.contains(&req.component) {
+        // A component the tenant holds, or source run by the host's runner for its language
+        // (then the runner's digest stands for the component: suspending it stops them).
+        let (component_digest, source) = match (&req.component, &req.source) {
+            (Some(digest), None) => {
+                self.component(tenant_id, digest)?;
+                (digest.clone(), None)
+            }
+            (None, Some(spec)) => {
+                if !tenant.source_runs {
+                    return Err(self.refuse(
+                        "source-runs-off",
+                        forbidden("source-runs-off", "source runs are off for this tenant"),
+                    ));
+                }
+                let language = Language::from_name(&spec.language).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "unknown-language",
+                        format!("unknown language `{}` (python, javascript)", spec.language),
+                    )
+                })?;
+                let source = Source::new(language, spec.code.clone())
+                    .map_err(|e| ApiError::bad_request("invalid-source", e.to_string()))?;
+                let runner = self.inner.runners.get(&language).cloned().ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::NOT_IMPLEMENTED,
+                        "no-runner",
+                        format!("this host runs no {} source", language.name()),
+                    )
+                })?;
+                (runner.digest().to_owned(), Some((source, runner)))
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "component-or-source",
+                    "a run names a `component` or sends `source`, not both or neither",
+                ));
+            }
+        };
+        if tenant.suspended_components.contains(&component_digest) {
             return Err(self.refuse(
                 "suspended",
                 forbidden("suspended", "the component is suspended"),
@@ -138,7 +175,10 @@ impl AppState {
         };
         let records = self.records_grant(tenant_id)?;
         let log = self.log()?;
-        let component = self.loaded(tenant_id, &req.component).await?;
+        let component = match &source {
+            Some((_, runner)) => runner.clone(),
+            None => self.loaded(tenant_id, &component_digest).await?,
+        };
         let run_id = uuid::Uuid::new_v4().to_string();
         let cancel = CancelToken::new();
         // Reserve a slot (the concurrency limit) and register the run for cancel/poll.
@@ -176,7 +216,7 @@ impl AppState {
                 run_id.clone(),
                 RunSlot {
                     tenant: tenant_id.to_owned(),
-                    component: req.component.clone(),
+                    component: component_digest.clone(),
                     user: human.as_ref().map(|h| h.id.clone()),
                     cancel: cancel.clone(),
                     durable: req.is_async,
@@ -187,7 +227,7 @@ impl AppState {
             let running = RunView {
                 run_id: run_id.clone(),
                 status: "running".into(),
-                component: req.component.clone(),
+                component: component_digest.clone(),
                 user: human.as_ref().map(|h| h.id.clone()),
                 report: None,
                 summary: None,
@@ -205,7 +245,7 @@ impl AppState {
         // A suspension that landed since the check above found no slot to cancel (suspend
         // stores the flag, then cancels the slots it sees): honour it now.
         if let Ok(t) = self.tenant(tenant_id)
-            && (t.suspended || t.suspended_components.contains(&req.component))
+            && (t.suspended || t.suspended_components.contains(&component_digest))
         {
             cancel.cancel();
         }
@@ -233,7 +273,10 @@ impl AppState {
         let state = self.clone();
         let id = run_id.clone();
         let handle = tokio::task::spawn_blocking(move || {
-            let result = state.inner.engine.run(&component, inv);
+            let result = match source.map(|(s, _)| s) {
+                Some(source) => state.inner.engine.run_source(&component, &source, inv),
+                None => state.inner.engine.run(&component, inv),
+            };
             state.finish(&id, result)
         });
         if req.is_async {

@@ -62,6 +62,7 @@ impl AppState {
             id: id.to_owned(),
             limits: Default::default(),
             allow_unattended: false,
+            source_runs: true,
             root: None,
             suspended: false,
             suspended_components: Vec::new(),
@@ -84,6 +85,9 @@ impl AppState {
         if let Some(u) = spec.allow_unattended {
             t.allow_unattended = u;
         }
+        if let Some(on) = spec.source_runs {
+            t.source_runs = on;
+        }
         if spec.root.is_some() {
             t.root = spec.root;
         }
@@ -96,6 +100,7 @@ impl AppState {
         let shape = serde_json::json!({
             "limits": t.limits,
             "allow_unattended": t.allow_unattended,
+            "source_runs": t.source_runs,
             "root": t.root,
         });
         self.log_operator(id, action, &format!("tenant {shape}"))?;

@@ -24,3 +24,4 @@ mod retention;
 mod revocation;
 mod runs;
 mod serve;
+mod source_runs;
