@@ -344,7 +344,7 @@ pub(crate) async fn delete_component(
 /// Run a component under the tenant's active bundle and limits, on behalf of the human the
 /// token names.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/runs", tag = "tenant", request_body = RunRequest,
-    responses((status = 200, body = RunView), (status = 202, description = "async: the run id"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    responses((status = 200, body = RunView), (status = 202, description = "async: the run id"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody), (status = 501, description = "source in a language this host has no runner for", body = ErrorBody)))]
 pub(crate) async fn run(
     _: TenantCaller,
     State(s): State<AppState>,

@@ -28,6 +28,9 @@ impl Server {
             .arg(s(&data))
             .arg(s(&config_file))
             .env_remove("CORDON_DATA")
+            // No runners: their background compile would blur the memory and time measured
+            // here (source runs over HTTP are tested in cordon-server).
+            .env("CORDON_RUNNERS", scratch.path("no-runners"))
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();

@@ -84,8 +84,9 @@ pub struct ServerConfig {
     /// special-purpose range.
     pub egress: EgressPolicy,
     /// The folder of runner components for source runs (`python.wasm`, `javascript.wasm`),
-    /// compiled when the server opens; `None` (or a runner missing): source runs in that
-    /// language are refused with 501 `no-runner`.
+    /// read when the server opens and compiled in the background (the server listens at
+    /// once); `None` (or a runner missing): source runs in that language are refused with 501
+    /// `no-runner`.
     pub runners: Option<PathBuf>,
 }
 
@@ -221,7 +222,7 @@ pub(crate) struct Inner {
     /// bytes; each run first checks the tenant holds the digest).
     pub(crate) loaded: Mutex<HashMap<String, LoadedComponent>>,
     /// The runner component of each language source runs are offered in.
-    pub(crate) runners: HashMap<Language, LoadedComponent>,
+    pub(crate) runners: HashMap<Language, runners::RunnerFile>,
     /// Serialises read-modify-write of tenant records.
     pub(crate) tenant_lock: Mutex<()>,
     /// Each tenant's records store, opened on first use.
@@ -274,9 +275,9 @@ impl AppState {
             }),
             ..EngineOptions::default()
         })?;
-        let runners = runners::load(&engine, config.runners.as_deref())?;
+        let runners = runners::read(config.runners.as_deref())?;
         let (running, _) = watch::channel(0);
-        Ok(AppState {
+        let state = AppState {
             inner: Arc::new(Inner {
                 admin_hash: token_hash(config.admin_token.trim()),
                 config,
@@ -294,7 +295,9 @@ impl AppState {
                 tenant_lock: Mutex::default(),
                 records: crate::records::TenantStores::new(data.join("records")),
             }),
-        })
+        };
+        state.warm_runners();
+        Ok(state)
     }
 
     /// The configuration.

@@ -90,13 +90,7 @@ impl AppState {
                 })?;
                 let source = Source::new(language, spec.code.clone())
                     .map_err(|e| ApiError::bad_request("invalid-source", e.to_string()))?;
-                let runner = self.inner.runners.get(&language).cloned().ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::NOT_IMPLEMENTED,
-                        "no-runner",
-                        format!("this host runs no {} source", language.name()),
-                    )
-                })?;
+                let runner = self.runner(language).await?;
                 (runner.digest().to_owned(), Some((source, runner)))
             }
             _ => {
