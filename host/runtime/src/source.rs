@@ -101,8 +101,8 @@ pub enum SourceError {
 
 impl Source {
     /// The largest source accepted, in bytes (1 MiB): agents send scripts, not programs, and
-    /// every byte is kept as evidence.
-    pub const MAX_BYTES: usize = 1 << 20;
+    /// every byte is kept as evidence — so it is the most the decision log keeps.
+    pub const MAX_BYTES: usize = cordon_audit::MAX_SOURCE_LEN;
 
     /// Check `code` and name it by its digest.
     ///
