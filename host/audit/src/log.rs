@@ -220,16 +220,6 @@ pub enum SourceError {
     /// The language is not a plain short name.
     #[error("cannot store the source")]
     BadLanguage(#[from] CodeRefError),
-    /// The same text is stored under another language.
-    #[error("source `{digest}` is stored as `{stored}`, not `{given}`")]
-    LanguageConflict {
-        /// The source's digest.
-        digest: String,
-        /// The language it is stored with.
-        stored: String,
-        /// The language given now.
-        given: String,
-    },
     /// The stored sources could not be read.
     #[error("cannot read the stored sources")]
     Read(#[from] ReadError),
@@ -277,7 +267,7 @@ enum Op {
     },
 }
 
-/// How many sources' digests (and languages) a log remembers as stored, so that appending an
+/// How many sources' digests a log remembers as stored, so that appending an
 /// entry that names one does not read the `sources` table; past it the memory is cleared and
 /// filled again from the table as entries name them.
 const KNOWN_SOURCES: usize = 4096;
@@ -294,9 +284,9 @@ struct State {
     head: Option<Receipt>,
     pending: Vec<Op>,
     keys: HashMap<Vec<u8>, KeyState>,
-    /// Digests of sources stored (or queued) and their languages; a cache of the `sources`
-    /// table of at most [`KNOWN_SOURCES`] rows.
-    sources: HashMap<String, String>,
+    /// Digests of sources stored (or queued); a cache of the `sources` table of at most
+    /// [`KNOWN_SOURCES`] rows.
+    sources: HashSet<String>,
     /// Entries `0..committed` are durable.
     committed: u64,
     /// A syncer waits for entries `0..durable_wanted` to be durable: the writer's next commit
@@ -472,7 +462,7 @@ impl AuditLog {
                 head: size.checked_sub(1).map(|seq| Receipt { seq, hash: chain }),
                 pending: Vec::new(),
                 keys: HashMap::new(),
-                sources: HashMap::new(),
+                sources: HashSet::new(),
                 committed: size,
                 durable_wanted: size,
                 batches_taken: 0,
@@ -581,9 +571,10 @@ impl AuditLog {
         Ok(st.checkpoint.clone())
     }
 
-    /// Stores the source text `code` in `language` under its digest (BLAKE3 of its UTF-8
-    /// bytes, see [`crate::source`]) and returns the [`CodeRef`] that the entries of its runs
-    /// carry. Idempotent: a source already stored is not written again.
+    /// Stores the source text `code` under its digest (BLAKE3 of its UTF-8 bytes, see
+    /// [`crate::source`]) and returns the [`CodeRef`] that the entries of its runs in
+    /// `language` carry. Idempotent: a text already stored (whichever language it ran as) is
+    /// not written again.
     ///
     /// Returns once the source is committed (readable through [`AuditLog::source`]). It is
     /// queued to the writer like an entry, so it is in the same commit as, or an earlier one
@@ -602,24 +593,13 @@ impl AuditLog {
         let code_ref = CodeRef::of(language, code);
         let mut st = lock(&self.shared.state);
         check_open(&st).map_err(SourceError::Log)?;
-        let stored = match st.sources.get(&code_ref.digest) {
-            Some(stored) => Some(stored.clone()),
-            None => self.stored_language(&code_ref.digest)?,
-        };
-        if let Some(stored) = stored {
-            if stored != language {
-                return Err(SourceError::LanguageConflict {
-                    digest: code_ref.digest,
-                    stored,
-                    given: language.to_owned(),
-                });
-            }
+        if st.sources.contains(&code_ref.digest) || self.is_stored(&code_ref.digest)? {
             remember_source(&mut st, &code_ref);
             return Ok(code_ref);
         }
         st.pending.push(Op::PutSource {
             digest: code_ref.digest.clone(),
-            value: source::to_stored(language, code),
+            value: source::to_stored(code),
         });
         remember_source(&mut st, &code_ref);
         let target = st.batches_taken + 1;
@@ -628,26 +608,23 @@ impl AuditLog {
         Ok(code_ref)
     }
 
-    /// The source stored under `digest`: its language and exact text (see
-    /// [`Store::source`]).
-    pub fn source(&self, digest: &str) -> Result<Option<(String, String)>, ReadError> {
+    /// The exact source text stored under `digest` (see [`Store::source`]).
+    pub fn source(&self, digest: &str) -> Result<Option<String>, ReadError> {
         self.store().source(digest)
     }
 
-    /// The language of the source stored under `digest`, if the log holds it.
-    fn stored_language(&self, digest: &str) -> Result<Option<String>, ReadError> {
-        Ok(self.source(digest)?.map(|(language, _)| language))
+    /// Whether the log file holds a source under `digest`.
+    fn is_stored(&self, digest: &str) -> Result<bool, ReadError> {
+        Ok(self.source(digest)?.is_some())
     }
 
-    /// Requires the source `code` names to be stored (or queued) under its language.
+    /// Requires the source `code` names to be stored (or queued).
     fn check_source(&self, st: &mut State, code: &CodeRef) -> Result<(), AppendError> {
-        let stored = match st.sources.get(&code.digest) {
-            Some(stored) => Some(stored.clone()),
-            None => self
-                .stored_language(&code.digest)
-                .map_err(AppendError::SourceLookup)?,
-        };
-        if stored.as_deref() != Some(code.language.as_str()) {
+        let stored = st.sources.contains(&code.digest)
+            || self
+                .is_stored(&code.digest)
+                .map_err(AppendError::SourceLookup)?;
+        if !stored {
             return Err(AppendError::UnknownSource {
                 digest: code.digest.clone(),
                 language: code.language.clone(),
@@ -787,14 +764,13 @@ impl AuditLog {
 
 /// Notes that the log holds `code`'s source, within [`KNOWN_SOURCES`].
 fn remember_source(st: &mut State, code: &CodeRef) {
-    if st.sources.contains_key(&code.digest) {
+    if st.sources.contains(&code.digest) {
         return;
     }
     if st.sources.len() >= KNOWN_SOURCES {
         st.sources.clear();
     }
-    st.sources
-        .insert(code.digest.clone(), code.language.clone());
+    st.sources.insert(code.digest.clone());
 }
 
 fn check_open(st: &State) -> Result<(), AppendError> {

@@ -7,9 +7,12 @@
 //! digest ([`crate::AuditLog::put_source`]), so that the exact text that ran can be read back
 //! ([`crate::Store::source`]) and checked against the digest by [`crate::verify`].
 //!
-//! A stored row's value is `language-len:u8 ‖ language ‖ code` (UTF-8). The table is created
-//! by the first source put, so a log that never ran source has none (and opening it writes
-//! nothing).
+//! A source is stored by its text alone: the same text may run as more than one language (a
+//! polyglot, or an empty file), and each run's entries name the language it ran as. A stored
+//! row's value is `language-len:u8 ‖ language ‖ code` (UTF-8); writers store an empty
+//! language (a zero byte), and rows of logs written before that hold the language their text
+//! was first stored with, which is read over and never trusted. The table is created by the
+//! first source put, so a log that never ran source has none (and opening it writes nothing).
 //!
 //! A source is stored before any entry can name it: [`crate::AuditLog::append`] refuses an
 //! entry whose source the log does not hold, so a missing source in a log file is tampering,
@@ -92,22 +95,21 @@ pub(crate) fn check_language(language: &str) -> Result<(), CodeRefError> {
     Ok(())
 }
 
-/// The stored value of a source row.
-pub(crate) fn to_stored(language: &str, code: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + language.len() + code.len());
-    // `check_language` bounds the length to MAX_LANGUAGE_LEN, which fits a byte.
-    out.push(u8::try_from(language.len()).unwrap_or(u8::MAX));
-    out.extend_from_slice(language.as_bytes());
+/// The stored value of a source row: no language (see the module docs), then the text.
+pub(crate) fn to_stored(code: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + code.len());
+    out.push(0);
     out.extend_from_slice(code.as_bytes());
     out
 }
 
-/// A stored row's `(language, code)`, if it parses.
-pub(crate) fn from_stored(value: &[u8]) -> Option<(String, String)> {
+/// A stored row's text, if the row parses: its language, if any, is a plain name and its
+/// text is UTF-8.
+pub(crate) fn from_stored(value: &[u8]) -> Option<String> {
     let (&len, rest) = value.split_first()?;
     let (language, code) = rest.split_at_checked(usize::from(len))?;
-    Some((
-        std::str::from_utf8(language).ok()?.to_owned(),
-        std::str::from_utf8(code).ok()?.to_owned(),
-    ))
+    if !language.is_empty() {
+        check_language(std::str::from_utf8(language).ok()?).ok()?;
+    }
+    Some(std::str::from_utf8(code).ok()?.to_owned())
 }

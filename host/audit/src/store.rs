@@ -9,7 +9,7 @@
 //! | `checkpoints`  | tree size (u64)               | checkpoint body (80) ‖ signature (64)   |
 //! | `subject_keys` | a user's subject bytes; any other subject's 0xff ‖ blake3(subject bytes) | commitment key (32); kept in the key file, see below |
 //! | `subject_log`  | event number (u64)            | chain (32) ‖ kind (1) ‖ row hash (32), see [`crate::keylog`] |
-//! | `sources`      | source digest (64 hex)        | language length (u8) ‖ language ‖ source text, see [`crate::source`] |
+//! | `sources`      | source digest (64 hex)        | 0 (u8; rows written before: a language's length ‖ it) ‖ source text, see [`crate::source`] |
 //! | `meta`         | name                          | `format` (u8 = 2), `public_key` (32)    |
 //!
 //! The `sources` table is created by the first source a writer stores: logs that never ran
@@ -431,10 +431,10 @@ impl Store {
         Ok(self.len()? == 0)
     }
 
-    /// The source stored under `digest` (see [`crate::source`]): its language and exact text,
-    /// or `None` if the log holds no such source. The text is returned as stored: whether it
+    /// The exact source text stored under `digest` (see [`crate::source`]), or `None` if the
+    /// log holds no such source. The text is returned as stored: whether it
     /// still hashes to `digest` is for [`Store::verify`] to say.
-    pub fn source(&self, digest: &str) -> Result<Option<(String, String)>, ReadError> {
+    pub fn source(&self, digest: &str) -> Result<Option<String>, ReadError> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(SOURCES) {
             Ok(table) => table,

@@ -324,18 +324,6 @@ pub enum VerifyError {
         /// The digest it is stored under.
         digest: String,
     },
-    /// A source is stored in another language than an entry names.
-    #[error("entry {seq} names source `{digest}` in `{named}`, but it is stored as `{stored}`")]
-    SourceLanguage {
-        /// The source's digest.
-        digest: String,
-        /// The first entry that names it so.
-        seq: u64,
-        /// The language the entry names.
-        named: String,
-        /// The language stored.
-        stored: String,
-    },
     /// A key the subject-key log created and never erased is not in `subject_keys`: it was
     /// deleted (or changed) outside the log.
     #[error("the subject key created by subject-key event {index} was deleted outside the log")]
@@ -364,9 +352,7 @@ impl VerifyError {
             }
             VerifyError::Truncated { entries, .. } => Some(*entries),
             VerifyError::BadCode { seq, .. } => Some(*seq),
-            VerifyError::SourceMissing { .. }
-            | VerifyError::SourceChanged { .. }
-            | VerifyError::SourceLanguage { .. } => None,
+            VerifyError::SourceMissing { .. } | VerifyError::SourceChanged { .. } => None,
             VerifyError::Read(_)
             | VerifyError::BadSignature { .. }
             | VerifyError::MalformedCheckpoint { .. }
@@ -458,9 +444,9 @@ impl VerifyError {
             | VerifyError::SubjectKeyDeleted { index } => at("subject_log", index.to_string()),
             VerifyError::SubjectKeyChanged { subject } => at("subject_keys", subject.clone()),
             VerifyError::BadCode { seq, .. } => at("entries", seq.to_string()),
-            VerifyError::SourceMissing { digest, .. }
-            | VerifyError::SourceChanged { digest }
-            | VerifyError::SourceLanguage { digest, .. } => at("sources", digest.clone()),
+            VerifyError::SourceMissing { digest, .. } | VerifyError::SourceChanged { digest } => {
+                at("sources", digest.clone())
+            }
         }
     }
 }
@@ -761,9 +747,8 @@ fn check_sources(txn: &ReadTransaction, codes: &HashMap<CodeRef, u64>) -> Result
         for row in table.iter().map_err(corrupt("sources", None))? {
             let (k, v) = row.map_err(corrupt("sources", None))?;
             let digest = k.value();
-            let intact = source::from_stored(v.value()).is_some_and(|(language, code)| {
-                source::check_language(&language).is_ok() && source::digest(&code) == digest
-            });
+            let intact =
+                source::from_stored(v.value()).is_some_and(|code| source::digest(&code) == digest);
             if !intact {
                 return Err(VerifyError::SourceChanged {
                     digest: digest.to_owned(),
@@ -783,20 +768,10 @@ fn check_sources(txn: &ReadTransaction, codes: &HashMap<CodeRef, u64>) -> Result
                 .map_err(corrupt_at(&code.digest))?,
             None => None,
         };
-        let Some(row) = row else {
+        if row.is_none() {
             return Err(VerifyError::SourceMissing {
                 digest: code.digest.clone(),
                 seq,
-            });
-        };
-        // Every row parsed above.
-        let language = source::from_stored(row.value()).map(|(language, _)| language);
-        if language.as_deref() != Some(code.language.as_str()) {
-            return Err(VerifyError::SourceLanguage {
-                digest: code.digest.clone(),
-                seq,
-                named: code.language.clone(),
-                stored: language.unwrap_or_default(),
             });
         }
     }

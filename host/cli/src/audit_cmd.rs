@@ -335,13 +335,12 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
             let found = open_store(data_dir)?
                 .source(&digest)
                 .context("cannot read the decision log")?;
-            let Some((language, code)) = found else {
+            let Some(code) = found else {
                 eprintln!("error: the decision log holds no source `{digest}`");
                 return Ok(ExitCode::from(EXIT_INVALID));
             };
             if json {
                 print_json(&serde_json::json!({
-                    "language": language,
                     "digest": digest,
                     "code": code,
                 }))?;

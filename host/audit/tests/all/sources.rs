@@ -192,11 +192,6 @@ fn refuses_an_entry_whose_code_is_malformed_or_not_stored() {
         append("python", &other),
         Err(AppendError::UnknownSource { digest, .. }) if digest == other
     ));
-    // Stored, but as another language.
-    assert!(matches!(
-        append("javascript", &stored.digest),
-        Err(AppendError::UnknownSource { .. })
-    ));
     assert_eq!(log.head(), None, "nothing was appended");
     append("python", &stored.digest).unwrap();
 }
@@ -208,19 +203,11 @@ fn stores_a_source_once_and_reads_it_back_after_reopening() {
     let first = log.put_source("python", PY).unwrap();
     let again = log.put_source("python", PY).unwrap();
     assert_eq!(first, again);
-    assert_eq!(
-        log.source(&first.digest).unwrap(),
-        Some(("python".to_owned(), PY.to_owned()))
-    );
+    assert_eq!(log.source(&first.digest).unwrap(), Some(PY.to_owned()));
     assert_eq!(
         log.source(&cordon_audit::source::digest("x")).unwrap(),
         None
     );
-    // The same text as another language: refused, the stored one stays.
-    assert!(matches!(
-        log.put_source("javascript", PY),
-        Err(SourceError::LanguageConflict { stored, .. }) if stored == "python"
-    ));
     // Bounded.
     let big = "#".repeat(cordon_audit::MAX_SOURCE_LEN + 1);
     assert!(matches!(
@@ -235,10 +222,7 @@ fn stores_a_source_once_and_reads_it_back_after_reopening() {
 
     // Read-only, as `cordon audit` reads it.
     let store = Store::open(&common::log_path(dir.path())).unwrap();
-    assert_eq!(
-        store.source(&first.digest).unwrap(),
-        Some(("python".to_owned(), PY.to_owned()))
-    );
+    assert_eq!(store.source(&first.digest).unwrap(), Some(PY.to_owned()));
     drop(store);
 
     // A writer again: the source is known (an entry may name it at once), stored once.
@@ -318,17 +302,57 @@ fn verify_fails_when_a_source_an_entry_names_is_deleted() {
 }
 
 #[test]
-fn verify_fails_when_a_stored_source_changes_language() {
+fn the_same_text_runs_as_two_languages_without_either_run_failing() {
+    // A polyglot (or an empty file) is one text: a run of it as JavaScript must not fail
+    // because another tenant ran it as Python first, and each entry says which it ran as.
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    let text = "1";
+    let py = log.put_source("python", text).unwrap();
+    let js = log.put_source("javascript", text).unwrap();
+    assert_eq!(py.digest, js.digest);
+    assert_eq!(
+        (py.language.as_str(), js.language.as_str()),
+        ("python", "javascript")
+    );
+    for code in [&py, &js] {
+        log.append(cordon_audit::Entry {
+            code: Some(code.clone()),
+            ..common::entry(1)
+        })
+        .unwrap();
+    }
+    log.close().unwrap();
+    let store = Store::open(&common::log_path(dir.path())).unwrap();
+    assert_eq!(store.source(&py.digest).unwrap().as_deref(), Some(text));
+    assert_eq!(store.entry(0).unwrap().unwrap().code, Some(py.clone()));
+    assert_eq!(store.entry(1).unwrap().unwrap().code, Some(js));
+    drop(store);
+    let report = verify_dir(dir.path()).unwrap();
+    assert_eq!((report.sources, report.source_entries), (1, 2));
+}
+
+#[test]
+fn reads_and_verifies_a_source_row_that_names_its_language() {
+    // Rows written before sources were stored by text alone hold a language: still read.
     let (dir, code) = source_run_log();
     tamper_sources(dir.path(), |t| {
-        let value = [&[10u8][..], b"javascript", PY.as_bytes()].concat();
+        let value = [&[6u8][..], b"python", PY.as_bytes()].concat();
         t.insert(code.digest.as_str(), value.as_slice()).unwrap();
     });
-    let err = verify_dir(dir.path()).unwrap_err();
-    assert!(
-        matches!(&err, VerifyError::SourceLanguage { digest, seq: 0, .. } if *digest == code.digest),
-        "{err:?}"
-    );
+    assert_eq!(verify_dir(dir.path()).unwrap().source_entries, 2);
+    let store = Store::open(&common::log_path(dir.path())).unwrap();
+    assert_eq!(store.source(&code.digest).unwrap().as_deref(), Some(PY));
+    drop(store);
+    // A row whose language part is not a name is a changed row.
+    tamper_sources(dir.path(), |t| {
+        let value = [&[3u8][..], b"P Y", PY.as_bytes()].concat();
+        t.insert(code.digest.as_str(), value.as_slice()).unwrap();
+    });
+    assert!(matches!(
+        verify_dir(dir.path()).unwrap_err(),
+        VerifyError::SourceChanged { .. }
+    ));
 }
 
 #[test]

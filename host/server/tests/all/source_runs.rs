@@ -26,7 +26,7 @@ fn source_run(language: &str, code: &str, jwt: Option<String>) -> Value {
 }
 
 /// Every decision the server's log holds, and the source it keeps under `digest`.
-fn logged(env: Env, digest: &str) -> (Vec<cordon_audit::RevealedEntry>, Option<(String, String)>) {
+fn logged(env: Env, digest: &str) -> (Vec<cordon_audit::RevealedEntry>, Option<String>) {
     let dir = env.dir.path().to_owned();
     let _keep = env.dir;
     drop(env.state);
@@ -98,11 +98,7 @@ async fn a_source_run_for_a_verified_user_names_its_source_in_the_report_and_eve
     );
     assert_eq!(e.component_digest, runner);
     assert_eq!(e.purpose, "support");
-    assert_eq!(
-        kept,
-        Some(("python".to_owned(), code.to_owned())),
-        "the exact source is kept"
-    );
+    assert_eq!(kept, Some(code.to_owned()), "the exact source is kept");
 }
 
 #[tokio::test]
