@@ -96,7 +96,7 @@ pub use keys::{KeyError, PublicKey};
 pub use log::{AppendError, AuditLog, CloseError, EraseError, LogOptions, OpenError, SourceError};
 pub use merkle::{ConsistencyProof, InclusionProof, ProofError};
 pub use query::{Query, QueryError, RevealedEntry};
-pub use source::{CodeRef, CodeRefError, MAX_SOURCE_LEN};
+pub use source::{CodeRef, CodeRefError, MAX_SOURCE_LEN, StoredSource};
 pub use store::{ReadError, Store};
 pub use subject::{Disclosure, Subject};
 pub use verify::{Place, VerifyError, VerifyReport, verify, verify_file};

@@ -44,7 +44,7 @@ use crate::keyfile::{self, KeyFileError, SharedKeys};
 use crate::keylog::{self, Event};
 use crate::keys::{self, KeyError, PublicKey};
 use crate::merkle::{self, Frontier};
-use crate::source::{self, CodeRef, CodeRefError, MAX_SOURCE_LEN};
+use crate::source::{self, CodeRef, CodeRefError, MAX_SOURCE_LEN, StoredSource};
 use crate::store::{
     self, CHECKPOINTS, ENTRIES, Keys, Layout, META, ReadError, SOURCES, STORE_FORMAT, SUBJECT_KEYS,
     SUBJECT_LOG, Store,
@@ -264,6 +264,11 @@ enum Op {
     PutSource {
         digest: String,
         value: Vec<u8>,
+    },
+    /// Records that the source under `digest` is erased (its key is destroyed by a
+    /// `DeleteKey` in the same batch).
+    SourceErased {
+        digest: String,
     },
 }
 
@@ -597,9 +602,14 @@ impl AuditLog {
             remember_source(&mut st, &code_ref);
             return Ok(code_ref);
         }
+        // Sealed under a key of its own, so that erasure can destroy it (`crate::source`). A
+        // source erased before gets a new key (its old one is gone) and is stored afresh.
+        let key = self
+            .key_for(&mut st, &subject::source_key_bytes(&code_ref.digest))
+            .map_err(SourceError::Log)?;
         st.pending.push(Op::PutSource {
             digest: code_ref.digest.clone(),
-            value: source::to_stored(code),
+            value: source::seal(&key, code),
         });
         remember_source(&mut st, &code_ref);
         let target = st.batches_taken + 1;
@@ -608,14 +618,14 @@ impl AuditLog {
         Ok(code_ref)
     }
 
-    /// The exact source text stored under `digest` (see [`Store::source`]).
-    pub fn source(&self, digest: &str) -> Result<Option<String>, ReadError> {
+    /// The source stored under `digest`: its exact text, or erased (see [`Store::source`]).
+    pub fn source(&self, digest: &str) -> Result<Option<StoredSource>, ReadError> {
         self.store().source(digest)
     }
 
-    /// Whether the log file holds a source under `digest`.
+    /// Whether the log holds the source under `digest`, readable (not erased).
     fn is_stored(&self, digest: &str) -> Result<bool, ReadError> {
-        Ok(self.source(digest)?.is_some())
+        Ok(matches!(self.source(digest)?, Some(StoredSource::Text(_))))
     }
 
     /// Requires the source `code` names to be stored (or queued).
@@ -646,13 +656,37 @@ impl AuditLog {
     /// Destroys the commitment keys of all `subjects` in one commit, e.g. a data subject's
     /// user id and every record that is about them (records are keyed per collection and id;
     /// the data layer knows which records belong to whom).
+    ///
+    /// Every stored source whose text names one of their ids (a user's id, a record's id) is
+    /// erased in the same commit: its key is destroyed and its erasure recorded (see
+    /// [`crate::source`]). The sources are those committed when the call starts.
     pub fn erase_subjects(&self, subjects: &[Subject]) -> Result<(), EraseError> {
+        let ids: Vec<&str> = subjects
+            .iter()
+            .map(|s| match s {
+                Subject::User(id) | Subject::Record { id, .. } => id.as_str(),
+            })
+            .collect();
+        let named = self
+            .store()
+            .sources_naming(&ids)
+            .map_err(|e| EraseError::Log(AppendError::SourceLookup(e)))?;
         let mut st = lock(&self.shared.state);
         check_open(&st)?;
         for subject in subjects {
             let bytes = subject.to_bytes();
             st.keys.insert(bytes.clone(), KeyState::Erased);
             st.pending.push(Op::DeleteKey { subject: bytes });
+        }
+        if !named.is_empty() {
+            // Those digests are no longer readable: append must look again.
+            st.sources.clear();
+        }
+        for digest in named {
+            let bytes = subject::source_key_bytes(&digest);
+            st.keys.insert(bytes.clone(), KeyState::Erased);
+            st.pending.push(Op::DeleteKey { subject: bytes });
+            st.pending.push(Op::SourceErased { digest });
         }
         let target = st.batches_taken + 1;
         self.shared.work.notify_one();
@@ -750,15 +784,8 @@ impl AuditLog {
     }
 
     fn stored_key(&self, subject: &[u8]) -> Result<Option<[u8; 32]>, ReadError> {
-        self.store().with_keys(|table| {
-            // Rows are keyed by a hash of the subject bytes; older rows by the bytes themselves.
-            for key in subject::row_keys(subject) {
-                if let Some(v) = table.get(key.as_slice())? {
-                    return Ok(v.value().try_into().ok());
-                }
-            }
-            Ok(None)
-        })
+        self.store()
+            .with_keys(|table| crate::store::key_in(table, subject))
     }
 }
 
@@ -945,10 +972,15 @@ fn live_rows(txn: &redb::ReadTransaction) -> Result<HashSet<[u8; 32]>, ReadError
         let (k, v) = row?;
         let index = k.value();
         let event = Event::from_stored(v.value()).ok_or(ReadError::BadSubjectEvent { index })?;
-        if event.kind == keylog::CREATED {
-            live.insert(event.row);
-        } else {
-            live.remove(&event.row);
+        match event.kind {
+            keylog::CREATED => {
+                live.insert(event.row);
+            }
+            keylog::ERASED => {
+                live.remove(&event.row);
+            }
+            // Names a source, changes no row.
+            _ => {}
         }
     }
     Ok(live)
@@ -1464,6 +1496,14 @@ impl Writer {
                         table
                             .insert(digest.as_str(), value.as_slice())
                             .map_err(redb::Error::from)?;
+                    }
+                    Op::SourceErased { digest } => {
+                        log_event(
+                            keylog::SOURCE_ERASED,
+                            keylog::source_erased_row(&digest),
+                            &mut subject_keys,
+                        )?;
+                        erased = true;
                     }
                     Op::DeleteKey { subject } => {
                         // The row, under its key or the older form of it. A subject without

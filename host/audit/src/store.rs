@@ -47,6 +47,7 @@ use crate::keyfile::{self, SharedKeys};
 use crate::checkpoint::Checkpoint;
 use crate::encoding::{self, DecodeError, LoggedEntry};
 use crate::merkle::{self, ConsistencyProof, InclusionProof, NodeSource, ProofError};
+use crate::source::{self, StoredSource};
 use crate::subject::Subject;
 
 pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
@@ -431,10 +432,11 @@ impl Store {
         Ok(self.len()? == 0)
     }
 
-    /// The exact source text stored under `digest` (see [`crate::source`]), or `None` if the
-    /// log holds no such source. The text is returned as stored: whether it
-    /// still hashes to `digest` is for [`Store::verify`] to say.
-    pub fn source(&self, digest: &str) -> Result<Option<String>, ReadError> {
+    /// The source stored under `digest` (see [`crate::source`]): its exact text, or
+    /// [`StoredSource::Erased`] if it named a subject since erased; `None` if the log holds
+    /// no such source. The text is returned as stored: whether it still hashes to `digest` is
+    /// for [`Store::verify`] to say.
+    pub fn source(&self, digest: &str) -> Result<Option<StoredSource>, ReadError> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(SOURCES) {
             Ok(table) => table,
@@ -444,11 +446,57 @@ impl Store {
         let Some(value) = table.get(digest)? else {
             return Ok(None);
         };
-        crate::source::from_stored(value.value())
+        let key = if source::is_sealed(value.value()) {
+            self.source_key(digest)?
+        } else {
+            None
+        };
+        source::open_stored(value.value(), key.as_ref())
             .map(Some)
             .ok_or_else(|| ReadError::BadSource {
                 digest: digest.to_owned(),
             })
+    }
+
+    /// The key that seals the source stored under `digest`, unless it was destroyed.
+    pub(crate) fn source_key(&self, digest: &str) -> Result<Option<[u8; 32]>, ReadError> {
+        let subject = crate::subject::source_key_bytes(digest);
+        self.with_keys(|table| key_in(table, &subject))
+    }
+
+    /// The digests of the readable stored sources whose text names any of `ids` as a whole
+    /// word (see [`crate::source`]): what erasing the subjects of `ids` must erase.
+    pub(crate) fn sources_naming(&self, ids: &[&str]) -> Result<Vec<String>, ReadError> {
+        let ids: Vec<&str> = ids.iter().copied().filter(|id| !id.is_empty()).collect();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(SOURCES) {
+            Ok(table) => table,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        self.with_keys(|keys| {
+            let mut named = Vec::new();
+            for row in table.iter()? {
+                let (digest, value) = row?;
+                let digest = digest.value();
+                // Plain rows (a log written before sources were sealed) cannot be erased:
+                // see the module docs of `crate::source`.
+                if !source::is_sealed(value.value()) {
+                    continue;
+                }
+                let key = key_in(keys, &crate::subject::source_key_bytes(digest))?;
+                if let Some(StoredSource::Text(code)) =
+                    source::open_stored(value.value(), key.as_ref())
+                    && ids.iter().any(|id| source::names(&code, id))
+                {
+                    named.push(digest.to_owned());
+                }
+            }
+            Ok(named)
+        })
     }
 
     /// The encoded bytes of entry `seq` (without the chain hash), if present.
@@ -584,14 +632,20 @@ impl Store {
     /// was erased).
     pub fn subject_key(&self, subject: &Subject) -> Result<Option<[u8; 32]>, ReadError> {
         let bytes = subject.to_bytes();
-        self.with_keys(|table| {
-            // Rows are keyed by a hash of the subject bytes; older rows by the bytes themselves.
-            for key in crate::subject::row_keys(&bytes) {
-                if let Some(v) = table.get(key.as_slice())? {
-                    return Ok(v.value().try_into().ok());
-                }
-            }
-            Ok(None)
-        })
+        self.with_keys(|table| key_in(table, &bytes))
     }
+}
+
+/// The key in `table` (a `subject_keys` table) of the subject whose canonical bytes are
+/// `subject`: rows are keyed by a hash of the subject bytes, older rows by the bytes themselves.
+pub(crate) fn key_in(
+    table: &ReadOnlyTable<&'static [u8], &'static [u8]>,
+    subject: &[u8],
+) -> Result<Option<[u8; 32]>, ReadError> {
+    for key in crate::subject::row_keys(subject) {
+        if let Some(v) = table.get(key.as_slice())? {
+            return Ok(v.value().try_into().ok());
+        }
+    }
+    Ok(None)
 }

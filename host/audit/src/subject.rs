@@ -121,6 +121,16 @@ pub(crate) fn filter_key_bytes(collection: &str, field: &str) -> Vec<u8> {
     out
 }
 
+/// The canonical bytes under which the log keeps the key that seals one stored source (see
+/// [`crate::source`]): `0x05 str(digest)`. The digest is the source's, which entries name
+/// anyway.
+pub(crate) fn source_key_bytes(digest: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(5 + digest.len());
+    out.push(5);
+    put_str(&mut out, digest);
+    out
+}
+
 /// The bytes committed to for one filter value (canonical JSON): `0x04 str(value)`.
 pub(crate) fn filter_value_bytes(value: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(5 + value.len());

@@ -40,7 +40,7 @@
 //! the nodes above the window), checks the checkpoints against the frontier, and reports the
 //! first failure in sequence order.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
@@ -51,7 +51,7 @@ use crate::checkpoint::Checkpoint;
 use crate::encoding::{self, DecodeError};
 use crate::keylog::{self, Event};
 use crate::merkle::{self, Frontier};
-use crate::source::{self, CodeRef};
+use crate::source::{self, CodeRef, StoredSource};
 use crate::store::{self, CHECKPOINTS, Layout, META, ReadError, SOURCES, SUBJECT_LOG, Store, Tree};
 use crate::{Hash, PublicKey};
 
@@ -85,9 +85,12 @@ pub struct VerifyReport {
     /// were covered has none until its writer is next opened; until then its subject keys are
     /// checked for consistency with the event log only.
     pub subject_keys_signed: bool,
-    /// Stored sources of source runs, each checked against its digest.
+    /// Stored sources of source runs that can be read, each checked against its digest.
     pub sources: u64,
-    /// Entries that name a source (each found stored, in the language named).
+    /// Stored sources erased with a subject they named, each erasure signed (their text
+    /// cannot be read, so not checked).
+    pub erased_sources: u64,
+    /// Entries that name a source (each found stored, readable or erased).
     pub source_entries: u64,
 }
 
@@ -324,6 +327,13 @@ pub enum VerifyError {
         /// The digest it is stored under.
         digest: String,
     },
+    /// A stored source is sealed under a key that is gone, and no signed erasure names it: its
+    /// key was deleted outside the log (or the row was replaced).
+    #[error("stored source `{digest}` cannot be read: its key is gone and no erasure names it")]
+    SourceKeyMissing {
+        /// The digest it is stored under.
+        digest: String,
+    },
     /// A key the subject-key log created and never erased is not in `subject_keys`: it was
     /// deleted (or changed) outside the log.
     #[error("the subject key created by subject-key event {index} was deleted outside the log")]
@@ -352,7 +362,9 @@ impl VerifyError {
             }
             VerifyError::Truncated { entries, .. } => Some(*entries),
             VerifyError::BadCode { seq, .. } => Some(*seq),
-            VerifyError::SourceMissing { .. } | VerifyError::SourceChanged { .. } => None,
+            VerifyError::SourceMissing { .. }
+            | VerifyError::SourceChanged { .. }
+            | VerifyError::SourceKeyMissing { .. } => None,
             VerifyError::Read(_)
             | VerifyError::BadSignature { .. }
             | VerifyError::MalformedCheckpoint { .. }
@@ -444,9 +456,9 @@ impl VerifyError {
             | VerifyError::SubjectKeyDeleted { index } => at("subject_log", index.to_string()),
             VerifyError::SubjectKeyChanged { subject } => at("subject_keys", subject.clone()),
             VerifyError::BadCode { seq, .. } => at("entries", seq.to_string()),
-            VerifyError::SourceMissing { digest, .. } | VerifyError::SourceChanged { digest } => {
-                at("sources", digest.clone())
-            }
+            VerifyError::SourceMissing { digest, .. }
+            | VerifyError::SourceChanged { digest }
+            | VerifyError::SourceKeyMissing { digest } => at("sources", digest.clone()),
         }
     }
 }
@@ -704,7 +716,7 @@ impl Store {
         set_reading("meta");
         check_meta(&txn, key)?;
         set_reading("sources");
-        let sources = check_sources(&txn, &codes)?;
+        let sources = check_sources(self, &txn, &codes, &subjects.erased_sources)?;
 
         let latest = checkpoints.last().cloned();
         Ok(VerifyReport {
@@ -712,7 +724,8 @@ impl Store {
             subject_events: subjects.events,
             unanchored_subject_events: subjects.unanchored,
             subject_keys_signed: subjects.signed,
-            sources,
+            sources: sources.readable,
+            erased_sources: sources.erased,
             source_entries: code_entries,
             entries: expected,
             head: (expected > 0).then_some(Hash(chain)),
@@ -724,10 +737,22 @@ impl Store {
     }
 }
 
-/// Checks every stored source against its digest, then that every source an entry names
-/// (`codes`, with the first entry naming each) is well formed and stored in the language
-/// named, in the order of those entries. Returns how many sources are stored.
-fn check_sources(txn: &ReadTransaction, codes: &HashMap<CodeRef, u64>) -> Result<u64, VerifyError> {
+/// How many stored sources were checked, and how many are erased.
+struct SourceCount {
+    readable: u64,
+    erased: u64,
+}
+
+/// Checks every stored source: a readable one against its digest, an unreadable (sealed,
+/// key gone) one against the signed erasures (`erased_rows`); then that every source an
+/// entry names (`codes`, with the first entry naming each) is well formed and stored, in the
+/// order of those entries.
+fn check_sources(
+    store: &Store,
+    txn: &ReadTransaction,
+    codes: &HashMap<CodeRef, u64>,
+    erased_rows: &HashSet<[u8; 32]>,
+) -> Result<SourceCount, VerifyError> {
     let table = match txn.open_table(SOURCES) {
         Ok(table) => Some(table),
         // Created by the first source stored: a log that never ran source has none.
@@ -742,20 +767,41 @@ fn check_sources(txn: &ReadTransaction, codes: &HashMap<CodeRef, u64>) -> Result
             detail: e.to_string(),
         }
     };
-    let mut stored = 0u64;
+    let mut count = SourceCount {
+        readable: 0,
+        erased: 0,
+    };
     if let Some(table) = &table {
-        for row in table.iter().map_err(corrupt("sources", None))? {
-            let (k, v) = row.map_err(corrupt("sources", None))?;
-            let digest = k.value();
-            let intact =
-                source::from_stored(v.value()).is_some_and(|code| source::digest(&code) == digest);
-            if !intact {
-                return Err(VerifyError::SourceChanged {
-                    digest: digest.to_owned(),
-                });
+        store.with_keys(|keys| -> Result<(), VerifyError> {
+            for row in table.iter().map_err(corrupt("sources", None))? {
+                let (k, v) = row.map_err(corrupt("sources", None))?;
+                let digest = k.value();
+                let key = if source::is_sealed(v.value()) {
+                    crate::store::key_in(keys, &crate::subject::source_key_bytes(digest))?
+                } else {
+                    None
+                };
+                match source::open_stored(v.value(), key.as_ref()) {
+                    Some(StoredSource::Text(code)) if source::digest(&code) == digest => {
+                        count.readable += 1;
+                    }
+                    Some(StoredSource::Erased) => {
+                        if !erased_rows.contains(&keylog::source_erased_row(digest)) {
+                            return Err(VerifyError::SourceKeyMissing {
+                                digest: digest.to_owned(),
+                            });
+                        }
+                        count.erased += 1;
+                    }
+                    _ => {
+                        return Err(VerifyError::SourceChanged {
+                            digest: digest.to_owned(),
+                        });
+                    }
+                }
             }
-            stored += 1;
-        }
+            Ok(())
+        })?;
     }
     let mut named: Vec<(&CodeRef, u64)> = codes.iter().map(|(c, &seq)| (c, seq)).collect();
     named.sort_by(|a, b| (a.1, &a.0.language).cmp(&(b.1, &b.0.language)));
@@ -775,7 +821,7 @@ fn check_sources(txn: &ReadTransaction, codes: &HashMap<CodeRef, u64>) -> Result
             });
         }
     }
-    Ok(stored)
+    Ok(count)
 }
 
 /// The `meta` rows: the recorded public key must be the one verification uses (the format was
@@ -798,6 +844,8 @@ struct SubjectSummary {
     events: u64,
     unanchored: u64,
     signed: bool,
+    /// The rows of the signed source-erasure events.
+    erased_sources: HashSet<[u8; 32]>,
 }
 
 /// Replays the subject-key log (checking its chain and the heads the checkpoints sign) into
@@ -821,6 +869,7 @@ fn check_subject_keys(
         Err(e) => return Err(open_failed("subject_log")(e)),
     };
     let mut live: HashMap<[u8; 32], u64> = HashMap::new();
+    let mut erased_sources = HashSet::new();
     let mut head = [0u8; 32];
     let mut next = 0u64;
     let mut marks = marks.into_iter().peekable();
@@ -845,13 +894,17 @@ fn check_subject_keys(
             if keylog::chain(&head, event.kind, &event.row) != event.chain {
                 return Err(VerifyError::SubjectEventChanged { index });
             }
-            let consistent = if event.kind == keylog::CREATED {
-                live.insert(event.row, index).is_none()
-            } else {
-                if index >= covered {
-                    return Err(VerifyError::UnsignedErasure { index });
+            if event.kind != keylog::CREATED && index >= covered {
+                return Err(VerifyError::UnsignedErasure { index });
+            }
+            let consistent = match event.kind {
+                keylog::CREATED => live.insert(event.row, index).is_none(),
+                keylog::ERASED => live.remove(&event.row).is_some(),
+                // A source stored again after its erasure may be erased again.
+                _ => {
+                    erased_sources.insert(event.row);
+                    true
                 }
-                live.remove(&event.row).is_some()
             };
             if !consistent {
                 return Err(VerifyError::SubjectEventInconsistent {
@@ -883,6 +936,7 @@ fn check_subject_keys(
         events: next,
         unanchored: next - covered.min(next),
         signed: covered > 0 || checkpoints.iter().any(|c| c.subject_keys.is_some()),
+        erased_sources,
     })
 }
 

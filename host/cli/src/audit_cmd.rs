@@ -335,9 +335,19 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
             let found = open_store(data_dir)?
                 .source(&digest)
                 .context("cannot read the decision log")?;
-            let Some(code) = found else {
-                eprintln!("error: the decision log holds no source `{digest}`");
-                return Ok(ExitCode::from(EXIT_INVALID));
+            let code = match found {
+                Some(cordon_audit::StoredSource::Text(code)) => code,
+                Some(cordon_audit::StoredSource::Erased) => {
+                    eprintln!(
+                        "error: source `{digest}` was erased: it named a data subject since erased \
+                         (the decisions naming its digest still verify)"
+                    );
+                    return Ok(ExitCode::from(EXIT_INVALID));
+                }
+                None => {
+                    eprintln!("error: the decision log holds no source `{digest}`");
+                    return Ok(ExitCode::from(EXIT_INVALID));
+                }
             };
             if json {
                 print_json(&serde_json::json!({

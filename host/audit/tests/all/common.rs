@@ -142,3 +142,17 @@ pub fn get(dir: &Path, table: TableDefinition<u64, &[u8]>, key: u64) -> Vec<u8> 
 }
 
 pub use redb::{ReadableDatabase, ReadableTable};
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for item in std::fs::read_dir(dir).unwrap() {
+        let path = item.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

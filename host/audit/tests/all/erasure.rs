@@ -143,19 +143,6 @@ fn erases_a_data_subject_and_their_records_in_one_commit() {
 }
 
 /// Every file under `dir`, recursively.
-fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for item in std::fs::read_dir(dir).unwrap() {
-        let path = item.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 #[test]
 fn no_byte_of_any_file_keeps_an_erased_subjects_key_or_id() {
     let dir = tempfile::tempdir().unwrap();
@@ -194,7 +181,7 @@ fn no_byte_of_any_file_keeps_an_erased_subjects_key_or_id() {
         .chain([b"needle-user-ada".to_vec(), b"needle-record-77".to_vec()])
         .collect();
     let scan = |when: &str| {
-        let files = files_under(dir.path());
+        let files = common::files_under(dir.path());
         assert!(files.len() >= 3, "{files:?}");
         for file in files {
             let bytes = std::fs::read(&file).unwrap();
@@ -209,7 +196,7 @@ fn no_byte_of_any_file_keeps_an_erased_subjects_key_or_id() {
         }
     };
     // The user's id is in a file before the erasure (the check can find what it looks for).
-    let before = files_under(dir.path()).iter().any(|f| {
+    let before = common::files_under(dir.path()).iter().any(|f| {
         let bytes = std::fs::read(f).unwrap();
         bytes.windows(15).any(|w| w == b"needle-user-ada")
     });

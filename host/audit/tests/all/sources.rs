@@ -1,10 +1,10 @@
 //! Source runs: entries name the source that ran, and the log keeps that source.
 
 use cordon_audit::{
-    AppendError, CodeRef, DecisionLog, Query, SourceError, Store, VerifyError, encoding, merkle,
-    verify,
+    AppendError, CodeRef, DecisionLog, Query, SourceError, Store, StoredSource, Subject,
+    VerifyError, encoding, merkle, verify,
 };
-use redb::{ReadableDatabase, ReadableTableMetadata, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::common::{self, CHECKPOINTS, ENTRIES, MERKLE};
 
@@ -203,7 +203,12 @@ fn stores_a_source_once_and_reads_it_back_after_reopening() {
     let first = log.put_source("python", PY).unwrap();
     let again = log.put_source("python", PY).unwrap();
     assert_eq!(first, again);
-    assert_eq!(log.source(&first.digest).unwrap(), Some(PY.to_owned()));
+    assert_eq!(
+        log.source(&first.digest)
+            .unwrap()
+            .and_then(StoredSource::text),
+        Some(PY.to_owned())
+    );
     assert_eq!(
         log.source(&cordon_audit::source::digest("x")).unwrap(),
         None
@@ -222,7 +227,13 @@ fn stores_a_source_once_and_reads_it_back_after_reopening() {
 
     // Read-only, as `cordon audit` reads it.
     let store = Store::open(&common::log_path(dir.path())).unwrap();
-    assert_eq!(store.source(&first.digest).unwrap(), Some(PY.to_owned()));
+    assert_eq!(
+        store
+            .source(&first.digest)
+            .unwrap()
+            .and_then(StoredSource::text),
+        Some(PY.to_owned())
+    );
     drop(store);
 
     // A writer again: the source is known (an entry may name it at once), stored once.
@@ -324,7 +335,10 @@ fn the_same_text_runs_as_two_languages_without_either_run_failing() {
     }
     log.close().unwrap();
     let store = Store::open(&common::log_path(dir.path())).unwrap();
-    assert_eq!(store.source(&py.digest).unwrap().as_deref(), Some(text));
+    assert_eq!(
+        store.source(&py.digest).unwrap(),
+        Some(StoredSource::Text(text.into()))
+    );
     assert_eq!(store.entry(0).unwrap().unwrap().code, Some(py.clone()));
     assert_eq!(store.entry(1).unwrap().unwrap().code, Some(js));
     drop(store);
@@ -342,7 +356,10 @@ fn reads_and_verifies_a_source_row_that_names_its_language() {
     });
     assert_eq!(verify_dir(dir.path()).unwrap().source_entries, 2);
     let store = Store::open(&common::log_path(dir.path())).unwrap();
-    assert_eq!(store.source(&code.digest).unwrap().as_deref(), Some(PY));
+    assert_eq!(
+        store.source(&code.digest).unwrap(),
+        Some(StoredSource::Text(PY.into()))
+    );
     drop(store);
     // A row whose language part is not a name is a changed row.
     tamper_sources(dir.path(), |t| {
@@ -383,4 +400,164 @@ fn finds_the_entries_of_one_source() {
         .unwrap();
     let seqs: Vec<u64> = found.iter().map(|e| e.entry.seq).collect();
     assert_eq!(seqs, [0, 3]);
+}
+
+/// Whether any byte of any file under `dir` holds `needle`.
+fn any_file_holds(dir: &std::path::Path, needle: &[u8]) -> bool {
+    common::files_under(dir).iter().any(|f| {
+        let bytes = std::fs::read(f).unwrap();
+        bytes.windows(needle.len()).any(|w| w == needle)
+    })
+}
+
+const NAMES_PATIENT: &str = "from cordon_guest import records\n\ndef main(input):\n    return records.get(\"patients\", \"p-1042\")\n";
+const NAMES_ANOTHER: &str = "from cordon_guest import records\n\ndef main(input):\n    return records.get(\"patients\", \"p-10420\")\n";
+
+#[test]
+fn no_file_holds_a_source_text_in_the_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    let code = log.put_source("python", NAMES_PATIENT).unwrap();
+    log.append(cordon_audit::Entry {
+        code: Some(code.clone()),
+        ..common::entry(1)
+    })
+    .unwrap();
+    log.close().unwrap();
+    for needle in [&b"p-1042"[..], b"records.get", NAMES_PATIENT.as_bytes()] {
+        assert!(
+            !any_file_holds(dir.path(), needle),
+            "{:?} is in a file",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    // Yet it reads back exactly, and verifies.
+    let store = Store::open(&common::log_path(dir.path())).unwrap();
+    assert_eq!(
+        store.source(&code.digest).unwrap(),
+        Some(StoredSource::Text(NAMES_PATIENT.into()))
+    );
+    drop(store);
+    assert_eq!(verify_dir(dir.path()).unwrap().sources, 1);
+}
+
+#[test]
+fn erasing_a_subject_erases_the_sources_that_name_it_and_every_proof_stays_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    let named = log.put_source("python", NAMES_PATIENT).unwrap();
+    let longer = log.put_source("python", NAMES_ANOTHER).unwrap();
+    let unrelated = log.put_source("python", PY).unwrap();
+    for (i, code) in [&named, &longer, &unrelated].into_iter().enumerate() {
+        log.append(cordon_audit::Entry {
+            code: Some(code.clone()),
+            ..common::entry(i as u64)
+        })
+        .unwrap();
+    }
+    log.erase_subjects(&[Subject::Record {
+        collection: "patients".into(),
+        id: "p-1042".into(),
+    }])
+    .unwrap();
+    // At once, with the log open: the source that named the record cannot be read...
+    assert_eq!(
+        log.source(&named.digest).unwrap(),
+        Some(StoredSource::Erased)
+    );
+    // ...one naming a longer id, and one naming none, can.
+    assert_eq!(
+        log.source(&longer.digest).unwrap(),
+        Some(StoredSource::Text(NAMES_ANOTHER.into()))
+    );
+    assert_eq!(
+        log.source(&unrelated.digest).unwrap(),
+        Some(StoredSource::Text(PY.into()))
+    );
+    // A run of it after the erasure names it again: it is stored afresh, under a new key.
+    let again = log.put_source("python", NAMES_PATIENT).unwrap();
+    assert_eq!(again, named);
+    assert_eq!(
+        log.source(&named.digest).unwrap(),
+        Some(StoredSource::Text(NAMES_PATIENT.into()))
+    );
+    log.erase_subject(&Subject::User("p-1042".into())).unwrap();
+    log.close().unwrap();
+
+    let report = verify_dir(dir.path()).unwrap();
+    assert_eq!(
+        (report.sources, report.erased_sources, report.source_entries),
+        (2, 1, 3)
+    );
+    let store = Store::open(&common::log_path(dir.path())).unwrap();
+    assert_eq!(
+        store.source(&named.digest).unwrap(),
+        Some(StoredSource::Erased)
+    );
+    // Every decision naming it is still there, still naming its digest.
+    let found = store
+        .query(&Query {
+            code_digest: Some(named.digest.clone()),
+            ..Query::default()
+        })
+        .unwrap();
+    assert_eq!(found.len(), 1);
+}
+
+#[test]
+fn verify_fails_when_a_sources_key_is_deleted_or_a_sealed_row_is_forged() {
+    // The key deleted outside the log: the subject-key log says it is live.
+    let dir = tempfile::tempdir().unwrap();
+    let log = common::open(dir.path());
+    let code = log.put_source("python", PY).unwrap();
+    log.close().unwrap();
+    assert_eq!(verify_dir(dir.path()).unwrap().sources, 1);
+    let keys = redb::Database::open(dir.path().join(cordon_audit::KEYS_FILE)).unwrap();
+    let txn = keys.begin_write().unwrap();
+    {
+        let mut table = txn
+            .open_table(TableDefinition::<&[u8], &[u8]>::new("subject_keys"))
+            .unwrap();
+        assert_eq!(table.len().unwrap(), 1, "the source's key is the only one");
+        table.retain(|_, _| false).unwrap();
+    }
+    txn.commit().unwrap();
+    drop(keys);
+    let err = verify_dir(dir.path()).unwrap_err();
+    assert!(
+        matches!(err, VerifyError::SubjectKeyDeleted { .. }),
+        "{err:?}"
+    );
+
+    // A sealed row no key opens, which no signed erasure names: not passed off as erased.
+    let (dir, code2) = source_run_log();
+    assert_eq!(code, code2);
+
+    let forged = cordon_audit::source::digest("forged");
+    tamper_sources(dir.path(), |t| {
+        t.insert(forged.as_str(), [0xE5u8, 1, 2, 3].as_slice())
+            .unwrap();
+    });
+    let err = verify_dir(dir.path()).unwrap_err();
+    assert!(
+        matches!(&err, VerifyError::SourceKeyMissing { digest } if *digest == forged),
+        "{err:?}"
+    );
+
+    // A sealed row changed in place: it opens to another text.
+    let (dir, code) = source_run_log();
+    tamper_sources(dir.path(), |t| {
+        let mut value = t
+            .get(code.digest.as_str())
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec();
+        value[5] ^= 1;
+        t.insert(code.digest.as_str(), value.as_slice()).unwrap();
+    });
+    assert!(matches!(
+        verify_dir(dir.path()).unwrap_err(),
+        VerifyError::SourceChanged { .. }
+    ));
 }

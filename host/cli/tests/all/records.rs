@@ -188,3 +188,28 @@ fn a_retention_sweep_is_logged_only_when_it_purged_something() {
     assert_eq!(sweep(&sc), 0);
     assert_eq!(logged_sweeps(&sc), 1);
 }
+
+#[test]
+fn erasing_a_subject_erases_the_stored_source_that_named_their_record() {
+    let sc = setup();
+    // A source run's text, as the log keeps it, naming record `p1` (ada's) and another not.
+    let names = "from cordon_guest import records\ndef main(input):\n    return records.get('patients', 'p1')\n";
+    let other = "def main(input):\n    return 'p10'\n";
+    let log = cordon_audit::AuditLog::open_in(&sc.path("cordon-data")).unwrap();
+    let named = log.put_source("python", names).unwrap().digest;
+    let kept = log.put_source("python", other).unwrap().digest;
+    log.close().unwrap();
+
+    let r = sc.cordon(&["records", "erase", "ada"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let r = sc.cordon(&["audit", "source", &named]);
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.is_empty());
+    assert!(r.stderr.contains("was erased"), "{}", r.stderr);
+    let r = sc.cordon(&["audit", "source", &kept]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, other));
+    let r = sc.cordon(&["audit", "verify"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.json()["report"]["erased_sources"], 1);
+}

@@ -42,7 +42,10 @@ fn logged(env: Env, digest: &str) -> (Vec<cordon_audit::RevealedEntry>, Option<S
         }
     };
     let entries = log.store().query(&Query::default()).unwrap();
-    let source = log.source(digest).unwrap();
+    let source = log
+        .source(digest)
+        .unwrap()
+        .and_then(cordon_audit::StoredSource::text);
     (entries, source)
 }
 
