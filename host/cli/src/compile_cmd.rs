@@ -12,10 +12,10 @@ use cordon_runtime::{CordonEngine, EngineOptions};
 #[command(after_help = "\
 Compiling an interpreter-sized component (Python or JavaScript, 12-18 MB) takes tens of seconds \
 the first time. `cordon compile` does it ahead of the first `cordon run`, which then loads the \
-compiled code from the cache in well under a second. Two caches live in the cache directory:
+compiled code from the cache in milliseconds. Two caches live in the cache directory:
 
-  whole components, by their bytes (wasmtime's cache): the same component again is read, not \
-compiled;
+  whole components, by their digest (artifacts/, one file each, mapped rather than read): the \
+same component again is loaded, not compiled;
   single functions, by their code (functions.redb): a new component around an interpreter that \
 was compiled before compiles only what is new, in a second or two instead of tens.
 

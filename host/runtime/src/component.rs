@@ -232,9 +232,21 @@ pub(crate) fn import_allowed(name: &str) -> bool {
 fn compile(
     engine: &wasmtime::Engine,
     bytes: &[u8],
+    digest: &str,
     compiler: Compiler<'_>,
 ) -> Result<(Component, CompileReport), LoadError> {
     let started = Instant::now();
+    let artifacts = compiler.caches.components.clone();
+    if let Some(component) = artifacts.as_ref().and_then(|a| a.get(engine, digest)) {
+        let report = CompileReport {
+            source: CodeSource::ComponentCache,
+            functions_reused: 0,
+            functions_compiled: 0,
+            millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            cache_warning: None,
+        };
+        return Ok((component, report));
+    }
     let limit = compiler.timeout;
     let timeout = LoadError::CompileTimeout { limit };
     let deadline = started
@@ -242,29 +254,25 @@ fn compile(
         .ok_or(LoadError::CompileTimeout { limit })?;
     let slot = compiler.slot.take(deadline).ok_or(timeout)?;
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    let (engine, bytes) = (engine.clone(), bytes.to_vec());
-    let components = compiler.caches.components.clone();
+    let (engine, bytes, digest) = (engine.clone(), bytes.to_vec(), digest.to_owned());
     let functions = compiler.caches.functions.clone();
     std::thread::Builder::new()
         .name("cordon-compile".into())
         .spawn(move || {
             let _slot = slot;
-            let cache_hits = components.as_ref().map_or(0, |c| c.cache_hits());
             let before = functions.as_ref().map(|f| f.counts()).unwrap_or_default();
             let compiled = {
                 let _compiling = functions.as_ref().map(|f| f.compiling());
                 Component::new(&engine, &bytes)
             };
+            // Kept before it is handed over: a process that exits after this load (`cordon
+            // run`) must not cut the write short. Kept even if the load stopped waiting.
+            if let (Ok(component), Some(artifacts)) = (&compiled, &artifacts) {
+                artifacts.put(&digest, component);
+            }
             let after = functions.as_ref().map(|f| f.counts()).unwrap_or_default();
-            let from_cache = components
-                .as_ref()
-                .is_some_and(|c| c.cache_hits() > cache_hits);
             let report = CompileReport {
-                source: if from_cache {
-                    CodeSource::ComponentCache
-                } else {
-                    CodeSource::Compiled
-                },
+                source: CodeSource::Compiled,
                 functions_reused: after.hits.saturating_sub(before.hits),
                 functions_compiled: after.misses.saturating_sub(before.misses),
                 millis: 0,
@@ -294,7 +302,8 @@ pub(crate) fn load(
     compiler: Compiler<'_>,
 ) -> Result<LoadedComponent, LoadError> {
     check_header(bytes)?;
-    let (component, report) = compile(engine, bytes, compiler)?;
+    let digest = digest(bytes);
+    let (component, report) = compile(engine, bytes, &digest, compiler)?;
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
         if !import_allowed(name) {
@@ -307,7 +316,7 @@ pub(crate) fn load(
     let pre = AgentPre::new(instance_pre).map_err(|e| LoadError::MissingRun(format!("{e:#}")))?;
     Ok(LoadedComponent {
         pre,
-        digest: digest(bytes),
+        digest,
         size: bytes.len(),
         report,
     })

@@ -8,9 +8,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use wasmtime::component::Linker;
-use wasmtime::{
-    Cache, CacheConfig, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig,
-};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::artifacts::Artifacts;
 
 use crate::bindings::cordon::agent::{fs, http, records, types};
 use crate::component::{CompileSlot, Compiler, LoadError, LoadedComponent};
@@ -21,19 +21,16 @@ use crate::host::poll::HasPoll;
 use crate::host::records::HasRecords;
 use crate::state::RunState;
 
-/// wasmtime's whole-component cache, inside the engine's cache directory.
-const COMPONENT_CACHE_DIR: &str = "components";
-
 /// How often the epoch advances; deadlines are accurate to about this much.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
 /// How to build an engine.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
-    /// Where compiled code is cached across processes: whole components in `components/`
-    /// (wasmtime's cache, keyed by the component's bytes and the engine's configuration), and
-    /// single functions in `functions.redb` (see `function_cache_bytes`). `None`: compile in
-    /// every process.
+    /// Where compiled code is cached across processes: whole components in `artifacts/`
+    /// (keyed by the component's digest, one file per wasmtime version; see
+    /// `artifact_cache_bytes`), and single functions in `functions.redb` (see
+    /// `function_cache_bytes`). `None`: compile in every process.
     pub cache_dir: Option<PathBuf>,
     /// Preallocate instance slots for this many concurrent runs (wasmtime's pooling
     /// allocator): a run then takes a slot whose memories and tables were reserved up front
@@ -60,6 +57,9 @@ pub struct EngineOptions {
     /// compilation would grow it past this, it is emptied and refilled. Default 1 GiB (a
     /// componentize-py interpreter takes about 40 MiB).
     pub function_cache_bytes: u64,
+    /// Most bytes of compiled components the whole-component cache in `cache_dir` keeps;
+    /// past it the oldest are removed. Default 2 GiB (a runner takes about 100 MiB).
+    pub artifact_cache_bytes: u64,
 }
 
 impl Default for EngineOptions {
@@ -70,6 +70,7 @@ impl Default for EngineOptions {
             max_component_bytes: 256 << 20,
             compile_timeout: Duration::from_secs(120),
             function_cache_bytes: 1 << 30,
+            artifact_cache_bytes: 2 << 30,
         }
     }
 }
@@ -143,8 +144,8 @@ pub struct CordonEngine {
 /// The on-disk caches of an engine with a cache directory, kept to read their counters.
 #[derive(Default)]
 pub(crate) struct Caches {
-    /// wasmtime's whole-component cache (keyed by the component's bytes).
-    pub(crate) components: Option<Cache>,
+    /// Compiled whole components, by digest.
+    pub(crate) components: Option<Artifacts>,
     /// The incremental (function) cache.
     pub(crate) functions: Option<Arc<FunctionCache>>,
 }
@@ -173,24 +174,27 @@ impl CordonEngine {
                 message,
             };
             std::fs::create_dir_all(dir).map_err(|e| cache_err(e.to_string()))?;
-            // wasmtime's cache wants an absolute path.
             let absolute = std::fs::canonicalize(dir).map_err(|e| cache_err(e.to_string()))?;
-            // wasmtime's cache cleaner deletes every file of its directory it does not know:
-            // its own subdirectory, and the function cache beside it.
-            let mut cc = CacheConfig::new();
-            cc.with_directory(absolute.join(COMPONENT_CACHE_DIR));
-            let cache = Cache::new(cc).map_err(|e| cache_err(format!("{e:#}")))?;
-            config.cache(Some(cache.clone()));
             let functions = Arc::new(FunctionCache::new(absolute, options.function_cache_bytes));
             config
                 .enable_incremental_compilation(functions.clone())
                 .map_err(|e| EngineError::Config(format!("{e:#}")))?;
-            caches = Caches {
-                components: Some(cache),
-                functions: Some(functions),
-            };
+            caches.functions = Some(functions);
         }
         let engine = Engine::new(&config).map_err(|e| EngineError::Config(format!("{e:#}")))?;
+        if let Some(dir) = &options.cache_dir {
+            // Canonical: created and resolved above.
+            let absolute = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
+            let artifacts = Artifacts::open(
+                crate::artifacts::dir_in(&absolute, &engine),
+                options.artifact_cache_bytes,
+            )
+            .map_err(|e| EngineError::Cache {
+                path: dir.clone(),
+                message: e.to_string(),
+            })?;
+            caches.components = Some(artifacts);
+        }
         let linker = link(&engine).map_err(|e| EngineError::Link(format!("{e:#}")))?;
         let ticker = Ticker::start(engine.clone())
             .map_err(|e| EngineError::Config(format!("cannot start the epoch ticker: {e}")))?;

@@ -31,6 +31,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod artifacts;
 mod bindings;
 mod capture;
 mod component;

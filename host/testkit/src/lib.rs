@@ -10,11 +10,15 @@
 //! straight back as its own. Unit results are turned into the string `ok`.
 #![deny(missing_docs)]
 
+mod idp;
+
 use std::path::Path;
 
 use anyhow::Context;
 use wit_component::{ComponentEncoder, StringEncoding};
 use wit_parser::Resolve;
+
+pub use idp::Idp;
 
 /// The `wit/` directory of the repository.
 pub const WIT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit");

@@ -10,13 +10,25 @@ use crate::support::{Scratch, s};
 
 /// A `cordon serve` child on 127.0.0.1:0 with `config` (JSON), run by `sh -c` after `prefix`
 /// (e.g. `ulimit -n 64;`).
-struct Server {
+pub(crate) struct Server {
     child: Child,
     addr: SocketAddr,
 }
 
 impl Server {
     fn start(scratch: &Scratch, config: serde_json::Value, prefix: &str) -> Server {
+        // No runners: their background compile would blur the memory and time measured
+        // here (source runs over HTTP are tested in cordon-server and source_runs).
+        Server::start_with_runners(scratch, config, prefix, &scratch.path("no-runners"))
+    }
+
+    /// As [`Server::start`], with the source runners in `runners`.
+    pub(crate) fn start_with_runners(
+        scratch: &Scratch,
+        config: serde_json::Value,
+        prefix: &str,
+        runners: &std::path::Path,
+    ) -> Server {
         let config_file = scratch.file("serve.json", config.to_string());
         let data = scratch.path("data");
         let mut child = Command::new("sh")
@@ -28,9 +40,7 @@ impl Server {
             .arg(s(&data))
             .arg(s(&config_file))
             .env_remove("CORDON_DATA")
-            // No runners: their background compile would blur the memory and time measured
-            // here (source runs over HTTP are tested in cordon-server).
-            .env("CORDON_RUNNERS", scratch.path("no-runners"))
+            .env("CORDON_RUNNERS", runners)
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -64,7 +74,7 @@ impl Server {
             .unwrap()
     }
 
-    fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let ok = Command::new("kill")
             .args([name, &self.pid().to_string()])
             .status()
@@ -74,7 +84,7 @@ impl Server {
     }
 
     /// Wait for the process to exit, at most `limit`; its exit status, or `None` if it did not.
-    fn wait_at_most(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+    pub(crate) fn wait_at_most(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let t0 = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -217,7 +227,13 @@ fn out_of_file_descriptors_the_server_keeps_running_and_answers_once_they_free()
 }
 
 /// One HTTP/1.1 request on a fresh connection: status and body.
-fn http(server: &Server, method: &str, path: &str, token: &str, body: &[u8]) -> (u16, Vec<u8>) {
+pub(crate) fn http(
+    server: &Server,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: &[u8],
+) -> (u16, Vec<u8>) {
     let mut c = TcpStream::connect(server.addr).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let head = format!(
@@ -235,7 +251,7 @@ fn http(server: &Server, method: &str, path: &str, token: &str, body: &[u8]) -> 
     (status, out[split + 4..].to_vec())
 }
 
-fn json_of(body: &[u8]) -> serde_json::Value {
+pub(crate) fn json_of(body: &[u8]) -> serde_json::Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)))
 }

@@ -125,3 +125,150 @@ fn a_python_syntax_error_exits_one_with_its_line() {
     assert_eq!(j["error"]["kind"], "invalid");
     assert_eq!(j["error"]["location"]["line"], 2, "{j}");
 }
+
+/// Sources that read `hello.txt` and return it with the input, unicode and all.
+const HTTP_SOURCES: [(&str, &str); 2] = [
+    (
+        "python",
+        "from cordon_guest import fs\n\ndef main(input):\n    return {\"read\": fs.read_text(\"hello.txt\"), \"echo\": input}\n",
+    ),
+    (
+        "javascript",
+        "function main(input) {\n  return { read: cordon.fs.readText(\"hello.txt\"), echo: input };\n}\n",
+    ),
+];
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn source_sent_over_http_for_a_verified_user_is_logged_by_digest_and_printed_back() {
+    use crate::serve::{Server, http, json_of};
+    let sc = Scratch::new();
+    sc.file("root/hello.txt", "Grüß dich\n");
+    let runners = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../build/runners");
+    let mut server = Server::start_with_runners(&sc, serde_json::json!({}), "", &runners);
+    let admin = std::fs::read_to_string(sc.path("data/admin.token")).unwrap();
+    let admin = admin.trim();
+    let tenant = serde_json::json!({"root": s(&sc.path("root"))});
+    let (status, body) = http(
+        &server,
+        "PUT",
+        "/v1/admin/tenants/acme",
+        admin,
+        tenant.to_string().as_bytes(),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let (_, t) = http(&server, "POST", "/v1/admin/tenants/acme/tokens", admin, b"");
+    let token = json_of(&t)["token"].as_str().unwrap().to_owned();
+    let idp = cordon_testkit::Idp::new(7);
+    let key = serde_json::json!({"issuer": "https://idp.test", "audience": "cordon",
+        "pem": idp.public_pem(), "algorithm": "EdDSA"});
+    let (status, body) = http(
+        &server,
+        "POST",
+        "/v1/admin/tenants/acme/identity-keys",
+        admin,
+        key.to_string().as_bytes(),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    // Reads allowed only to source, on behalf of an analyst.
+    let policy = r#"@id("source-for-analysts") permit(principal, action == Cordon::Action::"fs:read", resource)
+        when { context has code && principal has human && principal.human in Cordon::Role::"analyst" };"#;
+    let bundle = serde_json::json!({"files": {"p.cedar": policy}, "activate": true});
+    let (status, body) = http(
+        &server,
+        "POST",
+        "/v1/admin/tenants/acme/bundles",
+        admin,
+        bundle.to_string().as_bytes(),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 600;
+    let jwt = idp
+        .sign(
+            &serde_json::json!({"iss": "https://idp.test", "aud": "cordon", "sub": "alice",
+            "roles": ["analyst"], "exp": exp}),
+        )
+        .unwrap();
+    let input = serde_json::json!({"nested": {"list": [1, 2.5, null, true], "text": "Zoë ✓ 日本"}});
+    let mut digests = Vec::new();
+    for (language, code) in HTTP_SOURCES {
+        let run = serde_json::json!({"source": {"language": language, "code": code},
+            "input": input, "token": jwt, "purpose": "support", "engagement": "case-1"});
+        let (status, body) = http(
+            &server,
+            "POST",
+            "/v1/tenants/acme/runs",
+            &token,
+            run.to_string().as_bytes(),
+        );
+        let v = json_of(&body);
+        assert_eq!(status, 200, "{language}: {v}");
+        assert_eq!(v["status"], "ok", "{language}: {v}");
+        assert_eq!(v["user"], "alice");
+        let digest = blake3::hash(code.as_bytes()).to_hex().to_string();
+        assert_eq!(
+            v["report"]["code"],
+            serde_json::json!({"language": language, "digest": digest})
+        );
+        assert_eq!(
+            v["report"]["output"],
+            serde_json::json!({"read": "Grüß dich\n", "echo": input}),
+            "{language}: the input and output round-trip"
+        );
+        let decisions = v["report"]["decisions"].as_array().unwrap();
+        assert_eq!(decisions.len(), 1, "{language}: {v}");
+        assert_eq!(decisions[0]["decision"], "allow", "{language}: {v}");
+        digests.push((language, digest, code));
+    }
+    server.signal("-TERM");
+    assert!(
+        server
+            .wait_at_most(std::time::Duration::from_secs(30))
+            .is_some()
+    );
+
+    for (language, digest, code) in digests {
+        let back = sc.cordon(&["--data", s(&sc.path("data")), "audit", "source", &digest]);
+        assert_eq!(back.code, 0, "{}", back.stderr);
+        assert_eq!(back.stdout, code, "exactly the {language} source that ran");
+        let found = sc.cordon(&[
+            "--data",
+            s(&sc.path("data")),
+            "audit",
+            "query",
+            "--code-digest",
+            &digest,
+        ]);
+        assert_eq!(found.code, 0, "{}", found.stderr);
+        let found = found.json();
+        let found = found.as_array().unwrap();
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0]["code"]["language"], language);
+        assert_eq!(found[0]["purpose"], "support");
+        assert_eq!(found[0]["decision"], "allow");
+    }
+    // Found by the verified user they ran for.
+    let by_user = sc.cordon(&[
+        "--data",
+        s(&sc.path("data")),
+        "audit",
+        "query",
+        "--user",
+        "alice",
+    ]);
+    assert_eq!(by_user.code, 0, "{}", by_user.stderr);
+    let runs = by_user.json();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(
+        runs.iter().all(|e| e["code"]["digest"].is_string()),
+        "{runs:?}"
+    );
+    let verify = sc.cordon(&["--data", s(&sc.path("data")), "audit", "verify"]);
+    assert_eq!(verify.code, 0, "{}", verify.stdout);
+}

@@ -187,3 +187,96 @@ fn loads_wait_for_the_compilation_before_them_within_their_timeout() {
         assert!(l.join().unwrap().is_ok());
     }
 }
+
+/// The `.cwasm` files of the whole-component cache under `cache`.
+fn artifacts_under(cache: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let Ok(engines) = std::fs::read_dir(cache.join("artifacts")) else {
+        return out;
+    };
+    for engine in engines {
+        for file in std::fs::read_dir(engine.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            if path.extension().is_some_and(|e| e == "cwasm") {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_damaged_or_foreign_cached_component_is_compiled_again_not_trusted() {
+    use cordon_runtime::CodeSource;
+    let dir = tempfile::tempdir().unwrap();
+    let options = cordon_runtime::EngineOptions {
+        cache_dir: Some(dir.path().join("cache")),
+        ..cordon_runtime::EngineOptions::default()
+    };
+    let echo = cordon_testkit::echo_guest().unwrap();
+    let first = cordon_runtime::CordonEngine::new(options.clone()).unwrap();
+    let loaded = first.load(&echo).unwrap();
+    let files = artifacts_under(&dir.path().join("cache"));
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        files[0].file_name().unwrap().to_str().unwrap(),
+        format!("{}.cwasm", loaded.digest())
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&files[0]).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    // A file that is not wasmtime's (garbage, or cut short) is refused by its header check,
+    // and the component compiled and kept again.
+    for damage in [b"not compiled code".to_vec(), {
+        let mut b = std::fs::read(&files[0]).unwrap();
+        b.truncate(b.len() / 2);
+        b
+    }] {
+        std::fs::write(&files[0], damage).unwrap();
+        let engine = cordon_runtime::CordonEngine::new(options.clone()).unwrap();
+        let again = engine.load(&echo).unwrap();
+        assert_eq!(again.compile_report().source, CodeSource::Compiled);
+        let engine = cordon_runtime::CordonEngine::new(options.clone()).unwrap();
+        let again = engine.load(&echo).unwrap();
+        assert_eq!(again.compile_report().source, CodeSource::ComponentCache);
+    }
+}
+
+#[test]
+fn the_component_cache_keeps_within_its_bound_dropping_the_oldest() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let measure = cordon_runtime::CordonEngine::new(cordon_runtime::EngineOptions {
+        cache_dir: Some(cache.clone()),
+        ..cordon_runtime::EngineOptions::default()
+    })
+    .unwrap();
+    measure
+        .load(&cordon_testkit::echo_guest().unwrap())
+        .unwrap();
+    let one = std::fs::metadata(&artifacts_under(&cache)[0])
+        .unwrap()
+        .len();
+    // Room for about one and a half compiled guests.
+    let engine = cordon_runtime::CordonEngine::new(cordon_runtime::EngineOptions {
+        cache_dir: Some(cache.clone()),
+        artifact_cache_bytes: one * 3 / 2,
+        ..cordon_runtime::EngineOptions::default()
+    })
+    .unwrap();
+    for guest in [
+        cordon_testkit::spin_guest().unwrap(),
+        cordon_testkit::trap_guest().unwrap(),
+    ] {
+        engine.load(&guest).unwrap();
+        let files = artifacts_under(&cache);
+        let total: u64 = files
+            .iter()
+            .map(|f| std::fs::metadata(f).unwrap().len())
+            .sum();
+        assert!(total <= one * 3 / 2, "{total} bytes in {files:?}");
+        assert!(!files.is_empty());
+    }
+}

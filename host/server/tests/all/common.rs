@@ -2,9 +2,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use base64::Engine as _;
 use cordon_server::{AppState, ServerConfig, app};
-use ed25519_dalek::SigningKey;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
@@ -147,49 +145,20 @@ impl Env {
 pub const ALLOW_ALL: &str = r#"@id("all") permit(principal, action, resource);"#;
 
 /// An identity provider's ed25519 key: signs tokens, and exports its public key as PEM.
-pub struct Idp {
-    key: SigningKey,
-}
+pub use cordon_testkit::Idp;
 
-impl Idp {
-    pub fn new(seed: u8) -> Idp {
-        Idp {
-            key: SigningKey::from_bytes(&[seed; 32]),
-        }
-    }
-
-    pub fn public_pem(&self) -> String {
-        let mut der = hex("302a300506032b6570032100");
-        der.extend_from_slice(self.key.verifying_key().as_bytes());
-        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-        format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
-    }
-
-    pub fn sign(&self, claims: Value) -> String {
-        let mut der = hex("302e020100300506032b657004220420");
-        der.extend_from_slice(self.key.as_bytes());
-        let key = jsonwebtoken::EncodingKey::from_ed_der(&der);
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA),
-            &claims,
-            &key,
+/// Registers `idp`'s key for `tenant` (issuer `https://idp.test`, audience `cordon`).
+pub async fn register(idp: &Idp, env: &Env, tenant: &str) {
+    let (s, v) = env
+        .json(
+            "POST",
+            &format!("/v1/admin/tenants/{tenant}/identity-keys"),
+            Some(ADMIN),
+            json!({"issuer": "https://idp.test", "audience": "cordon",
+                       "pem": idp.public_pem(), "algorithm": "EdDSA"}),
         )
-        .unwrap()
-    }
-
-    /// Register this key for `tenant` (issuer `https://idp.test`, audience `cordon`).
-    pub async fn register(&self, env: &Env, tenant: &str) {
-        let (s, v) = env
-            .json(
-                "POST",
-                &format!("/v1/admin/tenants/{tenant}/identity-keys"),
-                Some(ADMIN),
-                json!({"issuer": "https://idp.test", "audience": "cordon",
-                       "pem": self.public_pem(), "algorithm": "EdDSA"}),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{v}");
-    }
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
 }
 
 pub fn now() -> u64 {
@@ -203,11 +172,4 @@ pub fn now() -> u64 {
 pub fn claims() -> Value {
     json!({"iss": "https://idp.test", "aud": "cordon", "sub": "alice",
            "roles": ["analyst"], "exp": now() + 600})
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }

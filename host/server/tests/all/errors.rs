@@ -8,7 +8,7 @@ use cordon_server::app;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use crate::common::{ADMIN, Env, Idp, claims, now};
+use crate::common::{ADMIN, Env, Idp, claims, now, register};
 
 async fn raw(env: &Env, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, Value) {
     use http_body_util::BodyExt;
@@ -117,7 +117,7 @@ async fn the_data_directory_and_its_stores_are_private() {
 async fn attended(env: &Env) -> (String, String, Idp) {
     let (token, digest) = env.echo_tenant("acme").await;
     let idp = Idp::new(5);
-    idp.register(env, "acme").await;
+    register(&idp, env, "acme").await;
     (token, digest, idp)
 }
 
@@ -129,7 +129,7 @@ async fn tokens_not_yet_valid_issued_in_the_future_or_too_long_lived_are_refused
         |jwt: String| json!({"component": digest, "token": jwt, "purpose": "p", "engagement": "e"});
     let mut ok = claims();
     ok["iat"] = json!(now());
-    let (s, v) = env.run("acme", &token, run(idp.sign(ok))).await;
+    let (s, v) = env.run("acme", &token, run(idp.sign(&ok).unwrap())).await;
     assert_eq!(s, StatusCode::OK, "{v}");
 
     let mut not_yet = claims();
@@ -143,7 +143,9 @@ async fn tokens_not_yet_valid_issued_in_the_future_or_too_long_lived_are_refused
     let mut long_no_iat = claims();
     long_no_iat["exp"] = json!(now() + 7200);
     for c in [not_yet, future, long, long_no_iat] {
-        let (s, v) = env.run("acme", &token, run(idp.sign(c.clone()))).await;
+        let (s, v) = env
+            .run("acme", &token, run(idp.sign(&c.clone()).unwrap()))
+            .await;
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{c}: {v}");
         assert_eq!(v["error"]["code"], "invalid-token", "{v}");
     }

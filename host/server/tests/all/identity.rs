@@ -1,7 +1,7 @@
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{Env, Idp, claims, now};
+use crate::common::{Env, Idp, claims, now, register};
 
 async fn attended() -> (Env, String, String, Idp) {
     let env = Env::new();
@@ -16,7 +16,7 @@ async fn attended() -> (Env, String, String, Idp) {
         .upload("acme", &token, cordon_testkit::echo_guest().unwrap())
         .await;
     let idp = Idp::new(7);
-    idp.register(&env, "acme").await;
+    register(&idp, &env, "acme").await;
     (env, token, c["digest"].as_str().unwrap().to_owned(), idp)
 }
 
@@ -28,7 +28,11 @@ fn body(digest: &str, jwt: Option<String>) -> Value {
 async fn a_valid_on_behalf_of_token_names_the_human() {
     let (env, token, digest, idp) = attended().await;
     let (s, v) = env
-        .run("acme", &token, body(&digest, Some(idp.sign(claims()))))
+        .run(
+            "acme",
+            &token,
+            body(&digest, Some(idp.sign(&claims()).unwrap())),
+        )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["user"], "alice");
@@ -45,11 +49,11 @@ async fn expired_wrong_audience_and_forged_tokens_are_refused_with_401() {
     wrong_aud["aud"] = json!("someone-else");
     let mut wrong_iss = claims();
     wrong_iss["iss"] = json!("https://evil.test");
-    let forged = Idp::new(9).sign(claims());
+    let forged = Idp::new(9).sign(&claims()).unwrap();
     for jwt in [
-        idp.sign(expired),
-        idp.sign(wrong_aud),
-        idp.sign(wrong_iss),
+        idp.sign(&expired).unwrap(),
+        idp.sign(&wrong_aud).unwrap(),
+        idp.sign(&wrong_iss).unwrap(),
         forged,
         "not.a.jwt".to_owned(),
     ] {
@@ -83,7 +87,7 @@ async fn a_token_granted_for_another_purpose_is_refused_with_403() {
     let mut c = claims();
     c["purpose"] = json!("marketing");
     let (s, v) = env
-        .run("acme", &token, body(&digest, Some(idp.sign(c))))
+        .run("acme", &token, body(&digest, Some(idp.sign(&c).unwrap())))
         .await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
     assert_eq!(v["error"]["code"], "token-mismatch");
@@ -91,7 +95,7 @@ async fn a_token_granted_for_another_purpose_is_refused_with_403() {
     c["purpose"] = json!("support");
     c["engagement"] = json!("case-1");
     let (s, _) = env
-        .run("acme", &token, body(&digest, Some(idp.sign(c))))
+        .run("acme", &token, body(&digest, Some(idp.sign(&c).unwrap())))
         .await;
     assert_eq!(s, StatusCode::OK);
 }
@@ -129,7 +133,7 @@ async fn a_jwks_key_verifies_tokens_by_kid() {
         )
         .await;
     assert_eq!(s, StatusCode::CREATED, "{v}");
-    let jwt = Idp::new(5).sign(claims());
+    let jwt = Idp::new(5).sign(&claims()).unwrap();
     let (s, v) = env.run("acme", &token, body(&digest, Some(jwt))).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["user"], "alice");

@@ -2,7 +2,7 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::common::{ADMIN, Env, Idp, claims};
+use crate::common::{ADMIN, Env, Idp, claims, register};
 
 #[tokio::test]
 async fn a_restart_keeps_tenants_tokens_components_bundles_keys_and_the_log() {
@@ -22,7 +22,7 @@ async fn a_restart_keeps_tenants_tokens_components_bundles_keys_and_the_log() {
         .await;
     let digest = c["digest"].as_str().unwrap().to_owned();
     let idp = Idp::new(3);
-    idp.register(&env, "acme").await;
+    register(&idp, &env, "acme").await;
     env.json(
         "POST",
         "/v1/admin/tenants/acme/suspend",
@@ -31,7 +31,7 @@ async fn a_restart_keeps_tenants_tokens_components_bundles_keys_and_the_log() {
     )
     .await;
     let (_, before) = env
-        .run("acme", &token, json!({"component": digest, "token": idp.sign(claims()), "purpose": "p", "engagement": "e"}))
+        .run("acme", &token, json!({"component": digest, "token": idp.sign(&claims()).unwrap(), "purpose": "p", "engagement": "e"}))
         .await;
     let last = before["report"]["audit"]["last_seq"].clone();
     env.state
@@ -66,7 +66,7 @@ async fn a_restart_keeps_tenants_tokens_components_bundles_keys_and_the_log() {
     assert_eq!(s, StatusCode::OK, "the tenant token still works");
     assert_eq!(list[0]["digest"], digest);
     let (s, after) = env
-        .run("acme", &token, json!({"component": digest, "token": idp.sign(claims()), "purpose": "p", "engagement": "e"}))
+        .run("acme", &token, json!({"component": digest, "token": idp.sign(&claims()).unwrap(), "purpose": "p", "engagement": "e"}))
         .await;
     assert_eq!(
         s,

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use cordon_testkit::{RecordsCall, records_guest};
 use serde_json::{Value, json};
 
-use crate::common::{ADMIN, Env, Idp, claims};
+use crate::common::{ADMIN, Env, Idp, claims, register};
 
 const TICKETS: &str = r#"{"levels": ["public", "internal"],
   "fields": [{"name": "title", "category": "free-text"}, {"name": "owner_email", "category": "contact"}]}"#;
@@ -175,7 +175,7 @@ async fn a_run_reads_only_the_records_and_fields_its_purpose_allows() {
     let env = Env::new();
     let token = env.tenant("acme", json!({})).await;
     let idp = Idp::new(7);
-    idp.register(&env, "acme").await;
+    register(&idp, &env, "acme").await;
     let (s, _) = env.bundle("acme", PURPOSES, true).await;
     assert_eq!(s, StatusCode::CREATED);
     env.tickets("acme").await;
@@ -186,7 +186,7 @@ async fn a_run_reads_only_the_records_and_fields_its_purpose_allows() {
     )
     .unwrap();
     let (_, c) = env.upload("acme", &token, guest).await;
-    let run = |purpose: &str| json!({"component": c["digest"], "token": idp.sign(claims()), "purpose": purpose, "engagement": "e-1"});
+    let run = |purpose: &str| json!({"component": c["digest"], "token": idp.sign(&claims()).unwrap(), "purpose": purpose, "engagement": "e-1"});
 
     let (s, v) = env.run("acme", &token, run("triage")).await;
     assert_eq!(s, StatusCode::OK, "{v}");

@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::http::StatusCode;
 use serde_json::json;
 
-use crate::common::{ADMIN, ALLOW_ALL, Env, Idp, claims};
+use crate::common::{ADMIN, ALLOW_ALL, Env, Idp, claims, register};
 
 async fn get(env: &Env, uri: &str, token: &str) -> StatusCode {
     env.call("GET", uri, Some(token), Body::empty()).await.0
@@ -72,8 +72,8 @@ async fn a_removed_identity_key_no_longer_vouches_for_anyone() {
     let env = Env::new();
     let (token, digest) = env.echo_tenant("acme").await;
     let idp = Idp::new(9);
-    idp.register(&env, "acme").await;
-    let run = json!({"component": digest, "token": idp.sign(claims()), "purpose": "p", "engagement": "e"});
+    register(&idp, &env, "acme").await;
+    let run = json!({"component": digest, "token": idp.sign(&claims()).unwrap(), "purpose": "p", "engagement": "e"});
     let (s, v) = env.run("acme", &token, run.clone()).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["user"], "alice");
@@ -204,7 +204,7 @@ async fn every_operator_change_is_exactly_one_log_entry_and_a_finished_runs_canc
     );
     let (s, _) = env.call("DELETE", &uri, Some(ADMIN), Body::empty()).await;
     assert_eq!(s, StatusCode::NO_CONTENT);
-    Idp::new(3).register(&env, "acme").await;
+    register(&Idp::new(3), &env, "acme").await;
     let keys = admin("GET", "/v1/admin/tenants/acme/identity-keys", json!(null)).await;
     let uri = format!(
         "/v1/admin/tenants/acme/identity-keys/{}",

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use cordon_audit::{AuditLog, LogOptions, Query};
 use serde_json::{Value, json};
 
-use crate::common::{ALLOW_ALL, Env, Idp, claims};
+use crate::common::{ALLOW_ALL, Env, Idp, claims, register};
 
 /// A server whose python runner hands its whole input to `fs.read` as a path (one decision
 /// per run); no javascript runner.
@@ -61,14 +61,14 @@ async fn a_source_run_for_a_verified_user_names_its_source_in_the_report_and_eve
     )
     .await;
     let idp = Idp::new(7);
-    idp.register(&env, "acme").await;
+    register(&idp, &env, "acme").await;
     let code = "def main(input):\n    return input\n";
     let digest = blake3::hash(code.as_bytes()).to_hex().to_string();
     let (s, v) = env
         .run(
             "acme",
             &token,
-            source_run("python", code, Some(idp.sign(claims()))),
+            source_run("python", code, Some(idp.sign(&claims()).unwrap())),
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
