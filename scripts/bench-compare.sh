@@ -48,29 +48,13 @@ READS=${READS:-10000} LOOP=${LOOP:-1000000}
 mkdir -p "$BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
 
-log() { printf 'bench-compare: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+NAME=bench-compare
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
 
-# --- tools -------------------------------------------------------------------------------------
-missing=()
-command -v hyperfine >/dev/null || missing+=(hyperfine)
-command -v jq >/dev/null || missing+=(jq)
-[ -x /usr/bin/time ] || missing+=(time)
-command -v git >/dev/null || missing+=(git)
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]} (apt-get)"
-    as_root apt-get update -qq
-    as_root apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-
-# --- cordon and its guest ----------------------------------------------------------------------
-if [ -z "${CORDON:-}" ]; then
-    log "building cordon (release)"
-    cargo build --release --locked -p cordon-cli >&2
-    CORDON=${CARGO_TARGET_DIR:-$ROOT/target}/release/cordon
-fi
-[ -x "$CORDON" ] || die "no cordon binary at \`$CORDON\`"
+# --- tools, cordon and its guest -----------------------------------------------------------------
+need_tools git
+need_cordon
 GUEST=$BENCH_DIR/guests/bench-ops.wasm
 log "building the bench-ops guest"
 scripts/install-guest-toolchain.sh --no-python --no-js >&2

@@ -26,27 +26,11 @@ BENCH_DIR=${BENCH_DIR:-$ROOT/target/bench-source}
 RUNS=${RUNS:-30} WARMUP=${WARMUP:-3} RSS_RUNS=${RSS_RUNS:-5}
 mkdir -p "$BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
-log() { printf 'bench-source: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
-
-missing=()
-command -v hyperfine >/dev/null || missing+=(hyperfine)
-command -v jq >/dev/null || missing+=(jq)
-[ -x /usr/bin/time ] || missing+=(time)
-if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]}"
-    as_root apt-get update -qq >&2
-    as_root apt-get install -y -qq "${missing[@]}" >&2
-fi
-
-if [ -z "${CORDON:-}" ]; then
-    log "building cordon (release)"
-    cargo build --release -q -p cordon-cli >&2
-    CORDON=$(cargo metadata --format-version 1 --no-deps | jq -r .target_directory)/release/cordon
-fi
-[ -x "$CORDON" ] || die "no cordon binary at $CORDON"
-CORDON=$(cd "$(dirname "$CORDON")" && pwd)/$(basename "$CORDON")
+NAME=bench-source
+# shellcheck source=scripts/bench-lib.sh
+. scripts/bench-lib.sh
+need_tools
+need_cordon
 
 [ -x build/tools/bin/wasm-tools ] || scripts/install-guest-toolchain.sh >&2
 scripts/build-guests.sh bench-ops runners >&2
