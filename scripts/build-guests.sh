@@ -8,6 +8,7 @@
 #   JS      examples/<name>/agent.js    guest-sdk/js/componentize.mjs (componentize-js)
 #   runners build/runners/python.wasm   guest-sdk/python/cordon_runner.py, componentize.sh
 #           build/runners/javascript.wasm guest-sdk/js/cordon-runner.js, componentize.mjs
+#           build/runners/rhai.wasm     guest-sdk/rhai-runner (Rust, the rhai crate) + wasm-tools
 #                                       (they run agent source sent as text, issue #15)
 #
 # Usage: scripts/build-guests.sh [--no-python] [--no-js] [--force] [NAME...]
@@ -79,7 +80,12 @@ for manifest in "$EXAMPLES"/*/Cargo.toml; do
     selected "$name" && rust_names+=("$name")
 done
 
-if [ ${#rust_names[@]} -gt 0 ]; then
+# Builds Rust guests for $TARGET: `cargo_wasm MANIFEST TARGET_DIR [-p NAME...]`, with rustup's
+# prebuilt std, or Debian's rustc-web building std (CORDON_GUEST_RUST picks; default: rustup
+# when it has the target). Sets `route`.
+cargo_wasm() {
+    local manifest=$1 target_dir=$2
+    shift 2
     route=${CORDON_GUEST_RUST:-}
     if [ -z "$route" ]; then
         if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx $TARGET; then
@@ -92,25 +98,37 @@ if [ ${#rust_names[@]} -gt 0 ]; then
     fi
     # The same source gives the same bytes wherever the checkout is: a component's digest names
     # it in policies and the decision log, so no build path may leak into it.
-    export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--remap-path-prefix=$ROOT=/cordon --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
-    cargo_args=(build --release --target "$TARGET" --manifest-path "$EXAMPLES/Cargo.toml" --locked
-        --target-dir "$EXAMPLES/target")
-    for name in "${rust_names[@]}"; do cargo_args+=(-p "$name"); done
-    start=$(now)
+    local flags="${RUSTFLAGS:+$RUSTFLAGS }--remap-path-prefix=$ROOT=/cordon --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
+    local args=(build --release --target "$TARGET" --manifest-path "$manifest" --locked
+        --target-dir "$target_dir" "$@")
     case $route in
         rustup)
             log "rust: $(rustc --version) (rustup, prebuilt std)"
-            cargo "${cargo_args[@]}"
+            RUSTFLAGS=$flags cargo "${args[@]}"
             ;;
         debian)
             # Debian's rustc-web has no prebuilt wasm32 std: build it from rust-web-src, with our
             # size profile (which also makes the guests smaller). ~/.cargo/bin must not shadow it.
             log "rust: $(/usr/bin/rustc --version) (Debian, -Zbuild-std)"
-            PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-                /usr/bin/cargo "${cargo_args[@]}" -Zbuild-std=std,panic_abort
+            PATH=/usr/bin:$PATH RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 RUSTFLAGS=$flags \
+                /usr/bin/cargo "${args[@]}" -Zbuild-std=std,panic_abort
             ;;
         *) die "CORDON_GUEST_RUST must be rustup or debian, not \`$route\`" ;;
     esac
+}
+
+# A Rust guest needs no WASI at all: anything but cordon:agent/* means std pulled it in.
+check_imports() {
+    local stray
+    stray=$("$WASM_TOOLS" component wit "$2" | awk '$1 == "import" && $2 !~ /^cordon:agent\// { print $2 }')
+    [ -z "$stray" ] || die "$1 imports more than cordon:agent: $stray"
+}
+
+if [ ${#rust_names[@]} -gt 0 ]; then
+    pkgs=()
+    for name in "${rust_names[@]}"; do pkgs+=(-p "$name"); done
+    start=$(now)
+    cargo_wasm "$EXAMPLES/Cargo.toml" "$EXAMPLES/target" "${pkgs[@]}"
     cargo_time=$(elapsed "$start")
     for name in "${rust_names[@]}"; do
         start=$(now)
@@ -120,9 +138,7 @@ if [ ${#rust_names[@]} -gt 0 ]; then
         if ! up_to_date "$out" "$core"; then
             "$WASM_TOOLS" component new "$core" -o "$out"
         fi
-        # A Rust guest needs no WASI at all: anything but cordon:agent/* means std pulled it in.
-        stray=$("$WASM_TOOLS" component wit "$out" | awk '$1 == "import" && $2 !~ /^cordon:agent\// { print $2 }')
-        [ -z "$stray" ] || die "$name imports more than cordon:agent: $stray"
+        check_imports "$name" "$out"
         record "$name" rust "$(stat -c %s "$out")" "$(elapsed "$start")" "(cargo for all: ${cargo_time}s, $route)"
     done
 fi
@@ -194,6 +210,16 @@ if selected runners; then
         fi
         runner_results+=("$(printf '%-16s %-7s %10s bytes  %6ss  %s' javascript runner "$(stat -c %s "$out")" "$(elapsed "$start")" "$note")")
     fi
+    # Rhai (Rex's language): a Rust guest embedding the rhai crate; cargo decides what to rebuild.
+    out=$RUNNER_OUT/rhai.wasm
+    start=$(now)
+    crate=$ROOT/guest-sdk/rhai-runner
+    cargo_wasm "$crate/Cargo.toml" "$crate/target"
+    core=$crate/target/$TARGET/release/cordon_rhai_runner.wasm
+    [ -f "$core" ] || die "rhai runner: cargo produced no $core"
+    up_to_date "$out" "$core" || "$WASM_TOOLS" component new "$core" -o "$out"
+    check_imports "rhai runner" "$out"
+    runner_results+=("$(printf '%-16s %-7s %10s bytes  %6ss  %s' rhai runner "$(stat -c %s "$out")" "$(elapsed "$start")" "($route)")")
 fi
 
 [ ${#results[@]} -gt 0 ] || [ ${#runner_results[@]} -gt 0 ] || die "nothing to build"

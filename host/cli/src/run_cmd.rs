@@ -28,9 +28,10 @@ Exit status: 0 when the component returned output (even if it handled denials), 
 failed (the guest returned an error, hit a limit or trapped), 2 for bad input (an unreadable or \
 invalid component, policy or argument).
 
-Source runs: a `.py` or `.js` file is run as sent by Cordon's runner for its language. It defines \
-`main(input)`, whose return value is the output; it reaches files, http and records through the \
-SDK (`cordon_guest` in Python). Policies see `context.code` (language, digest); the report and every \
+Source runs: a `.py`, `.js` or `.rhai` file is run as sent by Cordon's runner for its language. \
+Python and JavaScript define `main(input)`, whose return value is the output, and reach files, \
+http and records through the SDK (`cordon_guest` in Python); a Rhai script (Rex's language) sees \
+`input`, its last value is the output, and it calls Rex's functions (`cat`, `write`, `ls`, `info`). Policies see `context.code` (language, digest); the report and every \
 decision name the source's digest, and `cordon audit source DIGEST` prints it back. A syntax error \
 is an `invalid` error with its line and column; an uncaught exception an `exception` error with \
 its type, message and traceback.
@@ -41,11 +42,11 @@ Examples:
   cordon run agent.py --policy hello.cedar --root ./files --input '{\"n\": 3}'")]
 pub(crate) struct RunArgs {
     /// The component (.wasm) to run; it must target the cordon:agent/agent world. Or agent
-    /// source to run as sent: a `.py` or `.js` file defining `main(input)`, run by Cordon's
-    /// runner for its language under the same policy, limits and log.
+    /// source to run as sent: a `.py` or `.js` file defining `main(input)`, or a `.rhai` script,
+    /// run by Cordon's runner for its language under the same policy, limits and log.
     component: PathBuf,
 
-    /// Run the file as source in this language (`python` or `javascript`) whatever its
+    /// Run the file as source in this language (`python`, `javascript` or `rhai`) whatever its
     /// extension.
     #[arg(long, value_name = "LANGUAGE", value_parser = parse_language)]
     language: Option<Language>,
@@ -168,7 +169,7 @@ pub(crate) struct RunArgs {
 
 /// `python`, `javascript` (also `py`, `js`).
 fn parse_language(s: &str) -> Result<Language, String> {
-    Language::from_name(s).ok_or_else(|| format!("`{s}` is not a language (python, javascript)"))
+    Language::from_name(s).ok_or_else(|| format!("`{s}` is not a language ({})", Language::names()))
 }
 
 /// `65536`, `64K`, `16M`, `1G` (also `KiB`, `MiB`, `GiB`).

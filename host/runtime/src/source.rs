@@ -8,7 +8,8 @@
 //!
 //! The host and the runner speak a small protocol through the world's `run(input) -> output`:
 //! the host hands the runner `{"language", "code", "input"}`, and the runner answers with one
-//! envelope — `{"result": value}`, `{"invalid": {message, line?, column?}}` (a syntax error, no
+//! envelope — `{"result": value}` (with `"log": "..."`, lines for the report's stdout, from a
+//! runner without a console), `{"invalid": {message, line?, column?}}` (a syntax error, no
 //! `main`, a result that is not JSON) or `{"exception": {type, message, traceback}}` (an
 //! uncaught exception, with the frames of the agent's source only). A Cordon error the source
 //! lets escape (an unhandled `AccessDenied`) comes back as the world's typed error, as from a
@@ -31,18 +32,27 @@ pub enum Language {
     Python,
     /// JavaScript (the componentize-js runner).
     Javascript,
+    /// Rhai, the scripting language of AWS's Rex (a Rust runner embedding the `rhai` crate).
+    Rhai,
 }
 
 impl Language {
     /// Every language, in a fixed order.
-    pub const ALL: [Language; 2] = [Language::Python, Language::Javascript];
+    pub const ALL: [Language; 3] = [Language::Python, Language::Javascript, Language::Rhai];
 
-    /// The language's name as policies, reports and the API spell it: `python`, `javascript`.
+    /// The language's name as policies, reports and the API spell it: `python`,
+    /// `javascript`, `rhai`.
     pub fn name(self) -> &'static str {
         match self {
             Language::Python => "python",
             Language::Javascript => "javascript",
+            Language::Rhai => "rhai",
         }
+    }
+
+    /// Every language's name, for messages: `python, javascript, rhai`.
+    pub fn names() -> String {
+        Language::ALL.map(Language::name).join(", ")
     }
 
     /// The language called `name` (also `py` and `js`).
@@ -56,15 +66,17 @@ impl Language {
         match name.to_ascii_lowercase().as_str() {
             "python" | "py" => Some(Language::Python),
             "javascript" | "js" => Some(Language::Javascript),
+            "rhai" => Some(Language::Rhai),
             _ => None,
         }
     }
 
-    /// The language a file's extension names: `.py`, `.js` or `.mjs`.
+    /// The language a file's extension names: `.py`, `.js`, `.mjs` or `.rhai`.
     pub fn from_path(path: &Path) -> Option<Language> {
         match path.extension()?.to_str()? {
             "py" => Some(Language::Python),
             "js" | "mjs" => Some(Language::Javascript),
+            "rhai" => Some(Language::Rhai),
             _ => None,
         }
     }
@@ -242,7 +254,19 @@ fn unwrap_envelope(report: &mut RunReport) {
     let Some(raw) = report.output.take() else {
         return;
     };
-    match serde_json::from_str::<Envelope>(&raw) {
+    // A runner with no console of its own (the Rhai runner) hands back the lines the source
+    // logged beside its answer: they belong to the report's stdout.
+    let parsed = match serde_json::from_str::<serde_json::Value>(&raw) {
+        Ok(serde_json::Value::Object(mut map)) => {
+            if let Some(serde_json::Value::String(log)) = map.remove("log") {
+                report.stdout.push_str(&log);
+            }
+            serde_json::from_value::<Envelope>(serde_json::Value::Object(map))
+        }
+        Ok(other) => serde_json::from_value::<Envelope>(other),
+        Err(e) => Err(e),
+    };
+    match parsed {
         Ok(Envelope::Result(value)) => report.output = Some(value.to_string()),
         Ok(Envelope::Invalid {
             message,

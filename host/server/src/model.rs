@@ -175,7 +175,7 @@ fn on() -> bool {
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
-    /// `python` or `javascript`.
+    /// `python`, `javascript` or `rhai`.
     pub language: String,
     /// The source text (at most 1 MiB). It defines `main(input)`; what `main` returns is the
     /// run's output.

@@ -114,6 +114,18 @@ wrote = \"denied by policy [\" + \", \".join(d.policy_ids) + \"]\"\n    return {
 
 #[test]
 #[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn cordon_runs_a_rhai_script_and_audit_prints_it_back() {
+    assert_runs_as_sent_and_prints_back(
+        "script.rhai",
+        "let text = cat(\"hello.txt\");\nlet wrote = \"written\";\n\
+try {\n    write(\"hello.txt\", \"x\");\n} catch (d) {\n    \
+wrote = \"denied by policy [\" + d.policy_ids[0] + \"]\";\n}\n#{ read: text, write: wrote }\n",
+        "rhai",
+    );
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
 fn a_python_syntax_error_exits_one_with_its_line() {
     let sc = Scratch::new();
     let agent = sc.file("bad.py", "def main(input):\n    return )\n");
@@ -127,7 +139,7 @@ fn a_python_syntax_error_exits_one_with_its_line() {
 }
 
 /// Sources that read `hello.txt` and return it with the input, unicode and all.
-const HTTP_SOURCES: [(&str, &str); 2] = [
+const HTTP_SOURCES: [(&str, &str); 3] = [
     (
         "python",
         "from cordon_guest import fs\n\ndef main(input):\n    return {\"read\": fs.read_text(\"hello.txt\"), \"echo\": input}\n",
@@ -136,6 +148,7 @@ const HTTP_SOURCES: [(&str, &str); 2] = [
         "javascript",
         "function main(input) {\n  return { read: cordon.fs.readText(\"hello.txt\"), echo: input };\n}\n",
     ),
+    ("rhai", "#{ read: cat(\"hello.txt\"), echo: input }\n"),
 ];
 
 #[test]
@@ -264,7 +277,7 @@ fn source_sent_over_http_for_a_verified_user_is_logged_by_digest_and_printed_bac
     assert_eq!(by_user.code, 0, "{}", by_user.stderr);
     let runs = by_user.json();
     let runs = runs.as_array().unwrap();
-    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert_eq!(runs.len(), HTTP_SOURCES.len(), "{runs:?}");
     assert!(
         runs.iter().all(|e| e["code"]["digest"].is_string()),
         "{runs:?}"

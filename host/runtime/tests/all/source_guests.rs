@@ -18,7 +18,8 @@ const HELLO_POLICY: &str = r#"
 
 /// Each runner, compiled once per test binary.
 fn runner(language: Language) -> &'static LoadedComponent {
-    static RUNNERS: [OnceLock<LoadedComponent>; 2] = [OnceLock::new(), OnceLock::new()];
+    static RUNNERS: [OnceLock<LoadedComponent>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let slot = &RUNNERS[Language::ALL.iter().position(|l| *l == language).unwrap()];
     slot.get_or_init(|| {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -179,6 +180,45 @@ function main(input) {
 "#,
 };
 
+const RHAI: Cases = Cases {
+    language: Language::Rhai,
+    hello: r#"
+let text = cat("hello.txt");
+let wrote = "";
+try {
+    write("hello.txt", "overwritten");
+    wrote = "written";
+} catch (denied) {
+    wrote = "denied by policy [" + denied.policy_ids[0] + "]";
+}
+#{ read: text, write: wrote }
+"#,
+    constant: "42\n",
+    echo: "input\n",
+    syntax_error: "let x = 1;\nlet y = (x +\n;\n",
+    syntax_at: (3, 1),
+    raises: "fn helper(d) {\n    1 / d\n}\n\nhelper(0)\n",
+    raised: ("ArithmeticError", 2),
+    unhandled_denial: "write(\"hello.txt\", \"x\");\n",
+    spin: "loop { }\n",
+    no_authority: r#"
+fn attempt(f) {
+    try {
+        f.call();
+        return "succeeded";
+    } catch (e) {
+        return "refused";
+    }
+}
+#{
+    "curl": attempt(|| curl("http://93.184.216.34/")),
+    "exec": attempt(|| exec("cat /etc/passwd")),
+    "open": attempt(|| open_file("/etc/passwd")),
+    "import": attempt(|| eval("import \"fs\" as fs; fs::read(\"/etc/passwd\")")),
+}
+"#,
+};
+
 fn assert_hello(c: &Cases) {
     let sb = Sandbox::new();
     sb.write("hello.txt", "Hello from the root!\n");
@@ -287,7 +327,15 @@ fn assert_spin_is_stopped(c: &Cases) {
         ..RunLimits::default()
     };
     let r = run_limited(&sb, c.language, c.spin, HELLO_POLICY, "{}", limits);
-    assert_eq!(r.status, RunStatus::LimitExceeded, "{r:?}");
+    // Cordon's fuel or deadline, or (Rhai) the engine's own operation limit, whichever first.
+    let engine_limit = r
+        .error
+        .as_ref()
+        .is_some_and(|e| e.kind == "exception" && e.message.starts_with("LimitExceeded"));
+    assert!(
+        r.status == RunStatus::LimitExceeded || engine_limit,
+        "{r:?}"
+    );
 }
 
 fn assert_no_authority(c: &Cases) {
@@ -394,4 +442,65 @@ fn javascript_infinite_loop_is_stopped_by_a_limit() {
 #[ignore = "needs build/runners: scripts/build-guests.sh"]
 fn javascript_fetch_modules_and_environment_have_no_authority() {
     assert_no_authority(&JAVASCRIPT);
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn rhai_reads_and_handles_a_denied_write_and_the_log_names_it() {
+    assert_hello(&RHAI);
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn rhai_round_trips_nested_unicode_json() {
+    assert_round_trip(&RHAI);
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn rhai_syntax_error_is_invalid_with_line_and_column() {
+    assert_syntax_error(&RHAI);
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn rhai_uncaught_error_shows_the_scripts_own_lines() {
+    assert_exception(&RHAI);
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn rhai_unhandled_denial_ends_the_run_as_access_denied() {
+    assert_unhandled_denial(&RHAI);
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn rhai_infinite_loop_is_stopped_by_a_limit() {
+    assert_spin_is_stopped(&RHAI);
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn rhai_processes_files_network_and_modules_have_no_authority() {
+    assert_no_authority(&RHAI);
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn rhai_log_lines_land_in_the_reports_stdout() {
+    let sb = Sandbox::new();
+    let r = run(
+        &sb,
+        Language::Rhai,
+        "info(\"starting\");\nwarn(\"careful: ü\");\nprint(\"printed\");\n1\n",
+        HELLO_POLICY,
+        "{}",
+    );
+    assert_eq!(r.status, RunStatus::Ok, "{r:?}");
+    assert_eq!(
+        r.stdout,
+        "info: starting\nwarn: careful: ü\nprint: printed\n"
+    );
+    assert_eq!(output(&r), serde_json::json!(1));
 }

@@ -85,7 +85,13 @@ impl AppState {
                 let language = Language::from_name(&spec.language).ok_or_else(|| {
                     ApiError::bad_request(
                         "unknown-language",
-                        format!("unknown language `{}` (python, javascript)", spec.language),
+                        format!(
+                            "unknown language `{}` ({})",
+                            spec.language,
+                            cordon_runtime::Language::ALL
+                                .map(cordon_runtime::Language::name)
+                                .join(", ")
+                        ),
                     )
                 })?;
                 let source = Source::new(language, spec.code.clone())
