@@ -23,15 +23,30 @@
 //! |---|---|
 //! | `cat(path)` | `fs.read`, as UTF-8 text |
 //! | `write(path, text)` | `fs.write` |
-//! | `ls(path)` | `fs.list`: a map of name to `#{type: "file" \| "dir" \| ...}` |
-//! | `info(msg)`, `warn(msg)`, `error(msg)` | a line of the run's log |
+//! | `ls(path)` | `fs.list`: a map of name to `#{type: "file" \| "directory" \| ...}` |
+//! | `touch(path)` | `fs.append` of nothing: creates the file if missing |
+//! | `mkdir(path)`, `rm(path)`, `mv(from, to)` | `fs.create-dir`, `fs.remove`, `fs.rename` |
+//! | `cp(from, to)` | `fs.read`, then `fs.write` |
+//! | `wc(path)` | `fs.read`: `#{lines, words, bytes}` |
+//! | `tail(path)` | `fs.read`: its last 10 lines, an array |
+//! | `seq(start, end)` | no call: `start..=end` by 1 (empty when `start > end`) |
+//! | `curl(url)` | `http.send` of a GET: `#{status, text}` |
+//! | `info(msg)`, `warn(msg)`, `error(msg)`, `print(msg)` | a line of the run's log |
+//!
+//! Rex's functions that need authority Cordon does not grant ([`UNSUPPORTED`]: processes,
+//! system and disk information, host network state) exist and fail with an `unsupported`
+//! error naming the function.
 //!
 //! The engine's own limits apply on top of Cordon's fuel, memory and time: see [`LIMITS`].
 
+mod commands;
+
 use std::cell::RefCell;
 
-use cordon_guest::{Error, fs};
+use cordon_guest::Error;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
+
+pub use commands::UNSUPPORTED;
 use serde_json::{Value, json};
 
 /// The engine limits of a script, as Rex sets them: operations (each expression step), call
@@ -133,32 +148,11 @@ fn engine() -> Engine {
     engine.register_fn("info", |msg: &str| log_line("info", msg));
     engine.register_fn("warn", |msg: &str| log_line("warn", msg));
     engine.register_fn("error", |msg: &str| log_line("error", msg));
-    engine.register_fn("cat", |path: &str| -> Result<String, Box<EvalAltResult>> {
-        fs::read_to_string(path).map_err(raise)
-    });
-    engine.register_fn(
-        "write",
-        |path: &str, text: &str| -> Result<(), Box<EvalAltResult>> {
-            fs::write(path, text).map_err(raise)
-        },
-    );
-    engine.register_fn("ls", |path: &str| -> Result<Map, Box<EvalAltResult>> {
-        let entries = fs::list_dir(path).map_err(raise)?;
-        let mut map = Map::new();
-        for entry in entries {
-            let mut info = Map::new();
-            info.insert(
-                "type".into(),
-                Dynamic::from(format!("{:?}", entry.kind).to_lowercase()),
-            );
-            map.insert(entry.name.into(), Dynamic::from_map(info));
-        }
-        Ok(map)
-    });
+    commands::register(&mut engine);
     engine
 }
 
-fn log_line(level: &str, msg: &str) {
+pub(crate) fn log_line(level: &str, msg: &str) {
     LOG.with(|l| {
         let mut l = l.borrow_mut();
         l.push_str(level);
@@ -170,7 +164,7 @@ fn log_line(level: &str, msg: &str) {
 
 /// A Cordon error as the Rhai error the script sees (and may catch); remembered so that, if it
 /// escapes, the host gets the error itself.
-fn raise(err: Error) -> Box<EvalAltResult> {
+pub(crate) fn raise(err: Error) -> Box<EvalAltResult> {
     let mut map = Map::new();
     let (kind, message) = match &err {
         Error::AccessDenied {
@@ -190,6 +184,7 @@ fn raise(err: Error) -> Box<EvalAltResult> {
         Error::NotFound(_) => ("not-found", err.to_string()),
         Error::Invalid(_) => ("invalid", err.to_string()),
         Error::LimitExceeded(_) => ("limit-exceeded", err.to_string()),
+        Error::Unsupported(_) => ("unsupported", err.to_string()),
         _ => ("io", err.to_string()),
     };
     map.insert("kind".into(), kind.into());

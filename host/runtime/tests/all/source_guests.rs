@@ -211,7 +211,7 @@ fn attempt(f) {
     }
 }
 #{
-    "curl": attempt(|| curl("http://93.184.216.34/")),
+    "ps": attempt(|| ps()),
     "exec": attempt(|| exec("cat /etc/passwd")),
     "open": attempt(|| open_file("/etc/passwd")),
     "import": attempt(|| eval("import \"fs\" as fs; fs::read(\"/etc/passwd\")")),
@@ -503,4 +503,95 @@ fn rhai_log_lines_land_in_the_reports_stdout() {
         "info: starting\nwarn: careful: ü\nprint: printed\n"
     );
     assert_eq!(output(&r), serde_json::json!(1));
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn rhai_rex_file_functions_act_through_the_gate_and_rex_only_functions_are_unsupported() {
+    let sb = Sandbox::new();
+    let script = r#"
+touch("a.txt");
+write("a.txt", "one two\nthree\n");
+cp("a.txt", "b.txt");
+mkdir("d");
+mv("b.txt", "d/b.txt");
+let counts = wc("d/b.txt");
+let last = tail("d/b.txt");
+rm("a.txt");
+let listed = ls("d");
+let unsupported = "";
+try { ps(); } catch (e) { unsupported = e.kind; }
+let sysctl = "";
+try { sysctl_read("kernel.hostname"); } catch (e) { sysctl = e.message; }
+#{ counts: counts, last: last, listed: listed, nums: seq(3, 5), none: seq(5, 3),
+   unsupported: unsupported, sysctl: sysctl }
+"#;
+    let all = r#"@id("all") permit(principal, action, resource);"#;
+    let r = run(&sb, Language::Rhai, script, all, "{}");
+    assert_eq!(r.status, RunStatus::Ok, "{r:?}");
+    let out = output(&r);
+    assert_eq!(
+        out["counts"],
+        serde_json::json!({"lines": 2, "words": 3, "bytes": 14})
+    );
+    assert_eq!(out["last"], serde_json::json!(["one two", "three"]));
+    assert_eq!(
+        out["listed"],
+        serde_json::json!({"b.txt": {"type": "file"}})
+    );
+    assert_eq!(out["nums"], serde_json::json!([3, 4, 5]));
+    assert_eq!(out["none"], serde_json::json!([]));
+    assert_eq!(out["unsupported"], "unsupported");
+    assert!(
+        out["sysctl"]
+            .as_str()
+            .unwrap()
+            .contains("`sysctl_read` is not available"),
+        "{out}"
+    );
+    // The effects happened, each decided first.
+    assert_eq!(sb.read("a.txt"), None);
+    assert_eq!(sb.read("d/b.txt").as_deref(), Some("one two\nthree\n"));
+    let actions: Vec<&str> = r.decisions.iter().map(|d| d.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "fs:append",
+            "fs:write",
+            "fs:read",
+            "fs:write",
+            "fs:create-dir",
+            // A rename is decided on both ends.
+            "fs:rename",
+            "fs:write",
+            "fs:read",
+            "fs:read",
+            "fs:remove",
+            "fs:list"
+        ],
+        "{r:?}"
+    );
+    assert!(r.decisions.iter().all(|d| d.decision == "allow"));
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn rhai_curl_is_an_http_send_the_policy_decides() {
+    let sb = Sandbox::new();
+    let script = r#"
+let got = "";
+try {
+    curl("http://93.184.216.34/");
+    got = "fetched";
+} catch (e) {
+    got = e.kind + " " + e.action;
+}
+got
+"#;
+    let r = run(&sb, Language::Rhai, script, HELLO_POLICY, "{}");
+    assert_eq!(r.status, RunStatus::DeniedAndHandled, "{r:?}");
+    assert_eq!(output(&r), serde_json::json!("access-denied http:send"));
+    assert_eq!(r.decisions.len(), 1);
+    assert_eq!(r.decisions[0].action, "http:send");
+    assert_eq!(r.decisions[0].decision, "deny");
 }
