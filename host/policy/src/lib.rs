@@ -31,6 +31,7 @@ mod bundle;
 mod entities;
 mod records;
 mod request;
+mod rex;
 mod schema;
 mod session;
 mod taint;
@@ -39,7 +40,12 @@ pub use bundle::{BundleError, PolicyBundle};
 pub use entities::EntityError;
 pub use records::{FieldResource, RecordAttrs, RecordAuthorizer, RecordResource, RecordsContext};
 pub use request::{
-    Action, Human, PathError, Principal, Request, Resource, RunContext, SourceCode, UrlParts,
+    Action, Human, PathError, Principal, Request, Resource, RunContext, SourceCode, UrlError,
+    UrlParts, check_url,
+};
+pub use rex::{
+    ACTIONS as REX_ACTIONS, OUTSIDE_ROOT, RexError, RexNote, RexTranslation, is_rex_policy,
+    translate_rex,
 };
 pub use schema::{CordonSchema, SCHEMA_JSON, SCHEMA_TEXT, SchemaError};
 pub use session::{Decision, Session};

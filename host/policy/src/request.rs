@@ -315,6 +315,74 @@ impl std::fmt::Display for Resource {
 }
 
 /// The entity id of a URL: `scheme://host:port/path`.
+/// Why a URL cannot be sent to (or named in a policy).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    /// Not a URL.
+    #[error("`{raw}` is not a url: {message}")]
+    NotUrl {
+        /// What was given.
+        raw: String,
+        /// The parser's reason.
+        message: String,
+    },
+    /// Not http or https.
+    #[error("scheme `{0}` is not allowed: only http and https")]
+    Scheme(String),
+    /// No host to send to.
+    #[error("`{0}` names no host")]
+    NoHost(String),
+    /// A host the URL parser refuses once its trailing dot is removed.
+    #[error("`{raw}` has an invalid host: {message}")]
+    Host {
+        /// What was given.
+        raw: String,
+        /// The parser's reason.
+        message: String,
+    },
+}
+
+/// An absolute http or https URL with a host; a trailing dot of the host name is removed, so
+/// `example.com.` and `example.com` are one host to the policy.
+///
+/// ```
+/// let url = cordon_policy::check_url("HTTPS://Example.COM./a")?;
+/// assert_eq!(url.host_str(), Some("example.com"));
+/// assert!(cordon_policy::check_url("ftp://example.com/").is_err());
+/// # Ok::<(), cordon_policy::UrlError>(())
+/// ```
+pub fn check_url(raw: &str) -> Result<url::Url, UrlError> {
+    let mut url = url::Url::parse(raw).map_err(|e| UrlError::NotUrl {
+        raw: raw.to_owned(),
+        message: e.to_string(),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(UrlError::Scheme(url.scheme().to_owned()));
+    }
+    let Some(host) = url.host_str().map(str::to_owned) else {
+        return Err(UrlError::NoHost(raw.to_owned()));
+    };
+    if let Some(trimmed) = host.strip_suffix('.') {
+        url.set_host(Some(trimmed)).map_err(|e| UrlError::Host {
+            raw: raw.to_owned(),
+            message: e.to_string(),
+        })?;
+    }
+    Ok(url)
+}
+
+impl UrlParts {
+    /// What the policy sees of a URL checked by [`check_url`].
+    pub fn of(url: &url::Url) -> UrlParts {
+        UrlParts {
+            scheme: url.scheme().to_owned(),
+            host: url.host_str().unwrap_or_default().to_ascii_lowercase(),
+            port: url.port_or_known_default().unwrap_or(0),
+            path: url.path().to_owned(),
+        }
+    }
+}
+
 pub(crate) fn url_id(u: &UrlParts) -> String {
     format!("{}://{}:{}{}", u.scheme, u.host, u.port, u.path)
 }

@@ -9,3 +9,4 @@
 mod bundles;
 mod cases;
 mod decisions;
+mod rex;

@@ -130,35 +130,9 @@ fn check_request(r: Request, egress: &EgressPolicy) -> Result<Checked, Error> {
     })
 }
 
-/// An absolute http or https URL with a host; a trailing dot of the host name is removed, so
-/// `example.com.` and `example.com` are one host to the policy.
+/// [`cordon_policy::check_url`], as the guest's `invalid` error.
 fn check_url(raw: &str) -> Result<Url, Error> {
-    let mut url =
-        Url::parse(raw).map_err(|e| Error::Invalid(format!("`{raw}` is not a url: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(Error::Invalid(format!(
-            "scheme `{}` is not allowed: only http and https",
-            url.scheme()
-        )));
-    }
-    let Some(host) = url.host_str().map(str::to_owned) else {
-        return Err(Error::Invalid(format!("`{raw}` names no host")));
-    };
-    if let Some(trimmed) = host.strip_suffix('.') {
-        url.set_host(Some(trimmed))
-            .map_err(|e| Error::Invalid(format!("`{raw}` has an invalid host: {e}")))?;
-    }
-    Ok(url)
-}
-
-/// What the policy sees of a URL.
-fn url_parts(url: &Url) -> UrlParts {
-    UrlParts {
-        scheme: url.scheme().to_owned(),
-        host: url.host_str().unwrap_or_default().to_ascii_lowercase(),
-        port: url.port_or_known_default().unwrap_or(0),
-        path: url.path().to_owned(),
-    }
+    cordon_policy::check_url(raw).map_err(|e| Error::Invalid(e.to_string()))
 }
 
 /// Every address `url`'s host stands for: the address itself, or one lookup of the name.
@@ -426,7 +400,7 @@ impl HttpView<'_> {
         let host = req.url.host_str().unwrap_or_default().to_ascii_lowercase();
         let decision = cordon_policy::Request {
             method: Some(req.method.as_str().to_owned()),
-            ..cordon_policy::Request::new(Action::HttpSend, Resource::Url(url_parts(&req.url)))
+            ..cordon_policy::Request::new(Action::HttpSend, Resource::Url(UrlParts::of(&req.url)))
         };
         if let Err(denied) = self.gate.check(decision.clone())? {
             record_decision("deny");
@@ -604,7 +578,7 @@ mod tests {
         let url = check_url("https://api.example/upload").unwrap();
         let request = cordon_policy::Request {
             method: Some("POST".into()),
-            ..cordon_policy::Request::new(Action::HttpSend, Resource::Url(url_parts(&url)))
+            ..cordon_policy::Request::new(Action::HttpSend, Resource::Url(UrlParts::of(&url)))
         };
         assert!(gate.check(request.clone()).unwrap().is_ok());
         gate.taint.observe("patients", 3, "EU", ["health"]);
@@ -629,7 +603,7 @@ mod tests {
     #[test]
     fn the_policy_sees_scheme_host_port_and_path_with_the_trailing_dot_removed() {
         let url = check_url("HTTPS://Example.COM./a/%2e%2e/b?q=1").unwrap();
-        let p = url_parts(&url);
+        let p = UrlParts::of(&url);
         assert_eq!(
             (p.scheme.as_str(), p.host.as_str(), p.port, p.path.as_str()),
             ("https", "example.com", 443, "/b")
