@@ -1,11 +1,11 @@
 //! `cordon policy`: check bundles before deploying them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Subcommand;
-use cordon_policy::PolicyBundle;
+use cordon_policy::{PolicyBundle, RexTranslation};
 
 #[derive(Subcommand)]
 pub(crate) enum PolicyCommand {
@@ -14,6 +14,34 @@ pub(crate) enum PolicyCommand {
     Check {
         /// The bundle.
         path: PathBuf,
+    },
+    /// Translate a Rex policy (`file_system::`/`network::` actions, `User` principals) into
+    /// Cordon's schema, and report every construct that could not be mapped as written.
+    ///
+    /// Rex paths are host paths: `--rex-root DIR` says which host directory is the run's root
+    /// (`DIR/a` becomes `/a`; a path outside it names nothing a run can reach). Each Rex check
+    /// becomes the Cordon action making the same check: `open` → `fs:stat`, `read` →
+    /// `fs:read` (a file) or `fs:list` (a directory), `write` → `fs:write`/`fs:append`,
+    /// `create` → `fs:create-dir`, `delete` → `fs:remove`, `move` → `fs:rename`, `stat` →
+    /// `fs:stat`, `network::Action::"GET"` → `http:send` with `context.method == "GET"`. What
+    /// cannot be mapped removes a permit, or the clause of a forbid: the result never allows
+    /// more than the original. Run Rhai scripts with `cordon run --rex-root` so that every
+    /// check Rex makes (open the directory, then read the file) is made.
+    #[command(after_help = "\
+Example:
+  cordon policy from-rex rex-policy.cedar cordon-policy.cedar --rex-root /tmp/rex_example
+  cordon policy check cordon-policy.cedar
+
+Exit status: 0 when the translation was written (notes, if any, on stderr), 2 when the input is \
+not a Rex policy set Cedar can parse.")]
+    FromRex {
+        /// The Rex policy file.
+        input: PathBuf,
+        /// Where to write the Cordon policy (`-`: stdout).
+        output: PathBuf,
+        /// The host directory that is the run's root.
+        #[arg(long, value_name = "DIR", default_value = "/")]
+        rex_root: String,
     },
     /// Print the Cordon Cedar schema that bundles are validated against.
     Schema {
@@ -36,8 +64,79 @@ pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             });
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
+        PolicyCommand::FromRex {
+            input,
+            output,
+            rex_root,
+        } => {
+            let text = read_policy(&input)?;
+            let t = cordon_policy::translate_rex(&text, &rex_root)
+                .with_context(|| format!("cannot translate `{}`", input.display()))?;
+            report_translation(&input, &t);
+            if t.kept.is_empty() {
+                eprintln!("warning: no policy could be translated: everything will be denied");
+            }
+            if output.as_os_str() == "-" {
+                print!("{}", t.text);
+            } else {
+                std::fs::write(&output, &t.text)
+                    .with_context(|| format!("cannot write `{}`", output.display()))?;
+            }
+        }
         PolicyCommand::Schema { json: false } => print!("{}", cordon_policy::SCHEMA_TEXT),
         PolicyCommand::Schema { json: true } => print!("{}", cordon_policy::SCHEMA_JSON),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn read_policy(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))
+}
+
+/// Say on stderr what a Rex translation kept and could not map.
+fn report_translation(input: &Path, t: &RexTranslation) {
+    eprintln!(
+        "translated Rex policy `{}`: {} polic{} kept ({}), {} note{}",
+        input.display(),
+        t.kept.len(),
+        if t.kept.len() == 1 { "y" } else { "ies" },
+        t.kept.join(", "),
+        t.notes.len(),
+        if t.notes.len() == 1 { "" } else { "s" },
+    );
+    for note in &t.notes {
+        eprintln!("  {note}");
+    }
+}
+
+/// The bundle at `path`; a single file written for Rex is translated for `rex_root` first
+/// (`None`: the caller has no root to give, and a Rex policy is refused). Returns whether it
+/// was a Rex policy.
+pub(crate) fn load_bundle(
+    path: &Path,
+    rex_root: Option<&str>,
+) -> anyhow::Result<(PolicyBundle, bool)> {
+    let invalid = || format!("policy bundle `{}` is not valid", path.display());
+    if path.is_file() {
+        let text = read_policy(path)?;
+        if cordon_policy::is_rex_policy(&text) {
+            let Some(root) = rex_root else {
+                bail!(
+                    "`{}` is a Rex policy: its paths are host paths, so say which host directory \
+                     is the run's root with --rex-root DIR (or --root DIR)",
+                    path.display()
+                );
+            };
+            let t = cordon_policy::translate_rex(&text, root)
+                .with_context(|| format!("cannot translate `{}`", path.display()))?;
+            report_translation(path, &t);
+            let name = path.file_name().map_or_else(
+                || "rex.cedar".to_owned(),
+                |n| n.to_string_lossy().into_owned(),
+            );
+            let bundle = PolicyBundle::from_sources([(name, t.text)]).with_context(invalid)?;
+            return Ok((bundle, true));
+        }
+    }
+    Ok((PolicyBundle::load(path).with_context(invalid)?, false))
 }

@@ -10,13 +10,13 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 use clap::Args;
 use cordon_audit::{AuditLog, LogOptions};
-use cordon_policy::{Human, PolicyBundle, RunContext, Taint};
+use cordon_policy::{Human, RunContext, Taint};
 use cordon_runtime::{
     CordonEngine, EngineOptions, Invocation, Language, RecordsGrant, RunLimits, Source,
 };
 
 use crate::egress::EgressSettings;
-use crate::runners;
+use crate::{policy_cmd, runners};
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -66,6 +66,14 @@ pub(crate) struct RunArgs {
     /// `unsupported` (after the policy check).
     #[arg(long)]
     root: Option<PathBuf>,
+
+    /// Run a Rhai script as Rex runs it: its paths are host paths, and DIR is the host
+    /// directory the run may reach (the run's root: `DIR/a.txt` is the run's `/a.txt`; nothing
+    /// outside it exists). Each check Rex makes (open the directory, then read the file) is
+    /// one decision. A Rex policy (`file_system::Action::"read"`, ...) given to --policy is
+    /// translated for this root as `cordon policy from-rex` does, its notes on stderr.
+    #[arg(long, value_name = "DIR", conflicts_with = "root")]
+    rex_root: Option<PathBuf>,
 
     /// JSON input handed to the component's `run`.
     #[arg(long, default_value = "{}", conflicts_with = "input_file")]
@@ -167,6 +175,18 @@ pub(crate) struct RunArgs {
     region: String,
 }
 
+/// `dir` as the absolute host path a Rex script names it by (symlinks resolved).
+fn host_path(dir: &Path) -> anyhow::Result<String> {
+    let full = std::fs::canonicalize(dir)
+        .with_context(|| format!("cannot open root directory `{}`", dir.display()))?;
+    full.to_str().map(str::to_owned).with_context(|| {
+        format!(
+            "the root `{}` is not UTF-8: Rex paths are text",
+            full.display()
+        )
+    })
+}
+
 /// `python`, `javascript` (also `py`, `js`).
 fn parse_language(s: &str) -> Result<Language, String> {
     Language::from_name(s).ok_or_else(|| format!("`{s}` is not a language ({})", Language::names()))
@@ -222,8 +242,15 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("--input-taint `{t}` is not a taint"))?,
         None => Taint::default(),
     };
-    let bundle = PolicyBundle::load(&args.policy)
-        .with_context(|| format!("policy bundle `{}` is not valid", args.policy.display()))?;
+    // A Rex root is a host path the script names: the directory itself, made absolute.
+    let rex_root = match &args.rex_root {
+        Some(dir) => Some(host_path(dir)?),
+        None => match &args.root {
+            Some(dir) => Some(host_path(dir)?),
+            None => None,
+        },
+    };
+    let (bundle, rex_policy) = policy_cmd::load_bundle(&args.policy, rex_root.as_deref())?;
     // Source (by --language or the file's extension) runs in the runner for its language.
     let source = match args
         .language
@@ -236,8 +263,14 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
                     args.component.display()
                 )
             })?;
-            let source = Source::new(language, code)
+            let mut source = Source::new(language, code)
                 .with_context(|| format!("source `{}` was refused", args.component.display()))?;
+            // A script under a Rex policy, or given a Rex root, runs as Rex runs it.
+            if let (Some(root), true) = (&rex_root, rex_policy || args.rex_root.is_some()) {
+                source = source.with_rex_root(root.clone()).with_context(|| {
+                    format!("cannot run `{}` as Rex does", args.component.display())
+                })?;
+            }
             Some(source)
         }
         None => None,
@@ -248,7 +281,7 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     };
     let bytes = std::fs::read(&wasm_path)
         .with_context(|| format!("cannot read component `{}`", wasm_path.display()))?;
-    let root = match &args.root {
+    let root = match args.root.as_ref().or(args.rex_root.as_ref()) {
         Some(r) => Some(
             Dir::open_ambient_dir(r, ambient_authority())
                 .with_context(|| format!("cannot open root directory `{}`", r.display()))?,

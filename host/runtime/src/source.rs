@@ -7,7 +7,8 @@
 //! names the source, and the report carries it.
 //!
 //! The host and the runner speak a small protocol through the world's `run(input) -> output`:
-//! the host hands the runner `{"language", "code", "input"}`, and the runner answers with one
+//! the host hands the runner `{"language", "code", "input"}` (and, for a Rhai script run as Rex
+//! runs it, `"rex": {"root"}`: see [`Source::with_rex_root`]), and the runner answers with one
 //! envelope — `{"result": value}` (with `"log": "..."`, lines for the report's stdout, from a
 //! runner without a console), `{"invalid": {message, line?, column?}}` (a syntax error, no
 //! `main`, a result that is not JSON) or `{"exception": {type, message, traceback}}` (an
@@ -93,6 +94,7 @@ pub struct Source {
     language: Language,
     code: String,
     digest: String,
+    rex_root: Option<String>,
 }
 
 /// Why source was refused before running.
@@ -109,6 +111,12 @@ pub enum SourceError {
         /// [`Source::MAX_BYTES`].
         max: usize,
     },
+    /// A Rex root for a language other than Rhai.
+    #[error("a rex root applies to rhai scripts, not to {0}")]
+    RexRootLanguage(&'static str),
+    /// A Rex root that is not an absolute, normalised path.
+    #[error("the rex root `{0}` is not an absolute, normalised path (such as `/tmp/rex_example`)")]
+    RexRootPath(String),
 }
 
 impl Source {
@@ -141,7 +149,43 @@ impl Source {
             language,
             code,
             digest,
+            rex_root: None,
         })
+    }
+
+    /// Run a Rhai script as Rex runs it: its paths are Rex's absolute host paths, `root` the
+    /// host directory that is the run's root (`root/a` is the run's `/a`; nothing outside it
+    /// exists), and each check Rex makes (open the directory, then read the file) is one
+    /// decision. Not part of the source's digest: the same script runs either way.
+    ///
+    /// ```
+    /// use cordon_runtime::{Language, Source};
+    /// let s = Source::new(Language::Rhai, "cat(\"/tmp/rex_example/a.txt\")")?;
+    /// assert!(s.clone().with_rex_root("/tmp/rex_example").is_ok());
+    /// assert!(s.clone().with_rex_root("tmp/../etc").is_err());
+    /// # Ok::<(), cordon_runtime::SourceError>(())
+    /// ```
+    pub fn with_rex_root(mut self, root: impl Into<String>) -> Result<Source, SourceError> {
+        if self.language != Language::Rhai {
+            return Err(SourceError::RexRootLanguage(self.language.name()));
+        }
+        let root = root.into();
+        let normal = root == "/"
+            || (root.starts_with('/')
+                && !root.ends_with('/')
+                && root[1..]
+                    .split('/')
+                    .all(|part| !matches!(part, "" | "." | "..")));
+        if !normal || root.contains('\0') {
+            return Err(SourceError::RexRootPath(root));
+        }
+        self.rex_root = Some(root);
+        Ok(self)
+    }
+
+    /// The Rex root, when the script runs as Rex runs it.
+    pub fn rex_root(&self) -> Option<&str> {
+        self.rex_root.as_deref()
     }
 
     /// The language.
@@ -228,12 +272,15 @@ impl CordonEngine {
         } else {
             serde_json::from_str(&inv.input).map_err(|e| RunError::Input(e.to_string()))?
         };
-        inv.input = serde_json::json!({
+        let mut request = serde_json::json!({
             "language": source.language().name(),
             "code": source.code(),
             "input": input,
-        })
-        .to_string();
+        });
+        if let Some(root) = source.rex_root() {
+            request["rex"] = serde_json::json!({ "root": root });
+        }
+        inv.input = request.to_string();
         inv.context = inv.context.with_code(source.code_ref());
         // The source is kept in the log before any decision can name it.
         inv.log
@@ -350,6 +397,39 @@ mod tests {
         ));
         let at_limit = "#".repeat(Source::MAX_BYTES);
         assert!(Source::new(Language::Python, at_limit).is_ok());
+    }
+
+    #[test]
+    fn rex_root_must_be_absolute_and_normalised_and_only_for_rhai() {
+        let rhai = || Source::new(Language::Rhai, "1").unwrap();
+        for good in ["/", "/tmp/rex_example", "/a b/c"] {
+            assert_eq!(rhai().with_rex_root(good).unwrap().rex_root(), Some(good));
+        }
+        for bad in [
+            "",
+            "tmp",
+            "/tmp/",
+            "/tmp//x",
+            "/tmp/../etc",
+            "/./tmp",
+            "/tmp\0x",
+        ] {
+            assert!(
+                matches!(rhai().with_rex_root(bad), Err(SourceError::RexRootPath(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(matches!(
+            Source::new(Language::Python, "x = 1")
+                .unwrap()
+                .with_rex_root("/tmp"),
+            Err(SourceError::RexRootLanguage("python"))
+        ));
+        // Not part of the digest: the same script either way.
+        assert_eq!(
+            rhai().digest(),
+            rhai().with_rex_root("/tmp").unwrap().digest()
+        );
     }
 
     #[test]

@@ -40,3 +40,72 @@ fn schema_prints_the_cedar_text_and_with_json_the_form_the_host_parses() {
     assert!(j["Cordon"]["entityTypes"]["File"].is_object(), "{j}");
     assert!(j["Cordon"]["actions"]["fs:read"].is_object(), "{j}");
 }
+
+/// Rex's quick-start policy (its README).
+const REX_QUICK_START: &str = r#"
+permit(principal, action in [file_system::Action::"open"], resource)
+when { resource == file_system::Dir::"/tmp" || resource == file_system::Dir::"/private/tmp" };
+permit(
+    principal,
+    action in [file_system::Action::"open", file_system::Action::"read",
+               file_system::Action::"write", file_system::Action::"create"],
+    resource
+) when {
+    resource == file_system::File::"/tmp/rex-hello-world" ||
+    resource == file_system::File::"/private/tmp/rex-hello-world"
+};
+"#;
+
+#[test]
+fn from_rex_writes_a_cordon_bundle_that_checks_and_reports_what_it_could_not_map() {
+    let sc = Scratch::new();
+    let rex = sc.file("rex.cedar", REX_QUICK_START);
+    let out = sc.path("cordon.cedar");
+    let r = sc.cordon(&["policy", "from-rex", s(&rex), s(&out), "--rex-root", "/tmp"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("2 policies kept"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("`file_system::Dir::\"/private/tmp\"` is outside the rex root `/tmp`"),
+        "{}",
+        r.stderr
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        text.contains(r#"Cordon::File::"/rex-hello-world""#),
+        "{text}"
+    );
+    let check = sc.cordon(&["policy", "check", s(&out)]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert_eq!(
+        check.json()["policies"],
+        serde_json::json!(["policy0", "policy1"])
+    );
+}
+
+#[test]
+fn from_rex_refuses_a_relative_root_and_text_that_is_not_cedar() {
+    let sc = Scratch::new();
+    let rex = sc.file("rex.cedar", REX_QUICK_START);
+    let r = sc.cordon(&["policy", "from-rex", s(&rex), "-", "--rex-root", "tmp"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("`tmp` is not an absolute"),
+        "{}",
+        r.stderr
+    );
+    let bad = sc.file("bad.cedar", "permit(");
+    let r = sc.cordon(&["policy", "from-rex", s(&bad), "-"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("does not parse"), "{}", r.stderr);
+}
+
+#[test]
+fn a_rex_policy_given_to_run_without_a_root_is_refused_with_what_to_add() {
+    let sc = Scratch::new();
+    let rex = sc.file("rex.cedar", REX_QUICK_START);
+    let script = sc.file("s.rhai", "cat(\"/tmp/x\")");
+    let r = sc.cordon(&["run", s(&script), "--policy", s(&rex)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--rex-root DIR"), "{}", r.stderr);
+}
