@@ -2,7 +2,8 @@
 //! Rex's script functions mapped onto Cordon's gated imports.
 //!
 //! The host calls `run` with `{"language": "rhai", "code": "...", "input": ...}` (the
-//! source-run protocol, `host/runtime/src/source.rs`) and gets one envelope back:
+//! source-run protocol, `host/runtime/src/source.rs`), and `"rex": {"root": "/tmp/x"}` to run
+//! the script as Rex runs it (below), and gets one envelope back:
 //!
 //! - `{"result": value, "log": "..."}`: the script ran; `value` is the value of its last
 //!   statement (or of `return`), as JSON; `log` holds the lines `info`, `warn` and `error`
@@ -13,25 +14,67 @@
 //!   limits, and did not catch it; the traceback is the script's own position.
 //!
 //! A refusal by policy is a Rhai error the script may `catch`: the caught value is a map
-//! `#{kind: "access-denied", message, action, resource, policy_ids}` (other Cordon errors:
-//! `kind` and `message`). One the script lets escape ends the run with the same typed error a
-//! component's would, `access-denied` naming the policies.
+//! `#{kind: "access-denied", message, action, resource, policy_ids}` whose `message` reads as
+//! Rex's (`Permission denied: the agent unauthorized to perform file_system::Action::"read"
+//! for file_system::File::/tmp/x/a.txt (denied by policy `p`; decision 3)`; in plain mode
+//! Cordon's action and resource), `action` and `resource` Cordon's, as the log has them. Other
+//! Cordon errors: `kind` (`not-found`, `invalid`, `limit-exceeded`, `io`, `unsupported`) and
+//! `message`. One the script lets escape ends the run with the same typed error a component's
+//! would, `access-denied` naming the policies.
 //!
-//! The script sees the run's input as the constant `input`. Functions (Rex's safe-io names):
+//! The script sees the run's input as the constant `input`; when it is a JSON object, each key
+//! that is a Rhai identifier is also a constant, Rex's typed forms unwrapped
+//! (`{"file_name": {"stringValue": "a.txt"}}` makes `file_name == "a.txt"`).
 //!
-//! | function | Cordon call |
-//! |---|---|
-//! | `cat(path)` | `fs.read`, as UTF-8 text |
-//! | `write(path, text)` | `fs.write` |
-//! | `ls(path)` | `fs.list`: a map of name to `#{type: "file" \| "directory" \| ...}` |
-//! | `touch(path)` | `fs.append` of nothing: creates the file if missing |
-//! | `mkdir(path)`, `rm(path)`, `mv(from, to)` | `fs.create-dir`, `fs.remove`, `fs.rename` |
-//! | `cp(from, to)` | `fs.read`, then `fs.write` |
-//! | `wc(path)` | `fs.read`: `#{lines, words, bytes}` |
-//! | `tail(path)` | `fs.read`: its last 10 lines, an array |
-//! | `seq(start, end)` | no call: `start..=end` by 1 (empty when `start > end`) |
-//! | `curl(url)` | `http.send` of a GET: `#{status, text}` |
-//! | `info(msg)`, `warn(msg)`, `error(msg)`, `print(msg)` | a line of the run's log |
+//! # Functions
+//!
+//! Rex's names, argument forms and results. Each command also takes Rex's flags as an array
+//! before its arguments (`cat([cat::number], path)`): values of the command's own type, from
+//! a module named after it; any other element is `invalid`.
+//!
+//! | function | flags | result | Cordon calls (plain mode) |
+//! |---|---|---|---|
+//! | `cat(path)` | `cat::number`/`n`: lines as `{:>6}\t{line}` | string | `fs.read` |
+//! | `tail(path)` | `tail::n(c)` first `c` lines (last `-c` if negative), `tail::from(s)`, `tail::range(s, e)`; none: last 10 | array of lines | `fs.read` |
+//! | `wc(path)` | `wc::lines`/`l`, `wc::words`/`w`, `wc::bytes`/`c`: only those | `#{lines, words, bytes}` | `fs.read` |
+//! | `grep(pattern, path)` | `grep::ignore_case`/`i`, `count`/`c`, `invert`/`v`, `line_number`/`n`, `max_count(n)`/`m(n)` | array of lines (`count`: `["n"]`; `line_number`: `"n:line"`) | `fs.read` |
+//! | `sed(pattern, replacement, path)` | `sed::regex`, `sed::all`/`g`, `sed::in_place`/`i` | the new text | `fs.read` (`in_place`: then `fs.write`) |
+//! | `awk_field(n, delim, path)`, `awk_filter(pattern, path)`, `awk_filter_field(n, delim, pattern, path)`, `awk_sum(n, delim, path)`, `awk_count_unique(n, delim, path)`, `awk_filter_range(start, end, path)` | | array of strings; `awk_sum` a float; `awk_count_unique` a map of value to count | `fs.read` |
+//! | `awk_split(text, delim)` | | array of strings | none |
+//! | `write(path, text)` | `write::replace`/`r`, `write::append`/`a` | | `fs.write` (plain mode's default) or `fs.append` (Rex mode's default) |
+//! | `replace(path, text)` | | | `fs.write` |
+//! | `touch(path)` | | | `fs.append` of nothing |
+//! | `cp(from, to)` | `cp::force`/`f` (Rex mode: needed to overwrite a file that is not empty), `cp::preserve`/`p` (no effect) | | `fs.read`, `fs.write` |
+//! | `mv(from, to)` | `mv::verbose`/`v` (logs the move), `mv::backup`/`b` (no effect, as Rex's on one filesystem) | | `fs.rename` |
+//! | `rm(path)` | `rm::recursive`/`r`, `rm::force`/`f` (no effect on a missing path, as Rex's) | | `fs.remove`; recursive: that first, then `fs.list` of each directory and `fs.remove` of each entry, deepest first, then the directory |
+//! | `mkdir(path)` | `mkdir::parents`/`p` | | `fs.create-dir` (`parents`: `fs.stat` up to a directory that exists, then `fs.create-dir` of each missing one); an existing directory is no error |
+//! | `ls(path)` | `ls::all`/`a` (names starting with `.`), `ls::long`/`l` and `ls::recursive`/`R` (no effect, as Rex's) | map of name to `#{name, type, path}` | `fs.list` |
+//! | `find_files(pattern, path)`, `glob(pattern, path)` | `glob::recursive`/`r` | array of the matching entries' names | `fs.list` of each directory walked |
+//! | `du(path)` | `du::summarize`/`s`, `du::all_files`/`a`, `du::max_depth(n)`/`d(n)`, `du::apparent_size` (sizes are always apparent) | `#{entries: [#{path, size_bytes, inode_count}], total_size_bytes, total_inode_count}` | `fs.list` of each directory, `fs.stat` of each file |
+//! | `seq(start, end)` | `seq::step(n)` | array of integers | none |
+//! | `curl(url)` | | `#{status, text}` | `http.send` of a GET |
+//! | `info(msg)`, `warn(msg)`, `error(msg)`, `print(msg)` | | | none: a line of the run's log |
+//!
+//! A walk (`find_files`, `du`, `rm::recursive`) lists at most [`Limits::walk_entries`]
+//! entries and then stops with `limit-exceeded`; `seq` refuses, before any work, more numbers
+//! than an array may hold.
+//!
+//! # Rex mode
+//!
+//! With `"rex": {"root": "/tmp/x"}`, paths are Rex's absolute host paths: `/tmp/x` is the
+//! run's `/`, `/tmp/x/a/b` its `/a/b`; any other path is `invalid`, naming it and the root,
+//! before any call (`src/paths.rs`). Paths in results are shown the same way. Each command makes
+//! the checks Rex's makes, in Rex's order, each one Cordon call (`src/checks.rs`): Rex's `open`
+//! of a directory or file is an `fs.stat` of it (which finding nothing does not end where Rex
+//! goes on to create the file); `read` of a file `fs.read`, of a directory `fs.list`; `write`
+//! `fs.write` or `fs.append`; `create` of a directory `fs.create-dir`, of a file the write that
+//! creates it; `delete` `fs.remove`; `move` `fs.rename`; `stat` `fs.stat`. So `cat(p)` is
+//! `fs.stat` of its directory, `fs.stat` of `p`, `fs.read` of `p`. Rex mode also follows Rex
+//! where plain mode keeps Cordon's forms: `write(path, text)` appends (after Rex's read of the
+//! file), and `cp` needs `cp::force` to overwrite a file that is not empty. Where Rex looks
+//! without a check, Cordon cannot: `rm` stats the path first (Rex's `open` of it, then of its
+//! directory), `mkdir::parents` stats from the new directory up to one that exists, and
+//! `rm::recursive` decides each entry it removes (Rex decides only the directory).
 //!
 //! Rex's functions that need authority Cordon does not grant ([`UNSUPPORTED`]: processes,
 //! system and disk information, host network state) exist and fail with an `unsupported`
@@ -39,18 +82,23 @@
 //!
 //! The engine's own limits apply on top of Cordon's fuel, memory and time: see [`LIMITS`].
 
+mod args;
+mod checks;
 mod commands;
+mod error;
+mod flags;
+mod paths;
 
 use std::cell::RefCell;
 
 use cordon_guest::Error;
-use rhai::{Dynamic, Engine, EvalAltResult, Map, Position, Scope};
-
-pub use commands::UNSUPPORTED;
+use rhai::{Dynamic, Engine, EvalAltResult, Position, Scope};
 use serde_json::{Value, json};
 
+pub use commands::UNSUPPORTED;
+
 /// The engine limits of a script, as Rex sets them: operations (each expression step), call
-/// depth, and the sizes of strings, arrays and maps it can build.
+/// depth, and the sizes of strings, arrays and maps it can build; and how far a walk goes.
 pub struct Limits {
     /// Most operations a script may run.
     pub operations: u64,
@@ -62,6 +110,9 @@ pub struct Limits {
     pub array_size: usize,
     /// Most entries of a map.
     pub map_size: usize,
+    /// Most entries one walk (`find_files`, `du`, `rm::recursive`) lists, all its directories
+    /// together. Under the run's default host-call limit (10,000) even with a stat per entry.
+    pub walk_entries: usize,
 }
 
 /// The limits every script runs under.
@@ -71,12 +122,10 @@ pub const LIMITS: Limits = Limits {
     string_size: 16 << 20,
     array_size: 1 << 20,
     map_size: 1 << 20,
+    walk_entries: 5_000,
 };
 
 thread_local! {
-    /// The Cordon error behind the Rhai error a host function last raised, so that one the
-    /// script lets escape reaches the host as itself.
-    static RAISED: RefCell<Option<Error>> = const { RefCell::new(None) };
     /// The lines `info`, `warn` and `error` wrote.
     static LOG: RefCell<String> = const { RefCell::new(String::new()) };
 }
@@ -88,6 +137,16 @@ struct Request {
     code: String,
     #[serde(default)]
     input: Value,
+    /// Run as Rex runs it, paths below this root.
+    #[serde(default)]
+    rex: Option<Rex>,
+}
+
+/// The `rex` field of a request.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Rex {
+    root: String,
 }
 
 /// Runs one request: the `run` export.
@@ -100,7 +159,8 @@ pub fn run(request: Value) -> Result<Value, Error> {
             request.language
         )));
     }
-    RAISED.with(|r| r.borrow_mut().take());
+    paths::set_rex_root(request.rex.map(|r| r.root))?;
+    error::reset();
     LOG.with(|l| l.borrow_mut().clear());
     let engine = engine();
     let ast = match engine.compile(&request.code) {
@@ -110,13 +170,14 @@ pub fn run(request: Value) -> Result<Value, Error> {
     let input = rhai::serde::to_dynamic(&request.input)
         .map_err(|e| Error::Invalid(format!("the input cannot be a Rhai value: {e}")))?;
     let mut scope = Scope::new();
+    args::push(&mut scope, &request.input).map_err(Error::Invalid)?;
     scope.push_constant("input", input);
     let outcome = engine.eval_ast_with_scope::<Dynamic>(&mut scope, &ast);
     let log = LOG.with(|l| std::mem::take(&mut *l.borrow_mut()));
     let value = match outcome {
         Ok(value) => value,
         Err(e) => {
-            if let Some(raised) = escaped(&e) {
+            if let Some(raised) = error::escaped(&e) {
                 return Err(raised);
             }
             return Ok(exception(&e));
@@ -160,58 +221,6 @@ pub(crate) fn log_line(level: &str, msg: &str) {
         l.push_str(msg);
         l.push('\n');
     });
-}
-
-/// A Cordon error as the Rhai error the script sees (and may catch); remembered so that, if it
-/// escapes, the host gets the error itself.
-pub(crate) fn raise(err: Error) -> Box<EvalAltResult> {
-    let mut map = Map::new();
-    let (kind, message) = match &err {
-        Error::AccessDenied {
-            action,
-            resource,
-            policy_ids,
-            ..
-        } => {
-            map.insert("action".into(), action.clone().into());
-            map.insert("resource".into(), resource.clone().into());
-            map.insert(
-                "policy_ids".into(),
-                Dynamic::from_array(policy_ids.iter().cloned().map(Dynamic::from).collect()),
-            );
-            ("access-denied", err.to_string())
-        }
-        Error::NotFound(_) => ("not-found", err.to_string()),
-        Error::Invalid(_) => ("invalid", err.to_string()),
-        Error::LimitExceeded(_) => ("limit-exceeded", err.to_string()),
-        Error::Unsupported(_) => ("unsupported", err.to_string()),
-        _ => ("io", err.to_string()),
-    };
-    map.insert("kind".into(), kind.into());
-    map.insert("message".into(), message.into());
-    RAISED.with(|r| *r.borrow_mut() = Some(err));
-    Box::new(EvalAltResult::ErrorRuntime(
-        Dynamic::from_map(map),
-        Position::NONE,
-    ))
-}
-
-/// The Cordon error behind `e`, if `e` is one a host function raised that nothing caught.
-fn escaped(e: &EvalAltResult) -> Option<Error> {
-    let inner = match e {
-        // A host function's error inside a script function surfaces wrapped in the call.
-        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => return escaped(inner),
-        EvalAltResult::ErrorRuntime(value, _) => value,
-        _ => return None,
-    };
-    let is_cordon = inner
-        .read_lock::<Map>()
-        .is_some_and(|m| m.contains_key("kind") && m.contains_key("message"));
-    if is_cordon {
-        RAISED.with(|r| r.borrow_mut().take())
-    } else {
-        None
-    }
 }
 
 fn invalid(message: &str, at: Position) -> Value {

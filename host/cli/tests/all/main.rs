@@ -13,6 +13,7 @@ mod containment;
 mod guests;
 mod policy;
 mod records;
+mod rex;
 mod run;
 mod serve;
 mod source_runs;

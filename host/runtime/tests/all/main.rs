@@ -18,6 +18,7 @@ mod limits;
 mod load;
 mod pool;
 mod records;
+mod rhai_rex;
 mod shadow;
 mod source;
 mod source_guests;

@@ -17,7 +17,7 @@ const HELLO_POLICY: &str = r#"
 "#;
 
 /// Each runner, compiled once per test binary.
-fn runner(language: Language) -> &'static LoadedComponent {
+pub(crate) fn runner(language: Language) -> &'static LoadedComponent {
     static RUNNERS: [OnceLock<LoadedComponent>; 3] =
         [OnceLock::new(), OnceLock::new(), OnceLock::new()];
     let slot = &RUNNERS[Language::ALL.iter().position(|l| *l == language).unwrap()];
@@ -51,7 +51,7 @@ fn run_limited(
     engine().run_source(runner(language), &source, inv).unwrap()
 }
 
-fn output(r: &RunReport) -> serde_json::Value {
+pub(crate) fn output(r: &RunReport) -> serde_json::Value {
     serde_json::from_str(
         r.output
             .as_deref()
@@ -537,7 +537,7 @@ try { sysctl_read("kernel.hostname"); } catch (e) { sysctl = e.message; }
     assert_eq!(out["last"], serde_json::json!(["one two", "three"]));
     assert_eq!(
         out["listed"],
-        serde_json::json!({"b.txt": {"type": "file"}})
+        serde_json::json!({"b.txt": {"name": "b.txt", "type": "file", "path": "/d/b.txt"}})
     );
     assert_eq!(out["nums"], serde_json::json!([3, 4, 5]));
     assert_eq!(out["none"], serde_json::json!([]));
