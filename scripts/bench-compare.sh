@@ -4,13 +4,18 @@
 # hyperfine invocation each (same machine, same minute), then a table of medians with their
 # spread and the ratio Cordon/Rex, and peak RSS (/usr/bin/time) of each side.
 #
-#   scripts/bench-compare.sh [SCENARIO...]   default: empty read-one read-many loop
+#   scripts/bench-compare.sh [SCENARIO...]   default: empty read-one cat-one read-many loop
 #
 #   empty      start-up: an empty Rhai script / the bench-ops guest returning at once
 #   read-one   10,000 gated reads of one file (Rex: one open, then 10,000 authorized reads)
+#   cat-one    10,000 `cat`s of one file from a Rhai script (Rex: open the directory, open and read
+#              the file, each checked, per `cat`); Cordon's Rust guest reads the file 10,000 times
 #   read-many  one gated read of each of 10,000 files (Rex: authorized open + read of each)
 #   loop       a 1M-iteration loop adding up its counter, no host call
 #
+# Where the scenario is a Rhai script Cordon's Rhai runner can run (empty, cat-one, loop), a third
+# command, `rhai`, runs the same script and Rex policy with `cordon run --rex-root`, in the same
+# hyperfine invocation (the runner compiled into the cache first).
 # Cordon side: the guest examples/bench-ops (built by scripts/build-guests.sh), compiled into
 # the cache before timing (`cordon compile`), one data directory per scenario kept across the
 # runs as a user's would be (the decision log grows by every run's decisions), default limits
@@ -31,12 +36,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-ALL=(empty read-one read-many loop)
+ALL=(empty read-one cat-one read-many loop)
 scenarios=()
 for arg in "$@"; do
     case $arg in
         -h | --help) sed -n 2,29p "$0"; exit 0 ;;
-        empty | read-one | read-many | loop) scenarios+=("$arg") ;;
+        empty | read-one | cat-one | read-many | loop) scenarios+=("$arg") ;;
         *) echo "bench-compare: unknown scenario \`$arg\` (one of: ${ALL[*]})" >&2; exit 2 ;;
     esac
 done
@@ -59,6 +64,10 @@ GUEST=$BENCH_DIR/guests/bench-ops.wasm
 log "building the bench-ops guest"
 scripts/install-guest-toolchain.sh --no-python --no-js >&2
 CORDON_GUEST_OUT=$BENCH_DIR/guests scripts/build-guests.sh --no-python --no-js bench-ops >&2
+log "building the rhai runner"
+RUNNERS=$BENCH_DIR/runners
+CORDON_RUNNER_OUT=$RUNNERS scripts/build-guests.sh --no-python --no-js runners >&2
+export CORDON_RUNNERS=$RUNNERS
 
 # --- rex ---------------------------------------------------------------------------------------
 if [ -z "${REX_RUNNER:-}" ]; then
@@ -125,6 +134,11 @@ for i in 0..reads {
 }
 bytes
 EOF
+cat >"$REX/cat-one.rhai" <<'EOF'
+let bytes = 0;
+for i in 0..reads { bytes += cat(root + "/one.txt").len(); }
+bytes
+EOF
 cat >"$REX/loop.rhai" <<'EOF'
 let sum = 0;
 for i in 0..iterations { sum += i; }
@@ -141,7 +155,7 @@ EOF
 cordon_input() {
     case $1 in
         empty) echo '{"op":"none"}' ;;
-        read-one) echo "{\"op\":\"read\",\"path\":\"one.txt\",\"times\":$READS}" ;;
+        read-one | cat-one) echo "{\"op\":\"read\",\"path\":\"one.txt\",\"times\":$READS}" ;;
         read-many) echo "{\"op\":\"read-each\",\"dir\":\"files\",\"count\":$READS}" ;;
         loop) echo "{\"op\":\"loop\",\"iterations\":$LOOP}" ;;
     esac
@@ -152,6 +166,13 @@ cordon_cmd() {
     CMD=("$CORDON" --data "$BENCH_DIR/data-$1" run "$GUEST" --policy "$BENCH_DIR/cordon-policy.cedar"
         --root "$FILES" --max-host-calls "$max" --input "$(cordon_input "$1")")
 }
+# The same Rhai script and Rex policy, by Cordon's Rhai runner (scenarios with a plain script).
+rhai_cmd() {
+    local max=$((READS * 2 > 10000 ? READS * 2 : 10000))
+    CMD=("$CORDON" --data "$BENCH_DIR/data-rhai-$1" run "$REX/$1.rhai" --policy "$REX/policy.cedar"
+        --rex-root "$FILES" --max-host-calls "$max" --input-file "$REX/args.json")
+}
+has_rhai() { case $1 in empty | cat-one | loop) return 0 ;; *) return 1 ;; esac; }
 rex_cmd() {
     CMD=("$REX_RUNNER" --script-file "$REX/$1.rhai" --policy-file "$REX/policy.cedar"
         --script-arguments-file "$REX/args.json")
@@ -162,7 +183,7 @@ quoted() { printf '%q ' "${CMD[@]}"; }
 expect() {
     case $1 in
         empty) echo 0 ;;
-        read-one) echo $((READS * $(stat -c %s "$FILES/one.txt"))) ;;
+        read-one | cat-one) echo $((READS * $(stat -c %s "$FILES/one.txt"))) ;;
         read-many) local n=0 i; for ((i = 0; i < READS; i++)); do n=$((n + 6 + ${#i})); done; echo $n ;;
         loop) echo $((LOOP * (LOOP - 1) / 2)) ;;
     esac
@@ -174,6 +195,12 @@ check() {
     out=$("${CMD[@]}") || die "$s: cordon run failed: $out"
     got=$(jq -r 'select(.status == "ok") | .output | .bytes // .sum // 0' <<<"$out")
     [ "$got" = "$want" ] || die "$s: cordon answered \`$(jq -c 'del(.decisions)' <<<"$out")\`, not $want"
+    if has_rhai "$s"; then
+        rhai_cmd "$s"
+        out=$("${CMD[@]}" 2>/dev/null) || die "$s: cordon run of the rhai script failed: $out"
+        got=$(jq -r 'select(.status == "ok") | .output' <<<"$out")
+        [ "$got" = "$want" ] || die "$s: the rhai runner answered \`$(jq -c 'del(.decisions)' <<<"$out")\`, not $want"
+    fi
     rex_cmd "$s"
     out=$("${CMD[@]}") || die "$s: rex-runner failed: $out"
     got=$(jq -r 'select(.status == "SUCCESS") | .output' <<<"$out")
@@ -197,22 +224,27 @@ for s in "${scenarios[@]}"; do
     check "$s"
     cordon_cmd "$s"; c=$(quoted); c_rss=$(peak_rss_mib)
     rex_cmd "$s"; r=$(quoted); r_rss=$(peak_rss_mib)
+    h=() h_rss=-
+    if has_rhai "$s"; then rhai_cmd "$s"; h=(-n rhai "$(quoted)"); h_rss=$(peak_rss_mib); fi
     log "$s: hyperfine, $RUNS runs of each after $WARMUP warm-ups"
     hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$BENCH_DIR/$s.json" \
-        -n cordon "$c" -n rex "$r" >"$BENCH_DIR/$s.hyperfine.txt"
-    rows+=("$(jq -r --arg s "$s" --arg crss "$c_rss" --arg rrss "$r_rss" '
+        -n cordon "$c" "${h[@]}" -n rex "$r" >"$BENCH_DIR/$s.hyperfine.txt"
+    rows+=("$(jq -r --arg s "$s" --arg crss "$c_rss" --arg hrss "$h_rss" --arg rrss "$r_rss" '
         def ms: . * 1000 | (. * 10 | round) / 10;
         def q($p): (.times | sort) as $t | $t[(($t | length) - 1) * $p | floor];
         def cell: "\(.median | ms) [\(q(0.25) | ms)–\(q(0.75) | ms)] (\(.min | ms)–\(.max | ms))";
+        def ratio($a; $b): ($a.median / $b.median) * 100 | round / 100 | tostring;
         (.results[] | select(.command == "cordon")) as $c | (.results[] | select(.command == "rex")) as $r
-        | [$s, ($c | cell), ($r | cell), (($c.median / $r.median) * 100 | round / 100 | tostring),
-           "\($crss) / \($rrss)"] | join("\t")' "$BENCH_DIR/$s.json")")
+        | ([.results[] | select(.command == "rhai")] | first) as $h
+        | [$s, ($c | cell), (if $h then ($h | cell) else "-" end), ($r | cell), ratio($c; $r),
+           (if $h then ratio($h; $r) else "-" end), "\($crss) / \($hrss) / \($rrss)"]
+        | join("\t")' "$BENCH_DIR/$s.json")")
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 printf '\nwall ms: median [p25–p75] (min–max) of %s runs each; peak RSS MiB: median of %s runs\n' "$RUNS" "$RSS_RUNS"
-row() { printf '%-10s %-34s %-34s %-11s %s\n' "$@"; }
-row scenario cordon rex cordon/rex 'peak RSS cordon / rex'
+row() { printf '%-10s %-34s %-34s %-34s %-11s %-9s %s\n' "$@"; }
+row scenario cordon rhai rex cordon/rex rhai/rex 'peak RSS cordon / rhai / rex'
 for line in "${rows[@]}"; do IFS=$'\t' read -r -a cells <<<"$line"; row "${cells[@]}"; done
 printf '\nmachine: %s, %s cores; load average before %s, after %s\n' \
     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" "$(nproc)" "$load_before" "$load_after"

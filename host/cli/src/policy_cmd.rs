@@ -26,7 +26,7 @@ pub(crate) enum PolicyCommand {
     /// `fs:stat`, `network::Action::"GET"` → `http:send` with `context.method == "GET"`. What
     /// cannot be mapped removes a permit, or the clause of a forbid: the result never allows
     /// more than the original. Run Rhai scripts with `cordon run --rex-root` so that every
-    /// check Rex makes (open the directory, then read the file) is made.
+    /// check Rex makes (open the directory, open the file, read it) is made.
     #[command(after_help = "\
 Example:
   cordon policy from-rex rex-policy.cedar cordon-policy.cedar --rex-root /tmp/rex_example

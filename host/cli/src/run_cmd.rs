@@ -69,7 +69,7 @@ pub(crate) struct RunArgs {
 
     /// Run a Rhai script as Rex runs it: its paths are host paths, and DIR is the host
     /// directory the run may reach (the run's root: `DIR/a.txt` is the run's `/a.txt`; nothing
-    /// outside it exists). Each check Rex makes (open the directory, then read the file) is
+    /// outside it exists). Each check Rex makes (open the directory, open the file, read it) is
     /// one decision. A Rex policy (`file_system::Action::"read"`, ...) given to --policy is
     /// translated for this root as `cordon policy from-rex` does, its notes on stderr.
     #[arg(long, value_name = "DIR", conflicts_with = "root")]

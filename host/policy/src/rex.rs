@@ -16,8 +16,9 @@
 //!
 //! **Actions.** Each Rex check maps to the Cordon action that makes the same check on the same
 //! resource ([`ACTIONS`]). A Rhai script run as Rex runs it (`--rex-root`) makes each of Rex's
-//! checks as one Cordon call — `cat` stats the directory (Rex's `open`) and then reads the file —
-//! so the translated policy decides exactly what the original decided, check by check.
+//! checks as one Cordon call — `cat` stats the directory and the file (Rex's two `open`s) and
+//! then reads the file — so the translated policy decides what the original decided, check by
+//! check.
 //!
 //! **Never more permissive.** What cannot be mapped (an action with no Cordon call, a context
 //! attribute Cordon has not, a `like` pattern whose match depends on the root) removes a

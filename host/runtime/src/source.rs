@@ -155,7 +155,7 @@ impl Source {
 
     /// Run a Rhai script as Rex runs it: its paths are Rex's absolute host paths, `root` the
     /// host directory that is the run's root (`root/a` is the run's `/a`; nothing outside it
-    /// exists), and each check Rex makes (open the directory, then read the file) is one
+    /// exists), and each check Rex makes (open the directory, open the file, read it) is one
     /// decision. Not part of the source's digest: the same script runs either way.
     ///
     /// ```
