@@ -1,15 +1,17 @@
-//! Source runs (agent-written Python and JavaScript run as sent by Cordon's runners) beside a
-//! component doing the same, in one run:
+//! Source runs (agent-written Python, JavaScript and Rhai run as sent by Cordon's runners)
+//! beside a component doing the same, in one run:
 //!
 //! - `source_constant`: `main` returning a constant, as Python and JavaScript source, beside
 //!   the Rust `bench-ops` guest answering `{"op": "none"}` (the baseline: a run that does
 //!   nothing) — what a source run costs end to end in-process: instantiate the runner from the
 //!   pool, hand it the source, compile and call `main`, log nothing.
 //! - `source_fs_read_x1000`: 1,000 gated `fs.read` calls of one file from Python and
-//!   JavaScript source, beside the `bench-ops` guest doing the same 1,000 reads. Subtract the
-//!   constant run and divide by 1,000 for µs per call.
+//!   JavaScript source, and 1,000 `cat`s from a Rhai script, beside the `bench-ops` guest doing
+//!   the same 1,000 reads. Subtract the constant run and divide by 1,000 for µs per call.
+//!   `rhai_rex_mode` runs the same script as Rex does (`Source::with_rex_root`): each `cat` makes
+//!   Rex's three checks (stat the directory, stat the file, read it), three decisions.
 //!
-//! Needs `build/runners/{python,javascript}.wasm` and `build/guests/bench-ops.wasm`
+//! Needs `build/runners/{python,javascript,rhai}.wasm` and `build/guests/bench-ops.wasm`
 //! (`scripts/build-guests.sh`); a missing one is skipped with a message.
 
 #![expect(
@@ -43,6 +45,8 @@ n += len(fs.read(\"one.txt\"))\n    return n\n";
 const JS_READS: &str = "function main(input) {\n  let n = 0;\n  \
 for (let i = 0; i < input.times; i++) {\n    n += cordon.fs.read(\"one.txt\").length;\n  }\n  \
 return n;\n}\n";
+const RHAI_CONSTANT: &str = "42\n";
+const RHAI_READS: &str = "let n = 0;\nfor i in 0..input.times { n += cat(input.path).len(); }\nn\n";
 
 fn built(rel: &str) -> Option<Vec<u8>> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)).ok()
@@ -67,6 +71,7 @@ fn source(c: &mut Criterion) {
     let rust = load("build/guests/bench-ops.wasm");
     let python = load("build/runners/python.wasm");
     let javascript = load("build/runners/javascript.wasm");
+    let rhai = load("build/runners/rhai.wasm");
 
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("root")).expect("mkdir");
@@ -90,7 +95,7 @@ fn source(c: &mut Criterion) {
             Dir::open_ambient_dir(dir.path().join("root"), ambient_authority()).expect("root"),
         ),
         limits: RunLimits {
-            max_host_calls: READS as u64 + 10,
+            max_host_calls: 3 * READS as u64 + 10,
             ..RunLimits::default()
         },
         log: log.clone(),
@@ -107,6 +112,19 @@ fn source(c: &mut Criterion) {
     };
     let run_source = |runner: &LoadedComponent, language, code: &str, input: &str, n| {
         let s = Source::new(language, code).expect("source");
+        let r = engine
+            .run_source(runner, &s, invocation(input))
+            .expect("run");
+        check(&r, n);
+        black_box(r)
+    };
+    let root = std::fs::canonicalize(dir.path().join("root")).expect("root path");
+    let root = root.to_str().expect("utf-8 root").to_owned();
+    let run_rex = |runner: &LoadedComponent, code: &str, input: &str, n| {
+        let s = Source::new(Language::Rhai, code)
+            .expect("source")
+            .with_rex_root(root.clone())
+            .expect("rex root");
         let r = engine
             .run_source(runner, &s, invocation(input))
             .expect("run");
@@ -137,10 +155,17 @@ fn source(c: &mut Criterion) {
             b.iter(|| run_source(js, Language::Javascript, JS_CONSTANT, "{}", 0))
         });
     }
+    if let Some(rhai) = &rhai {
+        g.bench_function("rhai_source", |b| {
+            b.iter(|| run_source(rhai, Language::Rhai, RHAI_CONSTANT, "{}", 0))
+        });
+    }
     g.finish();
 
     let reads = format!(r#"{{"op": "read", "path": "one.txt", "times": {READS}}}"#);
     let times = format!(r#"{{"times": {READS}}}"#);
+    let cats = format!(r#"{{"times": {READS}, "path": "one.txt"}}"#);
+    let rex_cats = format!(r#"{{"times": {READS}, "path": "{root}/one.txt"}}"#);
     let mut g = c.benchmark_group(format!("source_fs_read_x{READS}"));
     g.sample_size(20).measurement_time(Duration::from_secs(10));
     if let Some(rust) = &rust {
@@ -160,6 +185,14 @@ fn source(c: &mut Criterion) {
     if let Some(js) = &javascript {
         g.bench_function("javascript_source", |b| {
             b.iter(|| run_source(js, Language::Javascript, JS_READS, &times, READS))
+        });
+    }
+    if let Some(rhai) = &rhai {
+        g.bench_function("rhai_source", |b| {
+            b.iter(|| run_source(rhai, Language::Rhai, RHAI_READS, &cats, READS))
+        });
+        g.bench_function("rhai_rex_mode", |b| {
+            b.iter(|| run_rex(rhai, RHAI_READS, &rex_cats, 3 * READS))
         });
     }
     g.finish();
