@@ -172,11 +172,6 @@ fn parse_time(text: &str) -> Option<u64> {
     u64::try_from(seconds).ok()?.checked_mul(1000)
 }
 
-fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
 /// The causes of an error, outermost first.
 fn causes(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
     std::iter::successors(Some(e), |e| e.source())
@@ -242,7 +237,7 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
             std::panic::set_hook(hook);
             match outcome {
                 Ok(report) => {
-                    print_json(&serde_json::json!({ "valid": true, "report": report }))?;
+                    crate::out::json(&serde_json::json!({ "valid": true, "report": report }))?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(cordon_audit::VerifyError::Read(e)) if e.is_held_elsewhere() => {
@@ -253,7 +248,7 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
                     )))
                 }
                 Err(e) => {
-                    print_json(&serde_json::json!({
+                    crate::out::json(&serde_json::json!({
                         "valid": false,
                         "first_bad_seq": e.first_bad_seq(),
                         "place": e.place(),
@@ -269,11 +264,11 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot load the bundle `{}`", bundle.display()))?;
             match cordon_audit::verify_bundle(&parsed, &key) {
                 Ok(report) => {
-                    print_json(&serde_json::json!({ "valid": true, "report": report }))?;
+                    crate::out::json(&serde_json::json!({ "valid": true, "report": report }))?;
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(e) => {
-                    print_json(&serde_json::json!({
+                    crate::out::json(&serde_json::json!({
                         "valid": false,
                         "seq": e.seq(),
                         "error": causes(&e),
@@ -287,7 +282,7 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
             let entries = open_store(data_dir)?
                 .query(&query)
                 .context("cannot query the decision log")?;
-            print_json(&entries)?;
+            crate::out::json(&entries)?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Export {
@@ -304,7 +299,7 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
             }
             .context("cannot export an evidence bundle")?;
             bundle.write(&output)?;
-            print_json(&serde_json::json!({
+            crate::out::json(&serde_json::json!({
                 "bundle": output,
                 "entries": bundle.entries.len(),
                 "checkpoint": bundle.checkpoint,
@@ -322,7 +317,7 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
                 .recorded_public_key()
                 .context("cannot read the decision log")?
                 .map(|k| k.to_hex());
-            print_json(&serde_json::json!({
+            crate::out::json(&serde_json::json!({
                 "checkpoint": checkpoint,
                 "public_key": public_key,
             }))?;
@@ -350,7 +345,7 @@ pub fn run(cmd: AuditCommand, data_dir: &Path) -> anyhow::Result<ExitCode> {
                 }
             };
             if json {
-                print_json(&serde_json::json!({
+                crate::out::json(&serde_json::json!({
                     "digest": digest,
                     "code": code,
                 }))?;

@@ -82,6 +82,6 @@ pub(crate) fn run(args: CompileArgs, data: &Path) -> anyhow::Result<ExitCode> {
         "millis": report.millis,
         "cache_warning": report.cache_warning,
     });
-    println!("{}", serde_json::to_string_pretty(&json)?);
+    crate::out::json(&json)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -62,7 +62,7 @@ pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 "digest": bundle.digest(),
                 "policies": bundle.policy_ids(),
             });
-            println!("{}", serde_json::to_string_pretty(&report)?);
+            crate::out::json(&report)?;
         }
         PolicyCommand::FromRex {
             input,
@@ -77,14 +77,14 @@ pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("warning: no policy could be translated: everything will be denied");
             }
             if output.as_os_str() == "-" {
-                print!("{}", t.text);
+                crate::out::text(&t.text)?;
             } else {
                 std::fs::write(&output, &t.text)
                     .with_context(|| format!("cannot write `{}`", output.display()))?;
             }
         }
-        PolicyCommand::Schema { json: false } => print!("{}", cordon_policy::SCHEMA_TEXT),
-        PolicyCommand::Schema { json: true } => print!("{}", cordon_policy::SCHEMA_JSON),
+        PolicyCommand::Schema { json: false } => crate::out::text(cordon_policy::SCHEMA_TEXT)?,
+        PolicyCommand::Schema { json: true } => crate::out::text(cordon_policy::SCHEMA_JSON)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -81,15 +81,10 @@ fn open(data: &Path) -> anyhow::Result<RecordStore> {
     Ok(RecordStore::open_in(data)?)
 }
 
-fn print(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
-    Ok(())
-}
-
 pub(crate) fn run(cmd: RecordsCommand, data: &Path) -> anyhow::Result<ExitCode> {
     let store = open(data)?;
     if let RecordsCommand::Log = cmd {
-        print(&store.operator_log()?)?;
+        crate::out::json(&store.operator_log()?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let log = AuditLog::open_in(data).with_context(|| {
@@ -113,13 +108,13 @@ fn act(op: &Operator<'_>, cmd: RecordsCommand) -> anyhow::Result<ExitCode> {
             let c: Collection = serde_json::from_str(&text)
                 .with_context(|| format!("`{}` is not a collection definition", file.display()))?;
             op.define(&c)?;
-            print(&serde_json::json!({ "defined": c.name, "fields": c.fields.len() }))?;
+            crate::out::json(&serde_json::json!({ "defined": c.name, "fields": c.fields.len() }))?;
         }
         RecordsCommand::Import { collection, file } => {
             let f = std::fs::File::open(&file)
                 .with_context(|| format!("cannot read import file `{}`", file.display()))?;
             match op.import(&collection, BufReader::new(f)) {
-                Ok(report) => print(&report)?,
+                Ok(report) => crate::out::json(&report)?,
                 Err(ActionError::Refused(ImportError::BadLines { errors, more })) => {
                     eprintln!(
                         "error: {} bad line(s) in `{}`; nothing was imported",
@@ -137,21 +132,23 @@ fn act(op: &Operator<'_>, cmd: RecordsCommand) -> anyhow::Result<ExitCode> {
                 Err(e) => return Err(e.into()),
             }
         }
-        RecordsCommand::Erase { subject } => print(&op.erase(&subject)?)?,
+        RecordsCommand::Erase { subject } => crate::out::json(&op.erase(&subject)?)?,
         RecordsCommand::Hold {
             collection,
             id,
             hold,
         } => {
             op.hold(&collection, &id, &hold)?;
-            print(&serde_json::json!({ "held": format!("{collection}/{id}"), "hold": hold }))?;
+            crate::out::json(
+                &serde_json::json!({ "held": format!("{collection}/{id}"), "hold": hold }),
+            )?;
         }
         RecordsCommand::Release {
             collection,
             id,
             hold,
-        } => print(&op.release(&collection, &id, &hold)?)?,
-        RecordsCommand::Sweep => print(&op.sweep(cordon_records::now_unix())?)?,
+        } => crate::out::json(&op.release(&collection, &id, &hold)?)?,
+        RecordsCommand::Sweep => crate::out::json(&op.sweep(cordon_records::now_unix())?)?,
         RecordsCommand::Log => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -361,7 +361,7 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     {
         json["output"] = out;
     }
-    println!("{}", serde_json::to_string_pretty(&json)?);
+    crate::out::json(&json)?;
     Ok(if succeeded {
         ExitCode::SUCCESS
     } else {

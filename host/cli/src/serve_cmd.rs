@@ -307,7 +307,7 @@ pub(crate) fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
             let public = out.with_extension("pub");
             std::fs::write(&public, pem("PUBLIC KEY", &spki))
                 .with_context(|| format!("cannot write `{}`", public.display()))?;
-            println!("{}", public.display());
+            crate::out::line(public.display())?;
         }
         TokenCommand::Sign {
             key,
@@ -341,7 +341,7 @@ pub(crate) fn token(cmd: TokenCommand) -> anyhow::Result<ExitCode> {
                 &jsonwebtoken::EncodingKey::from_ed_der(&der),
             )
             .context("cannot sign the token")?;
-            println!("{jwt}");
+            crate::out::line(jwt)?;
         }
     }
     Ok(ExitCode::SUCCESS)

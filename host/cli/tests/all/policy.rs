@@ -109,3 +109,23 @@ fn a_rex_policy_given_to_run_without_a_root_is_refused_with_what_to_add() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--rex-root DIR"), "{}", r.stderr);
 }
+
+#[test]
+fn a_reader_closing_the_pipe_early_ends_the_command_quietly_not_with_a_panic() {
+    use std::process::{Command, Stdio};
+    let sc = Scratch::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .current_dir(sc.path(""))
+        .args(["policy", "schema", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // `| head -0`: the reader goes away before cordon writes.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
