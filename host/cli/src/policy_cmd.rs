@@ -10,7 +10,9 @@ use cordon_policy::{PolicyBundle, RexTranslation};
 #[derive(Subcommand)]
 pub(crate) enum PolicyCommand {
     /// Parse and validate a bundle (a `.cedar` file or a directory of them) against the Cordon
-    /// schema; print its policy ids and digest.
+    /// schema; print its policy ids, digest and warnings: what validates but can never match
+    /// as written (`Cordon::Dir::"docs"` for `/docs`, `context.method == "post"` for `POST`),
+    /// also on stderr.
     Check {
         /// The bundle.
         path: PathBuf,
@@ -57,10 +59,14 @@ pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Check { path } => {
             let bundle = PolicyBundle::load(&path)
                 .with_context(|| format!("policy bundle `{}` is not valid", path.display()))?;
+            for warning in bundle.warnings() {
+                eprintln!("warning: {warning}");
+            }
             let report = serde_json::json!({
                 "valid": true,
                 "digest": bundle.digest(),
                 "policies": bundle.policy_ids(),
+                "warnings": bundle.warnings(),
             });
             crate::out::json(&report)?;
         }

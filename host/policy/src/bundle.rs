@@ -70,6 +70,8 @@ struct Inner {
     schema: &'static CordonSchema,
     /// See [`files_alike`].
     files_alike: bool,
+    /// See [`PolicyBundle::warnings`].
+    warnings: Vec<String>,
 }
 
 /// Whether no policy of `policies` can tell apart two files of one directory with one
@@ -254,6 +256,7 @@ impl PolicyBundle {
         Ok(PolicyBundle {
             inner: Arc::new(Inner {
                 files_alike: files_alike(&policies),
+                warnings: crate::lints::warnings(&policies),
                 policies,
                 digest,
                 ids,
@@ -266,6 +269,22 @@ impl PolicyBundle {
     /// blake3 over the bundle's files (names and contents, in name order), hex.
     pub fn digest(&self) -> &str {
         &self.inner.digest
+    }
+
+    /// What in the bundle validates but can never match as its author meant (a `Dir` id
+    /// without its leading `/`, `context.method == "post"`), one message per finding, naming
+    /// the policy. The bundle loads all the same: the rest of it may be right.
+    ///
+    /// ```
+    /// let b = cordon_policy::PolicyBundle::from_sources([(
+    ///     "docs.cedar",
+    ///     r#"@id("docs") permit(principal, action, resource in Cordon::Dir::"docs");"#,
+    /// )])?;
+    /// assert!(b.warnings()[0].contains("policy `docs`"));
+    /// # Ok::<(), cordon_policy::BundleError>(())
+    /// ```
+    pub fn warnings(&self) -> &[String] {
+        &self.inner.warnings
     }
 
     /// The ids of the bundle's policies, in file and source order.

@@ -29,6 +29,7 @@
 pub mod bounds;
 mod bundle;
 mod entities;
+mod lints;
 mod records;
 mod request;
 mod rex;

@@ -154,6 +154,10 @@ pub struct BundleVersion {
     pub uploaded_at: u64,
     /// `(file name, Cedar text)`.
     pub sources: Vec<(String, String)>,
+    /// What validates but can never match as written (a `Dir` id without its `/`), one
+    /// message per finding, naming the policy; versions stored before warnings have none.
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// A policy bundle upload: one or more Cedar files.

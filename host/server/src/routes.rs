@@ -165,6 +165,7 @@ fn summary(v: &BundleVersion) -> serde_json::Value {
         "version": v.version,
         "digest": v.digest,
         "policy_ids": v.policy_ids,
+        "warnings": v.warnings,
         "uploaded_at": v.uploaded_at,
     })
 }

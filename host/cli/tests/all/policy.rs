@@ -129,3 +129,22 @@ fn a_reader_closing_the_pipe_early_ends_the_command_quietly_not_with_a_panic() {
     assert!(stderr.is_empty(), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
+
+#[test]
+fn check_warns_of_a_policy_that_can_never_match_as_written() {
+    let sc = Scratch::new();
+    let p = sc.file(
+        "docs.cedar",
+        r#"@id("docs") permit(principal, action, resource in Cordon::Dir::"docs");"#,
+    );
+    let r = sc.cordon(&["policy", "check", s(&p)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: policy `docs`: `Cordon::Dir::\"docs\"` can never match"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("such as `/docs`"), "{}", r.stderr);
+    assert_eq!(r.json()["warnings"].as_array().unwrap().len(), 1);
+}

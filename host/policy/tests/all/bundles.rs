@@ -172,3 +172,31 @@ fn the_json_schema_says_exactly_what_the_cedar_schema_says() {
         "policies/schema.json is stale: rerun this test with CORDON_BLESS=1 to rewrite it"
     );
 }
+
+#[test]
+fn policies_that_can_never_match_as_written_load_with_a_warning_naming_them() {
+    let b = cordon_policy::PolicyBundle::from_sources([(
+        "w.cedar",
+        r#"@id("relative-dir") permit(principal, action, resource in Cordon::Dir::"docs");
+           @id("dotted") permit(principal, action, resource == Cordon::File::"/a/./b.txt");
+           @id("pattern") permit(principal, action, resource) when { resource is Cordon::File && resource.path like "logs/*" };
+           @id("method") permit(principal, action == Cordon::Action::"http:send", resource) when { context.method == "post" };
+           @id("fine") permit(principal, action, resource in Cordon::Dir::"/docs") when { context has code };
+           @id("fine-http") permit(principal, action == Cordon::Action::"http:send", resource) when { context.method == "GET" };"#,
+    )])
+    .unwrap();
+    let w = b.warnings();
+    assert_eq!(w.len(), 4, "{w:#?}");
+    for (id, what) in [
+        ("relative-dir", "Cordon::Dir::\"docs\"` can never match"),
+        ("dotted", "Cordon::File::\"/a/./b.txt\"` can never match"),
+        ("pattern", "`like` pattern on a path"),
+        ("method", "`\"POST\"`"),
+    ] {
+        assert!(
+            w.iter()
+                .any(|m| m.starts_with(&format!("policy `{id}`")) && m.contains(what)),
+            "{id}: {w:#?}"
+        );
+    }
+}

@@ -31,6 +31,7 @@ impl AppState {
                 version: t.bundle_versions,
                 digest: bundle.digest().to_owned(),
                 policy_ids: bundle.policy_ids().to_vec(),
+                warnings: bundle.warnings().to_vec(),
                 uploaded_at: now(),
                 sources: files,
             };

@@ -126,3 +126,34 @@ async fn a_shadow_candidate_records_what_it_would_have_decided_differently() {
     assert_eq!(diff["shadow"], "deny");
     assert_eq!(diff["shadow_policy_ids"], json!(["no-secrets"]));
 }
+
+#[tokio::test]
+async fn a_bundle_that_can_never_match_as_written_is_stored_with_its_warnings() {
+    let env = Env::new();
+    env.tenant("acme", json!({})).await;
+    let (s, v) = env
+        .bundle(
+            "acme",
+            r#"@id("docs") permit(principal, action, resource in Cordon::Dir::"docs");"#,
+            true,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let warnings = v["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1, "{v}");
+    assert!(
+        warnings[0].as_str().unwrap().starts_with("policy `docs`"),
+        "{v}"
+    );
+    let (_, list) = env
+        .call(
+            "GET",
+            "/v1/admin/tenants/acme/bundles",
+            Some(ADMIN),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(list["versions"][0]["warnings"], v["warnings"], "{list}");
+    let (_, clean) = env.bundle("acme", ALLOW_ALL, false).await;
+    assert_eq!(clean["warnings"], json!([]), "{clean}");
+}
