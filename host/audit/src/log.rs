@@ -385,10 +385,48 @@ impl AuditLog {
         let signing_key =
             keys::load_or_generate(&options.signing_key, options.public_key.as_deref())?;
         let public_key = PublicKey(signing_key.verifying_key());
-        let db = create_waiting(path, &options)?;
+        let started = Instant::now();
+        let db = waiting(
+            path,
+            &options,
+            started,
+            || {
+                store::builder(options.shared_readers)
+                    .create(path)
+                    .map_err(|source| OpenError::Open {
+                        path: path.to_owned(),
+                        source,
+                    })
+            },
+            |e| {
+                matches!(
+                    e,
+                    OpenError::Open {
+                        source: redb::DatabaseError::DatabaseAlreadyOpen,
+                        ..
+                    }
+                )
+            },
+        )?;
         let layout = init_tables(&db, &public_key)?;
         let keys_path = keyfile::keys_path(path);
-        let keys_db = keyfile::open_or_create(&keys_path, options.shared_readers)?;
+        // The process that held the log may hold its key file a moment longer (it closes one
+        // file, then the other): wait for it within the same allowance.
+        let keys_db = waiting(
+            path,
+            &options,
+            started,
+            || keyfile::open_or_create(&keys_path, options.shared_readers),
+            |e| {
+                matches!(
+                    e,
+                    keyfile::KeyFileError::Open {
+                        source: redb::DatabaseError::DatabaseAlreadyOpen,
+                        ..
+                    }
+                )
+            },
+        )?;
         move_keys_out_of_the_log(&db, &keys_db)?;
         let keys: SharedKeys = Arc::new(RwLock::new(Some(keys_db)));
         let db = Arc::new(db);
@@ -986,15 +1024,24 @@ fn live_rows(txn: &redb::ReadTransaction) -> Result<HashSet<[u8; 32]>, ReadError
     Ok(live)
 }
 
-/// Open or create the redb file, waiting up to [`LogOptions::lock_wait`] while another process
-/// holds it. redb has no blocking open: the lock is tried again every few tens of ms.
-fn create_waiting(path: &Path, options: &LogOptions) -> Result<Database, OpenError> {
+/// Run `open` (of the log or its key file), trying again while another process holds the
+/// file (`held`), until [`LogOptions::lock_wait`] has passed since `started`. redb has no
+/// blocking open: the lock is tried again every few tens of ms.
+fn waiting<T, E>(
+    path: &Path,
+    options: &LogOptions,
+    started: Instant,
+    mut open: impl FnMut() -> Result<T, E>,
+    held: impl Fn(&E) -> bool,
+) -> Result<T, OpenError>
+where
+    OpenError: From<E>,
+{
     const RETRY: Duration = Duration::from_millis(25);
-    let started = Instant::now();
     loop {
-        match store::builder(options.shared_readers).create(path) {
-            Ok(db) => return Ok(db),
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) if !options.lock_wait.is_zero() => {
+        match open() {
+            Ok(opened) => return Ok(opened),
+            Err(e) if held(&e) && !options.lock_wait.is_zero() => {
                 let waited = started.elapsed();
                 if waited >= options.lock_wait {
                     return Err(OpenError::Busy {
@@ -1004,12 +1051,7 @@ fn create_waiting(path: &Path, options: &LogOptions) -> Result<Database, OpenErr
                 }
                 std::thread::sleep(RETRY.min(options.lock_wait - waited));
             }
-            Err(source) => {
-                return Err(OpenError::Open {
-                    path: path.to_owned(),
-                    source,
-                });
-            }
+            Err(e) => return Err(e.into()),
         }
     }
 }

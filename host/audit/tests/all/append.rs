@@ -281,3 +281,31 @@ fn appends_wait_for_the_writer_when_the_queue_is_full() {
     .unwrap();
     assert_eq!(report.entries, 200);
 }
+
+#[test]
+fn opening_waits_for_a_key_file_another_process_still_holds_after_releasing_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = common::log_path(dir.path());
+    drop(common::open(dir.path()));
+    // A process ending closes the log first and its key file a moment later: hold only the
+    // key file, as that process would, and let it go after a while.
+    let keys = path.with_file_name(format!(
+        "{}-keys.redb",
+        path.file_stem().unwrap().to_string_lossy()
+    ));
+    let (held, is_held) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let db = redb::Database::create(&keys).unwrap();
+        held.send(()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(db);
+    });
+    is_held.recv().unwrap();
+    let options = cordon_audit::LogOptions {
+        lock_wait: std::time::Duration::from_secs(30),
+        ..common::options(dir.path())
+    };
+    let log = AuditLog::open(&path, options);
+    holder.join().unwrap();
+    assert!(log.is_ok(), "{:?}", log.err());
+}
