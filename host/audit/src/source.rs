@@ -185,8 +185,13 @@ pub(crate) fn open_stored(value: &[u8], key: Option<&[u8; 32]>) -> Option<Stored
 
 /// Whether `code` names `id` as a whole word: an occurrence not inside a longer run of
 /// letters, digits or `_` (so erasing `ann` does not erase a source that says `annual`). An
-/// empty id names nothing.
-pub(crate) fn names(code: &str, id: &str) -> bool {
+/// empty id names nothing. What erasure uses to find text that names a subject.
+///
+/// ```
+/// assert!(cordon_audit::source::names("get('p-1042')", "p-1042"));
+/// assert!(!cordon_audit::source::names("p-10420", "p-1042"));
+/// ```
+pub fn names(code: &str, id: &str) -> bool {
     if id.is_empty() {
         return false;
     }

@@ -4,6 +4,8 @@
 //!
 //! State lives in one embedded redb file (`<data>/server.redb`), decisions in the decision
 //! log (`<data>/audit.redb`), each tenant's records in `<data>/records/<tenant>/records.redb`.
+//! Stored runs are sealed under per-tenant keys in `<data>/run-keys.json`, destroyed when a
+//! data subject is erased (the runs that named them become tombstones).
 //! Handlers never touch wasmtime: they go through cordon-runtime.
 //!
 //! ```no_run
@@ -27,6 +29,7 @@ mod model;
 mod records;
 mod records_routes;
 mod routes;
+mod run_seal;
 mod run_store;
 mod serve;
 mod state;

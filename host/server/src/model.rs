@@ -236,6 +236,11 @@ pub struct RunView {
     pub report: Option<serde_json::Value>,
     /// Decisions summary.
     pub summary: Option<DecisionSummary>,
+    /// The stored report is gone: the run named a data subject who was erased since (or its
+    /// report could not be read back), so only its id and status are kept — no output,
+    /// decisions, summary or user. Absent (false) otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub report_erased: bool,
 }
 
 /// Counts of a run's decisions.

@@ -283,29 +283,74 @@ impl AppState {
         id: String,
         hold: String,
     ) -> Result<ReleaseReport, ApiError> {
-        self.operate(tenant, move |op, _| {
-            op.release(&collection, &id, &hold)
-                .map_err(|e| refused(e, hold_error))
-        })
-        .await
+        let (report, erased) = self
+            .operate(tenant, move |op, store| {
+                // The subject of a record whose erasure waits for this hold, read first.
+                let subject = store
+                    .records(&collection, Some(&id))
+                    .map_err(|e| ApiError::internal(&e))?
+                    .pop()
+                    .map(|r| r.subject);
+                let report = op
+                    .release(&collection, &id, &hold)
+                    .map_err(|e| refused(e, hold_error))?;
+                let erased = report
+                    .erased
+                    .then(|| subject.into_iter().chain([id]).collect::<Vec<_>>());
+                Ok((report, erased))
+            })
+            .await?;
+        if let Some(ids) = erased {
+            self.erase_run_reports(tenant, ids).await?;
+        }
+        Ok(report)
     }
 
+    /// Erase `subject`'s records, then what `tenant`'s stored runs say of them
+    /// ([`crate::run_store::erase_naming`]): the subject and each erased record's id.
     pub(crate) async fn erase_subject(
         &self,
         tenant: &str,
         subject: String,
     ) -> Result<ErasureReport, ApiError> {
-        self.operate(tenant, move |op, _| {
-            op.erase(&subject).map_err(|e| {
-                refused(e, |e| match e {
-                    EraseError::NoSubject(_) => {
-                        ApiError::bad_request("invalid-request", e.to_string())
-                    }
-                    EraseError::Storage(e) => ApiError::internal(&e),
+        let report = self
+            .operate(tenant, move |op, _| {
+                op.erase(&subject).map_err(|e| {
+                    refused(e, |e| match e {
+                        EraseError::NoSubject(_) => {
+                            ApiError::bad_request("invalid-request", e.to_string())
+                        }
+                        EraseError::Storage(e) => ApiError::internal(&e),
+                    })
                 })
             })
+            .await?;
+        let mut ids = vec![report.subject.clone()];
+        ids.extend(report.erased_records.iter().map(|r| r.id.clone()));
+        self.erase_run_reports(tenant, ids).await?;
+        Ok(report)
+    }
+
+    /// Erase what `tenant`'s stored runs say of `ids`, on a blocking thread.
+    /// Runs in progress are marked first: one that finishes after the re-sealing is checked
+    /// against `ids` when it is stored.
+    async fn erase_run_reports(&self, tenant: &str, ids: Vec<String>) -> Result<(), ApiError> {
+        self.mark_erased_in_running(tenant, &ids);
+        let state = self.clone();
+        let tenant = tenant.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let inner = &state.inner;
+            crate::run_store::erase_naming(
+                &inner.store,
+                &inner.run_files,
+                &inner.run_keys,
+                &tenant,
+                &ids,
+            )
         })
         .await
+        .map_err(|e| ApiError::internal(&e))??;
+        Ok(())
     }
 
     /// Purge the records past their retention in every tenant's store that exists; returns

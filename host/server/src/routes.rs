@@ -364,8 +364,11 @@ pub(crate) async fn run(
     })
 }
 
-/// A run: `running`, or its report.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/runs/{run}", tag = "tenant", responses((status = 200, body = RunView), (status = 404, body = ErrorBody)))]
+/// A run: `running`, or its report. A run whose stored report named a data subject erased
+/// since is still found (200), as a tombstone: its id, status and component with
+/// `report_erased: true` and no output, decisions, summary or user (also when its stored report
+/// can no longer be read: status `erased` or `unreadable`).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/runs/{run}", tag = "tenant", responses((status = 200, body = RunView, description = "the run; a tombstone with `report_erased: true` if its report was erased"), (status = 404, body = ErrorBody)))]
 pub(crate) async fn get_run(
     _: TenantCaller,
     State(s): State<AppState>,

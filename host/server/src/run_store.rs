@@ -10,6 +10,11 @@
 //! [`RunRetention::max_report_bytes`] is not kept at all (the view says so). Each tenant keeps
 //! its latest [`RunRetention::keep_per_tenant`] finished runs, none older than
 //! [`RunRetention::max_age`]: older ones are pruned, files and all, as runs finish.
+//!
+//! Rows and report files are sealed under the tenant's report key ([`crate::run_seal`]), so
+//! that erasing a data subject ([`erase_naming`]) leaves nothing of theirs readable: the runs
+//! that named them become tombstones, the rest are re-sealed under a new key, and the old key
+//! is destroyed.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::group_commit::GroupCommit;
 use crate::model::RunView;
+use crate::run_seal::{self, Opened, RunKeys};
 use crate::store::{self, Store, StoreError, key};
 
 /// The status of a run that was in progress when the service stopped.
@@ -77,6 +83,19 @@ impl RunFiles {
     }
 
     fn write(&self, tenant: &str, run_id: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_at(tenant, &self.path(tenant, run_id), bytes)
+    }
+
+    /// Replace a run's report file with `bytes` by writing a new file and renaming it over
+    /// the old one (whose blocks then hold only ciphertext under a key about to be destroyed).
+    fn replace(&self, tenant: &str, run_id: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let path = self.path(tenant, run_id);
+        let tmp = path.with_extension("json.tmp");
+        self.write_at(tenant, &tmp, bytes)?;
+        std::fs::rename(&tmp, &path)
+    }
+
+    fn write_at(&self, tenant: &str, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let dir = self.dir.join(tenant);
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
@@ -87,7 +106,7 @@ impl RunFiles {
         opts.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(self.path(tenant, run_id))?;
+        let mut f = opts.open(path)?;
         std::io::Write::write_all(&mut f, bytes)
     }
 
@@ -96,24 +115,51 @@ impl RunFiles {
     }
 }
 
-/// Record an async run's view at its start (`running`), durably.
-pub(crate) fn save_running(store: &Store, tenant: &str, view: &RunView) -> Result<(), StoreError> {
+fn key_error(e: run_seal::KeyError) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+/// Record an async run's view at its start (`running`), durably, sealed under the tenant's
+/// key (taken inside the transaction, so an erasure's rotation never misses it).
+pub(crate) fn save_running(
+    store: &Store,
+    keys: &RunKeys,
+    tenant: &str,
+    view: &RunView,
+) -> Result<(), StoreError> {
     let stored = Stored {
         view: view.clone(),
         report_in_file: false,
         report_dropped: None,
     };
-    store.put(store::RUNS, &key(tenant, &view.run_id), &stored)
+    let plain = serde_json::to_vec(&stored).map_err(store::db)?;
+    store.transact(true, |txn| {
+        let sealed =
+            run_seal::seal(&keys.current(tenant).map_err(key_error)?, &plain).map_err(key_error)?;
+        let mut runs = txn.open_table(store::RUNS).map_err(store::db)?;
+        runs.insert(key(tenant, &view.run_id).as_str(), sealed.as_slice())
+            .map_err(store::db)?;
+        Ok(())
+    })
 }
 
 /// A finished run's stored form, waiting for the commit that records it.
 pub(crate) struct Finished {
     tenant: String,
     run_id: String,
+    /// The stored view, plain: sealed in the commit, under the key current then.
     stored: Vec<u8>,
+    /// The report for its file, plain: sealed and written in the commit.
+    report_file: Option<Vec<u8>>,
     finished_at_ns: u64,
     durable: bool,
+    /// Ids erased while the run was in progress, read in the commit.
+    erased: Option<ErasedDuring>,
 }
+
+/// The ids erased (see [`erase_naming`]) while a run was in progress: what it read before
+/// may name them, so its view is checked when it is recorded.
+pub(crate) type ErasedDuring = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// Finished runs waiting to be recorded: the runs that finish while one commit runs are
 /// recorded (and their tenants pruned) together in the next, in one transaction.
@@ -124,6 +170,7 @@ pub(crate) type Finishing = GroupCommit<Finished>;
 pub(crate) struct RunRecorder<'a> {
     pub(crate) store: &'a Store,
     pub(crate) files: &'a RunFiles,
+    pub(crate) keys: &'a RunKeys,
     pub(crate) retention: &'a RunRetention,
     pub(crate) finishing: &'a Finishing,
 }
@@ -131,28 +178,29 @@ pub(crate) struct RunRecorder<'a> {
 impl RunRecorder<'_> {
     /// Record a finished run (durably when `durable`), then prune the tenant's runs past the
     /// retention rules; returns once the run is committed. Runs finishing at the same time
-    /// share the transaction (and, when any of them is durable, its fsync).
+    /// share the transaction (and, when any of them is durable, its fsync). If the run
+    /// names an id in `erased` when it is committed, a tombstone is stored instead.
     pub(crate) fn save_finished(
         &self,
         tenant: &str,
         view: &RunView,
         finished_at_ns: u64,
         durable: bool,
+        erased: Option<ErasedDuring>,
     ) -> Result<(), StoreError> {
         let mut stored = Stored {
             view: view.clone(),
             report_in_file: false,
             report_dropped: None,
         };
+        let mut report_file = None;
         if let Some(report) = &view.report {
             let bytes = serde_json::to_vec(report).map_err(|e| StoreError::Db(e.to_string()))?;
             if bytes.len() > self.retention.max_report_bytes {
                 stored.view.report = None;
                 stored.report_dropped = Some(bytes.len());
             } else if bytes.len() > self.retention.inline_report_bytes {
-                self.files
-                    .write(tenant, &view.run_id, &bytes)
-                    .map_err(|e| StoreError::Db(format!("cannot write the run's report: {e}")))?;
+                report_file = Some(bytes);
                 stored.view.report = None;
                 stored.report_in_file = true;
             }
@@ -161,8 +209,10 @@ impl RunRecorder<'_> {
             tenant: tenant.to_owned(),
             run_id: view.run_id.clone(),
             stored: serde_json::to_vec(&stored).map_err(store::db)?,
+            report_file,
             finished_at_ns,
             durable,
+            erased,
         };
         self.finishing
             .submit(job, |batch| self.record(batch).map_err(|e| e.to_string()))
@@ -170,7 +220,10 @@ impl RunRecorder<'_> {
     }
 
     /// Record `batch` in one transaction, durable if any of its runs must be, pruning each
-    /// tenant it touches; then remove the pruned runs' report files.
+    /// tenant it touches; then remove the pruned runs' report files. Each run is sealed (and
+    /// its report file written) inside the transaction, under its tenant's key of that
+    /// moment: an erasure rotates the key before its own transaction, so every run is either
+    /// committed before it (and re-sealed by it) or sealed under the new key.
     fn record(&self, batch: Vec<Finished>) -> Result<(), StoreError> {
         let durable = batch.iter().any(|f| f.durable);
         let gone = self.store.transact(durable, |txn| {
@@ -180,7 +233,41 @@ impl RunRecorder<'_> {
                 let mut runs = txn.open_table(store::RUNS).map_err(store::db)?;
                 let mut idx = txn.open_table(store::RUN_INDEX).map_err(store::db)?;
                 for f in &batch {
-                    runs.insert(key(&f.tenant, &f.run_id).as_str(), f.stored.as_slice())
+                    let k = self.keys.current(&f.tenant).map_err(key_error)?;
+                    // Read in the commit: an erasure marks running runs before its own
+                    // transaction, so this sees its ids or it re-seals (and checks) this row.
+                    let ids = f
+                        .erased
+                        .as_ref()
+                        .map(|e| crate::state::lock(e).clone())
+                        .unwrap_or_default();
+                    let names = |b: &[u8]| run_seal::names_any(b, &ids);
+                    let dead = (!ids.is_empty()
+                        && (names(&f.stored) || f.report_file.as_deref().is_some_and(names)))
+                    .then(|| {
+                        let s: Option<Stored> = serde_json::from_slice(&f.stored).ok();
+                        let (status, component) = s
+                            .map(|s| (s.view.status, s.view.component))
+                            .unwrap_or_default();
+                        serde_json::to_vec(&Stored {
+                            view: tombstone(&f.run_id, &status, &component),
+                            report_in_file: false,
+                            report_dropped: None,
+                        })
+                    })
+                    .transpose()
+                    .map_err(store::db)?;
+                    if let Some(report) = f.report_file.as_ref().filter(|_| dead.is_none()) {
+                        let sealed = run_seal::seal(&k, report).map_err(key_error)?;
+                        self.files
+                            .write(&f.tenant, &f.run_id, &sealed)
+                            .map_err(|e| {
+                                StoreError::Db(format!("cannot write the run's report: {e}"))
+                            })?;
+                    }
+                    let stored = dead.as_deref().unwrap_or(&f.stored);
+                    let sealed = run_seal::seal(&k, stored).map_err(key_error)?;
+                    runs.insert(key(&f.tenant, &f.run_id).as_str(), sealed.as_slice())
                         .map_err(store::db)?;
                     let index = key(&f.tenant, &format!("{:020}-{}", f.finished_at_ns, f.run_id));
                     let run_id = serde_json::to_vec(&f.run_id).map_err(store::db)?;
@@ -290,14 +377,23 @@ fn prune_in(
 
 /// A stored run of `tenant` that this process is not running: as it ended (its report read
 /// back from its file if there), or `interrupted`.
+///
+/// A run whose row is sealed under a destroyed key reads as a tombstone of status `erased`,
+/// one whose row does not decode as one of status `unreadable`; a report file under a
+/// destroyed key or damaged leaves the view without its report, `report_erased`.
 pub(crate) fn load(
     store: &Store,
     files: &RunFiles,
+    keys: &RunKeys,
     tenant: &str,
     run_id: &str,
 ) -> Result<Option<RunView>, StoreError> {
-    let Some(stored) = store.get::<Stored>(store::RUNS, &key(tenant, run_id))? else {
+    let Some(row) = store.get_bytes(store::RUNS, &key(tenant, run_id))? else {
         return Ok(None);
+    };
+    let stored = match open_row(keys, tenant, &row) {
+        Ok(stored) => stored,
+        Err(status) => return Ok(Some(tombstone(run_id, status, ""))),
     };
     let mut view = stored.view;
     if view.status == "running" {
@@ -305,21 +401,151 @@ pub(crate) fn load(
     }
     if stored.report_in_file {
         let path = files.path(tenant, run_id);
-        view.report = match std::fs::read(&path) {
-            Ok(bytes) => Some(
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Decode {
-                    key: path.display().to_string(),
-                    message: e.to_string(),
-                })?,
-            ),
-            Err(e) => return Err(StoreError::Db(format!("cannot read the run's report: {e}"))),
+        let bytes = std::fs::read(&path)
+            .map_err(|e| StoreError::Db(format!("cannot read the run's report: {e}")))?;
+        view.report = match run_seal::open(keys, tenant, &bytes) {
+            Opened::Plain(plain) => serde_json::from_slice(&plain).ok(),
+            Opened::Erased => None,
         };
+        if view.report.is_none() {
+            return Ok(Some(tombstone(run_id, &view.status, &view.component)));
+        }
     } else if let Some(bytes) = stored.report_dropped {
         view.report = Some(serde_json::json!({
             "dropped": format!("the report was {bytes} bytes, more than this host keeps")
         }));
     }
     Ok(Some(view))
+}
+
+/// A stored row opened and decoded, or the status its tombstone shows: `erased` (its key is
+/// destroyed) or `unreadable` (it does not decode).
+fn open_row(keys: &RunKeys, tenant: &str, row: &[u8]) -> Result<Stored, &'static str> {
+    match run_seal::open(keys, tenant, row) {
+        Opened::Erased => Err("erased"),
+        Opened::Plain(plain) => serde_json::from_slice(&plain).map_err(|_| "unreadable"),
+    }
+}
+
+/// What is kept of a run whose report is erased: its id, status and component, nothing the
+/// run read or wrote, nor whom it acted for.
+fn tombstone(run_id: &str, status: &str, component: &str) -> RunView {
+    RunView {
+        run_id: run_id.to_owned(),
+        status: status.to_owned(),
+        component: component.to_owned(),
+        user: None,
+        report: None,
+        summary: None,
+        report_erased: true,
+    }
+}
+
+/// Erase what `tenant`'s stored runs say of `ids` (an erased subject and their records' ids):
+/// every run whose view or report names one of them (as a whole word,
+/// [`run_seal::names_any`]) becomes a tombstone and loses its report file; every other run,
+/// and the runs already unreadable, are re-sealed under a new key generation; then the old
+/// generations are destroyed (the key file is rewritten without them), so any old ciphertext
+/// left in the store's free pages or in freed file blocks can no longer be read. Rows written
+/// before sealing (plain) are re-sealed or dropped the same way. Returns how many runs became
+/// tombstones.
+///
+/// Durable when it returns. On an error the old key may still be in the key file: erasing
+/// again finishes the job (every generation older than the newest is destroyed).
+pub(crate) fn erase_naming(
+    store: &Store,
+    files: &RunFiles,
+    keys: &RunKeys,
+    tenant: &str,
+    ids: &[String],
+) -> Result<usize, StoreError> {
+    let _one_at_a_time = crate::state::lock(&keys.rotation);
+    let new = keys.rotate(tenant).map_err(key_error)?;
+    let prefix = key(tenant, "");
+    let gone = store.transact(true, |txn| {
+        let mut runs = txn.open_table(store::RUNS).map_err(store::db)?;
+        let mut rows = Vec::new();
+        for item in runs.range(prefix.as_str()..).map_err(store::db)? {
+            let (k, v) = item.map_err(store::db)?;
+            let Some(run_id) = k.value().strip_prefix(&prefix) else {
+                break;
+            };
+            rows.push((run_id.to_owned(), v.value().to_vec()));
+        }
+        let mut gone = Vec::new();
+        for (run_id, row) in rows {
+            let plain = match run_seal::open(keys, tenant, &row) {
+                Opened::Plain(plain) => Some(plain),
+                Opened::Erased => None,
+            };
+            let stored = plain
+                .as_deref()
+                .and_then(|p| serde_json::from_slice::<Stored>(p).ok());
+            let keep = match (&plain, &stored) {
+                (Some(plain), Some(stored)) if !stored.view.report_erased => {
+                    let report = if stored.report_in_file {
+                        std::fs::read(files.path(tenant, &run_id))
+                            .ok()
+                            .and_then(|b| match run_seal::open(keys, tenant, &b) {
+                                Opened::Plain(p) => Some(p),
+                                Opened::Erased => None,
+                            })
+                            .map(Some)
+                    } else {
+                        Some(None)
+                    };
+                    match report {
+                        Some(report)
+                            if !run_seal::names_any(plain, ids)
+                                && !report
+                                    .as_deref()
+                                    .is_some_and(|r| run_seal::names_any(r, ids)) =>
+                        {
+                            Some((plain.clone(), report))
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            let value = match keep {
+                Some((plain, report)) => {
+                    if let Some(report) = report {
+                        let sealed = run_seal::seal(&new, &report).map_err(key_error)?;
+                        files.replace(tenant, &run_id, &sealed).map_err(|e| {
+                            StoreError::Db(format!("cannot re-seal the run's report: {e}"))
+                        })?;
+                    }
+                    plain
+                }
+                None => {
+                    let dead = match &stored {
+                        Some(s) => tombstone(&run_id, &s.view.status, &s.view.component),
+                        None if plain.is_some() => tombstone(&run_id, "unreadable", ""),
+                        None => tombstone(&run_id, "erased", ""),
+                    };
+                    if stored.as_ref().is_none_or(|s| s.report_in_file) {
+                        gone.push(run_id.clone());
+                    }
+                    serde_json::to_vec(&Stored {
+                        view: dead,
+                        report_in_file: false,
+                        report_dropped: None,
+                    })
+                    .map_err(store::db)?
+                }
+            };
+            let sealed = run_seal::seal(&new, &value).map_err(key_error)?;
+            runs.insert(key(tenant, &run_id).as_str(), sealed.as_slice())
+                .map_err(store::db)?;
+        }
+        Ok(gone)
+    })?;
+    keys.retire_old(tenant, new.0).map_err(key_error)?;
+    for run_id in &gone {
+        files.remove(tenant, run_id);
+    }
+    Ok(gone.len())
 }
 
 /// Now, in nanoseconds since the Unix epoch: finished runs are ordered by it.
@@ -337,6 +563,36 @@ pub(crate) fn dir(data: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The keys of the data directory `files` is in: one instance per directory, as the
+    /// state holds one.
+    fn keys_of(files: &RunFiles) -> &'static RunKeys {
+        use std::collections::HashMap;
+        use std::sync::{Mutex, OnceLock};
+        static ALL: OnceLock<Mutex<HashMap<PathBuf, &'static RunKeys>>> = OnceLock::new();
+        let data = files.dir.parent().unwrap().to_owned();
+        let mut all = ALL.get_or_init(Mutex::default).lock().unwrap();
+        all.entry(data.clone())
+            .or_insert_with(|| Box::leak(Box::new(RunKeys::open(&data).unwrap())))
+    }
+
+    fn load(
+        store: &Store,
+        files: &RunFiles,
+        tenant: &str,
+        run_id: &str,
+    ) -> Result<Option<RunView>, StoreError> {
+        super::load(store, files, keys_of(files), tenant, run_id)
+    }
+
+    fn save_running(
+        store: &Store,
+        files: &RunFiles,
+        tenant: &str,
+        view: &RunView,
+    ) -> Result<(), StoreError> {
+        super::save_running(store, keys_of(files), tenant, view)
+    }
 
     /// Prune as a finished run does, reading the count first.
     fn prune(
@@ -369,10 +625,13 @@ mod tests {
         let recorder = RunRecorder {
             store,
             files,
+            keys: keys_of(files),
             retention,
             finishing,
         };
-        recorder.save_finished("acme", v, at, durable).unwrap();
+        recorder
+            .save_finished("acme", v, at, durable, None)
+            .unwrap();
     }
 
     fn view(status: &str) -> RunView {
@@ -383,6 +642,7 @@ mod tests {
             user: Some("alice".into()),
             report: None,
             summary: None,
+            report_erased: false,
         }
     }
 
@@ -391,7 +651,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
         let files = RunFiles::new(dir.path().join("runs"));
-        save_running(&store, "acme", &view("running")).unwrap();
+        save_running(&store, &files, "acme", &view("running")).unwrap();
         let loaded = load(&store, &files, "acme", "r-1").unwrap().unwrap();
         assert_eq!(loaded.status, INTERRUPTED);
         assert_eq!(loaded.user.as_deref(), Some("alice"));
@@ -443,6 +703,7 @@ mod tests {
             let recorder = RunRecorder {
                 store: &store,
                 files: &files,
+                keys: keys_of(&files),
                 retention: &retention,
                 finishing: &finishing,
             };
@@ -459,8 +720,10 @@ mod tests {
                         report_dropped: None,
                     })
                     .unwrap(),
+                    report_file: None,
                     finished_at_ns: now_ns(),
                     durable: i == 1,
+                    erased: None,
                 })
                 .collect();
             recorder.record(batch).unwrap();
@@ -501,7 +764,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("s.redb")).unwrap();
         let files = RunFiles::new(dir.path().join("runs"));
-        save_running(&store, "acme", &view("ok")).unwrap();
+        save_running(&store, &files, "acme", &view("ok")).unwrap();
         assert!(load(&store, &files, "globex", "r-1").unwrap().is_none());
     }
 
@@ -579,6 +842,94 @@ mod tests {
         prune(&store, &files, &retention, "acme", 5000 * 1_000_000_000).unwrap();
         assert!(load(&store, &files, "acme", "r-5").unwrap().is_none());
         assert!(!dir.path().join("runs/acme/r-5.json").exists());
+    }
+
+    fn named(id: &str, says: &str) -> RunView {
+        RunView {
+            run_id: id.into(),
+            report: Some(serde_json::json!({"output": says})),
+            ..view("ok")
+        }
+    }
+
+    #[test]
+    fn a_run_that_names_an_id_erased_while_it_ran_is_stored_as_a_tombstone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let files = RunFiles::new(dir.path().join("runs"));
+        let retention = RunRetention::default();
+        let finishing = Finishing::default();
+        let recorder = RunRecorder {
+            store: &store,
+            files: &files,
+            keys: keys_of(&files),
+            retention: &retention,
+            finishing: &finishing,
+        };
+        let erased = ErasedDuring::default();
+        crate::state::lock(&erased).push("p-1042".into());
+        for (id, says) in [("r-1", "read p-1042"), ("r-2", "read p-10420")] {
+            recorder
+                .save_finished("acme", &named(id, says), 1, true, Some(erased.clone()))
+                .unwrap();
+        }
+        let gone = load(&store, &files, "acme", "r-1").unwrap().unwrap();
+        assert!(gone.report_erased && gone.report.is_none() && gone.user.is_none());
+        assert_eq!(gone.status, "ok");
+        let kept = load(&store, &files, "acme", "r-2").unwrap().unwrap();
+        assert_eq!(kept.report, named("r-2", "read p-10420").report);
+    }
+
+    #[test]
+    fn an_erasure_drops_or_reseals_rows_written_in_plain_by_an_earlier_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let files = RunFiles::new(dir.path().join("runs"));
+        // Rows as the previous version stored them: plain JSON.
+        let plain = |v: RunView| Stored {
+            view: v,
+            report_in_file: false,
+            report_dropped: None,
+        };
+        store
+            .put_all(vec![
+                store::Write::json(store::RUNS, "acme/r-1", &plain(named("r-1", "zq-gone-9")))
+                    .unwrap(),
+                store::Write::json(store::RUNS, "acme/r-2", &plain(named("r-2", "zq-kept-9")))
+                    .unwrap(),
+                store::Write::json(store::RUNS, "globex/r-3", &plain(named("r-3", "zq-gone-9")))
+                    .unwrap(),
+            ])
+            .unwrap();
+        assert!(
+            load(&store, &files, "acme", "r-1")
+                .unwrap()
+                .unwrap()
+                .report
+                .is_some()
+        );
+        let n = erase_naming(
+            &store,
+            &files,
+            keys_of(&files),
+            "acme",
+            &["zq-gone-9".into()],
+        )
+        .unwrap();
+        assert_eq!(n, 0, "no report file to remove");
+        assert!(
+            load(&store, &files, "acme", "r-1")
+                .unwrap()
+                .unwrap()
+                .report_erased
+        );
+        let kept = load(&store, &files, "acme", "r-2").unwrap().unwrap();
+        assert_eq!(kept.report, named("r-2", "zq-kept-9").report);
+        let row = store.get_bytes(store::RUNS, "acme/r-2").unwrap().unwrap();
+        assert!(!row.windows(9).any(|w| w == b"zq-kept-9"), "re-sealed");
+        // Another tenant's runs are not touched.
+        let other = load(&store, &files, "globex", "r-3").unwrap().unwrap();
+        assert_eq!(other.report, named("r-3", "zq-gone-9").report);
     }
 
     fn index_len(store: &Store, tenant: &str) -> usize {

@@ -128,6 +128,9 @@ pub enum StartError {
     /// The decision log could not be opened.
     #[error("cannot open the decision log")]
     Log(#[from] cordon_audit::OpenError),
+    /// The keys of stored runs could not be read.
+    #[error("cannot read the keys of stored runs")]
+    RunKeys(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The engine could not be built.
     #[error("cannot build the engine")]
     Engine(#[from] cordon_runtime::EngineError),
@@ -213,6 +216,8 @@ pub(crate) struct Inner {
     pub(crate) runs: Mutex<Runs>,
     /// Large run reports, on disk.
     pub(crate) run_files: RunFiles,
+    /// The keys stored runs are sealed under, per tenant (`<data>/run-keys.json`).
+    pub(crate) run_keys: crate::run_seal::RunKeys,
     /// Finished runs waiting for the commit that records them (shared by concurrent finishes).
     pub(crate) finishing: run_store::Finishing,
     pub(crate) running: watch::Sender<usize>,
@@ -260,6 +265,8 @@ impl AppState {
         // records, the log's signing key, the compile cache).
         private(&data, 0o700).map_err(|e| StartError::DataDir(data.clone(), e))?;
         let store = Store::open(&data.join(store::STATE_FILE))?;
+        let run_keys =
+            crate::run_seal::RunKeys::open(&data).map_err(|e| StartError::RunKeys(Box::new(e)))?;
         let log = AuditLog::open(
             &data.join(cordon_audit::LOG_FILE),
             LogOptions::in_dir(&data),
@@ -287,6 +294,7 @@ impl AppState {
                 metrics: Metrics::new(),
                 runs: Mutex::default(),
                 run_files: RunFiles::new(run_store::dir(&data)),
+                run_keys,
                 finishing: run_store::Finishing::default(),
                 running,
                 bundles: Mutex::default(),

@@ -31,6 +31,8 @@ pub(crate) struct RunSlot {
     cancel: CancelToken,
     /// An async run: its view is stored durably, to be polled after a restart.
     durable: bool,
+    /// Ids of data subjects and records erased while it runs.
+    erased: run_store::ErasedDuring,
 }
 
 impl AppState {
@@ -39,6 +41,16 @@ impl AppState {
         for slot in lock(&self.inner.runs).slots.values() {
             if which(&slot.tenant, &slot.component) {
                 slot.cancel.cancel();
+            }
+        }
+    }
+
+    /// Note `ids` as erased in every run of `tenant` in progress: what they read before the
+    /// erasure may name them, and their views are checked when they are stored.
+    pub(crate) fn mark_erased_in_running(&self, tenant: &str, ids: &[String]) {
+        for slot in lock(&self.inner.runs).slots.values() {
+            if slot.tenant == tenant {
+                lock(&slot.erased).extend(ids.iter().cloned());
             }
         }
     }
@@ -220,6 +232,7 @@ impl AppState {
                     user: human.as_ref().map(|h| h.id.clone()),
                     cancel: cancel.clone(),
                     durable: req.is_async,
+                    erased: run_store::ErasedDuring::default(),
                 },
             );
         }
@@ -231,8 +244,14 @@ impl AppState {
                 user: human.as_ref().map(|h| h.id.clone()),
                 report: None,
                 summary: None,
+                report_erased: false,
             };
-            if let Err(e) = run_store::save_running(&self.inner.store, tenant_id, &running) {
+            if let Err(e) = run_store::save_running(
+                &self.inner.store,
+                &self.inner.run_keys,
+                tenant_id,
+                &running,
+            ) {
                 // Give the slot back: the caller gets an error and no run id.
                 let mut runs = lock(&self.inner.runs);
                 runs.slots.remove(&run_id);
@@ -369,21 +388,26 @@ impl AppState {
             user: None,
             report,
             summary,
+            report_erased: false,
         };
-        let (tenant, durable) = match lock(&self.inner.runs).slots.get(run_id) {
+        let (tenant, durable, erased) = match lock(&self.inner.runs).slots.get(run_id) {
             Some(slot) => {
                 view.component = slot.component.clone();
                 view.user = slot.user.clone();
-                (Some(slot.tenant.clone()), slot.durable)
+                (
+                    Some(slot.tenant.clone()),
+                    slot.durable,
+                    Some(slot.erased.clone()),
+                )
             }
-            None => (None, false),
+            None => (None, false, None),
         };
         // Stored before the slot goes, so a poller never finds neither; an async run's
         // durably, so a poller never sees a result a restart would lose.
         if let Some(t) = tenant.as_deref()
             && let Err(e) =
                 self.run_recorder()
-                    .save_finished(t, &view, run_store::now_ns(), durable)
+                    .save_finished(t, &view, run_store::now_ns(), durable, erased)
         {
             tracing::error!(target: "cordon.server", run = run_id, error = %e, "cannot store the run's result");
         }
@@ -403,6 +427,7 @@ impl AppState {
         run_store::RunRecorder {
             store: &self.inner.store,
             files: &self.inner.run_files,
+            keys: &self.inner.run_keys,
             retention: &self.inner.config.run_retention,
             finishing: &self.inner.finishing,
         }
@@ -414,8 +439,14 @@ impl AppState {
         let runs = lock(&self.inner.runs);
         let Some(slot) = runs.slots.get(run_id).filter(|s| s.tenant == tenant) else {
             drop(runs);
-            return run_store::load(&self.inner.store, &self.inner.run_files, tenant, run_id)?
-                .ok_or_else(|| ApiError::not_found("run"));
+            return run_store::load(
+                &self.inner.store,
+                &self.inner.run_files,
+                &self.inner.run_keys,
+                tenant,
+                run_id,
+            )?
+            .ok_or_else(|| ApiError::not_found("run"));
         };
         Ok(RunView {
             run_id: run_id.to_owned(),
@@ -424,6 +455,7 @@ impl AppState {
             user: slot.user.clone(),
             report: None,
             summary: None,
+            report_erased: false,
         })
     }
 

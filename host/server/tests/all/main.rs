@@ -22,6 +22,7 @@ mod persistence;
 mod records;
 mod retention;
 mod revocation;
+mod run_erasure;
 mod runs;
 mod serve;
 mod source_runs;
