@@ -539,6 +539,30 @@ pub(crate) fn erase_naming(
             runs.insert(key(tenant, &run_id).as_str(), sealed.as_slice())
                 .map_err(store::db)?;
         }
+        // Shadow differences name records as reports do: those naming the subject are
+        // dropped, the rest re-sealed under the new key.
+        let mut shadow = txn.open_table(store::SHADOW).map_err(store::db)?;
+        let mut rows = Vec::new();
+        for item in shadow.range(prefix.as_str()..).map_err(store::db)? {
+            let (k, v) = item.map_err(store::db)?;
+            if !k.value().starts_with(&prefix) {
+                break;
+            }
+            rows.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        for (k, row) in rows {
+            match run_seal::open(keys, tenant, &row) {
+                Opened::Plain(plain) if !run_seal::names_any(&plain, ids) => {
+                    let sealed = run_seal::seal(&new, &plain).map_err(key_error)?;
+                    shadow
+                        .insert(k.as_str(), sealed.as_slice())
+                        .map_err(store::db)?;
+                }
+                _ => {
+                    shadow.remove(k.as_str()).map_err(store::db)?;
+                }
+            }
+        }
         Ok(gone)
     })?;
     keys.retire_old(tenant, new.0).map_err(key_error)?;
@@ -930,6 +954,39 @@ mod tests {
         // Another tenant's runs are not touched.
         let other = load(&store, &files, "globex", "r-3").unwrap().unwrap();
         assert_eq!(other.report, named("r-3", "zq-gone-9").report);
+    }
+
+    #[test]
+    fn an_erasure_drops_the_shadow_differences_naming_the_subject_and_reseals_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let files = RunFiles::new(dir.path().join("runs"));
+        let keys = keys_of(&files);
+        let old = keys.current("acme").unwrap();
+        let row = |path: &str| {
+            let diff = serde_json::json!({"run_id": "r", "differences": [
+                {"action": "fs:read", "resource": format!("Cordon::File::\"{path}\"")}]});
+            run_seal::seal(&old, diff.to_string().as_bytes()).unwrap()
+        };
+        store
+            .put_all(vec![
+                store::Write::bytes(store::SHADOW, "acme/1", row("/zq-gone-7.txt")),
+                store::Write::bytes(store::SHADOW, "acme/2", row("/zq-kept-7.txt")),
+            ])
+            .unwrap();
+        erase_naming(&store, &files, keys, "acme", &["zq-gone-7".into()]).unwrap();
+        let left = store.list_bytes(store::SHADOW, "acme/").unwrap();
+        assert_eq!(left.len(), 1, "the difference naming the subject is gone");
+        assert_eq!(left[0].0, "acme/2");
+        match run_seal::open(keys, "acme", &left[0].1) {
+            Opened::Plain(p) => assert!(String::from_utf8(p).unwrap().contains("zq-kept-7")),
+            Opened::Erased => panic!("the kept difference must read under the new key"),
+        }
+        assert_ne!(
+            keys.current("acme").unwrap().0,
+            old.0,
+            "re-sealed under a new key"
+        );
     }
 
     fn index_len(store: &Store, tenant: &str) -> usize {

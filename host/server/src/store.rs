@@ -195,6 +195,26 @@ impl Store {
         self.put_all(vec![Write::json(table, k, v)?])
     }
 
+    /// Every value whose key starts with `prefix`, in key order, as stored.
+    pub(crate) fn list_bytes(
+        &self,
+        table: TableDefinition<&str, &[u8]>,
+        prefix: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(db)?;
+        let t = txn.open_table(table).map_err(db)?;
+        let mut out = Vec::new();
+        for item in t.range(prefix..).map_err(db)? {
+            let (k, v) = item.map_err(db)?;
+            let k = k.value().to_owned();
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push((k, v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
     /// Every value whose key starts with `prefix`, in key order.
     pub(crate) fn list<T: DeserializeOwned>(
         &self,

@@ -145,12 +145,18 @@ impl AppState {
         tenant: &str,
     ) -> Result<Vec<serde_json::Value>, ApiError> {
         self.tenant(tenant)?;
+        // Sealed under the tenant's report key; one sealed under a destroyed key is gone.
         Ok(self
             .inner
             .store
-            .list::<serde_json::Value>(store::SHADOW, &key(tenant, ""))?
+            .list_bytes(store::SHADOW, &key(tenant, ""))?
             .into_iter()
-            .map(|(_, v)| v)
+            .filter_map(
+                |(_, v)| match crate::run_seal::open(&self.inner.run_keys, tenant, &v) {
+                    crate::run_seal::Opened::Plain(p) => serde_json::from_slice(&p).ok(),
+                    crate::run_seal::Opened::Erased => None,
+                },
+            )
             .collect())
     }
 }

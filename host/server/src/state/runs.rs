@@ -355,11 +355,27 @@ impl AppState {
                             "policy_digest": r.policy_digest,
                             "differences": r.shadow_differences,
                         });
-                        if let Err(e) = self.inner.store.put(
-                            store::SHADOW,
-                            &key(&t, &format!("{:020}-{run_id}", now())),
-                            &record,
-                        ) {
+                        // Sealed as the run's report is: differences name records too.
+                        let sealed = self
+                            .inner
+                            .run_keys
+                            .current(&t)
+                            .map_err(|e| e.to_string())
+                            .and_then(|k| {
+                                crate::run_seal::seal(&k, record.to_string().as_bytes())
+                                    .map_err(|e| e.to_string())
+                            });
+                        let written = sealed.and_then(|sealed| {
+                            self.inner
+                                .store
+                                .put_all(vec![store::Write::bytes(
+                                    store::SHADOW,
+                                    &key(&t, &format!("{:020}-{run_id}", now())),
+                                    sealed,
+                                )])
+                                .map_err(|e| e.to_string())
+                        });
+                        if let Err(e) = written {
                             tracing::error!(target: "cordon.server", error = %e, "cannot record shadow differences");
                         }
                     }
