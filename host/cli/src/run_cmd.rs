@@ -92,8 +92,9 @@ pub(crate) struct RunArgs {
     #[arg(long = "role", requires = "user")]
     roles: Vec<String>,
 
-    /// The purpose of the run, seen by policies as `context.purpose`.
-    #[arg(long, default_value = "unspecified")]
+    /// The purpose of the run, seen by policies as `context.purpose` (record policies and
+    /// consent are given per purpose: without one, records are usually withheld).
+    #[arg(long, default_value = UNSET_PURPOSE)]
     purpose: String,
 
     /// The engagement (case, ticket) the run belongs to: `context.engagement`.
@@ -211,7 +212,11 @@ pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{s}` is too large"))
 }
 
+/// The purpose of a run given none.
+const UNSET_PURPOSE: &str = "unspecified";
+
 pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
+    let args_purpose_unset = args.purpose == UNSET_PURPOSE;
     let defaults = RunLimits::default();
     let limits = RunLimits {
         fuel: args.fuel.unwrap_or(defaults.fuel),
@@ -351,6 +356,19 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
         Some(source) => engine.run_source(&component, source, inv)?,
         None => engine.run(&component, inv)?,
     };
+    if args_purpose_unset
+        && report
+            .decisions
+            .iter()
+            .any(|d| d.action.starts_with("records:"))
+    {
+        eprintln!(
+            "note: this run read records without --purpose (`context.purpose` was \
+             `{UNSET_PURPOSE}`): record policies grant reads for a purpose, and subjects \
+             consent to purposes, so it may have been shown nothing; say why it reads with \
+             --purpose"
+        );
+    }
     let succeeded = report.status.succeeded();
     let mut json = serde_json::to_value(&report)?;
     // Show JSON output as JSON rather than as an escaped string.

@@ -213,3 +213,34 @@ fn erasing_a_subject_erases_the_stored_source_that_named_their_record() {
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(r.json()["report"]["erased_sources"], 1);
 }
+
+#[test]
+fn a_records_run_without_a_purpose_is_told_why_it_may_see_nothing() {
+    let sc = setup();
+    let policy = healthcare();
+    let wasm = sc.path("reader.wasm");
+    let args = |purpose: Option<&str>| {
+        let mut a = vec![
+            "run",
+            s(&wasm),
+            "--policy",
+            &policy,
+            "--user",
+            "u-1",
+            "--role",
+            "clinician",
+            "--region",
+            "eu-west",
+        ];
+        if let Some(p) = purpose {
+            a.extend(["--purpose", p]);
+        }
+        sc.cordon(&a)
+    };
+    let r = args(None);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("without --purpose"), "{}", r.stderr);
+    let r = args(Some("treatment"));
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(!r.stderr.contains("--purpose"), "{}", r.stderr);
+}
