@@ -327,7 +327,8 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot open the decision log `{}`", log_path.display()))?;
     let log = Arc::new(log);
     let records_path = data.join(cordon_records::RECORDS_FILE);
-    let records = if records_path.exists() {
+    let has_records = records_path.exists();
+    let records = if has_records {
         let store = cordon_records::RecordStore::open(&records_path)?;
         Some(RecordsGrant {
             store: Arc::new(store),
@@ -356,6 +357,19 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
         Some(source) => engine.run_source(&component, source, inv)?,
         None => engine.run(&component, inv)?,
     };
+    // The guest ended on a records call this run had no store for: say where one was looked for.
+    let unsupported_records = report
+        .error
+        .as_ref()
+        .is_some_and(|e| e.kind == "unsupported" && e.message.contains("records store"));
+    if !has_records && unsupported_records {
+        eprintln!(
+            "note: there is no records store at `{}`: `cordon records define` and `cordon \
+             records import` create it there (--data or CORDON_DATA choose another data \
+             directory)",
+            records_path.display()
+        );
+    }
     if args_purpose_unset
         && report
             .decisions

@@ -244,3 +244,27 @@ fn a_records_run_without_a_purpose_is_told_why_it_may_see_nothing() {
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
     assert!(!r.stderr.contains("--purpose"), "{}", r.stderr);
 }
+
+#[test]
+fn a_records_run_with_no_records_store_is_told_where_one_was_looked_for() {
+    let sc = Scratch::new();
+    let guest = records_guest(RecordsCall::Query { limit: 0 }, "patients", &["name"]).unwrap();
+    let wasm = sc.file("reader.wasm", guest);
+    let policy = healthcare();
+    let r = sc.cordon(&[
+        "run",
+        s(&wasm),
+        "--policy",
+        &policy,
+        "--purpose",
+        "treatment",
+    ]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["error"]["kind"], "unsupported", "{}", r.stdout);
+    assert!(
+        r.stderr
+            .contains("no records store at `cordon-data/records.redb`"),
+        "{}",
+        r.stderr
+    );
+}
