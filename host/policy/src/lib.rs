@@ -46,7 +46,7 @@ pub use request::{
 };
 pub use rex::{
     ACTIONS as REX_ACTIONS, OUTSIDE_ROOT, RexError, RexNote, RexTranslation, is_rex_policy,
-    translate_rex,
+    is_rex_root, translate_rex,
 };
 pub use schema::{CordonSchema, SCHEMA_JSON, SCHEMA_TEXT, SchemaError};
 pub use session::{Decision, Session};

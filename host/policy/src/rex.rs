@@ -168,7 +168,7 @@ fn any_entity_type(v: &Value, pred: &dyn Fn(&str) -> bool) -> bool {
 
 /// Translate the Rex policies in `text` for a run whose root is the host directory `root`.
 pub fn translate_rex(text: &str, root: &str) -> Result<RexTranslation, RexError> {
-    if !is_normal(root) {
+    if !is_rex_root(root) {
         return Err(RexError::Root(root.to_owned()));
     }
     let set = PolicySet::from_str(text).map_err(|e| RexError::Parse(e.to_string()))?;
@@ -289,14 +289,15 @@ fn position(id: &PolicyId) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-fn is_normal(root: &str) -> bool {
-    root == "/"
-        || (root.starts_with('/')
-            && !root.ends_with('/')
-            && !root.contains('\0')
-            && root[1..]
-                .split('/')
-                .all(|part| !matches!(part, "" | "." | "..")))
+/// Whether `root` can be a Rex root: an absolute, normalised host path (as a run's paths are,
+/// so the same check), with no NUL.
+///
+/// ```
+/// assert!(cordon_policy::is_rex_root("/tmp/rex_example"));
+/// assert!(!cordon_policy::is_rex_root("/tmp/../etc"));
+/// ```
+pub fn is_rex_root(root: &str) -> bool {
+    !root.contains('\0') && crate::request::check_normalized(root).is_ok()
 }
 
 /// How an entity id or path string is used, which decides how a path above the root maps.

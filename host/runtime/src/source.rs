@@ -170,13 +170,7 @@ impl Source {
             return Err(SourceError::RexRootLanguage(self.language.name()));
         }
         let root = root.into();
-        let normal = root == "/"
-            || (root.starts_with('/')
-                && !root.ends_with('/')
-                && root[1..]
-                    .split('/')
-                    .all(|part| !matches!(part, "" | "." | "..")));
-        if !normal || root.contains('\0') {
+        if !cordon_policy::is_rex_root(&root) {
             return Err(SourceError::RexRootPath(root));
         }
         self.rex_root = Some(root);

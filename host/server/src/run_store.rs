@@ -452,6 +452,22 @@ fn tombstone(run_id: &str, status: &str, component: &str) -> RunView {
 ///
 /// Durable when it returns. On an error the old key may still be in the key file: erasing
 /// again finishes the job (every generation older than the newest is destroyed).
+/// The rows of `table` whose keys start with `prefix`: (the key after the prefix, the value).
+fn rows_under(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    prefix: &str,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let mut rows = Vec::new();
+    for item in table.range(prefix..).map_err(store::db)? {
+        let (k, v) = item.map_err(store::db)?;
+        let Some(id) = k.value().strip_prefix(prefix) else {
+            break;
+        };
+        rows.push((id.to_owned(), v.value().to_vec()));
+    }
+    Ok(rows)
+}
+
 pub(crate) fn erase_naming(
     store: &Store,
     files: &RunFiles,
@@ -464,14 +480,7 @@ pub(crate) fn erase_naming(
     let prefix = key(tenant, "");
     let gone = store.transact(true, |txn| {
         let mut runs = txn.open_table(store::RUNS).map_err(store::db)?;
-        let mut rows = Vec::new();
-        for item in runs.range(prefix.as_str()..).map_err(store::db)? {
-            let (k, v) = item.map_err(store::db)?;
-            let Some(run_id) = k.value().strip_prefix(&prefix) else {
-                break;
-            };
-            rows.push((run_id.to_owned(), v.value().to_vec()));
-        }
+        let rows = rows_under(&runs, &prefix)?;
         let mut gone = Vec::new();
         for (run_id, row) in rows {
             let plain = match run_seal::open(keys, tenant, &row) {
@@ -542,15 +551,8 @@ pub(crate) fn erase_naming(
         // Shadow differences name records as reports do: those naming the subject are
         // dropped, the rest re-sealed under the new key.
         let mut shadow = txn.open_table(store::SHADOW).map_err(store::db)?;
-        let mut rows = Vec::new();
-        for item in shadow.range(prefix.as_str()..).map_err(store::db)? {
-            let (k, v) = item.map_err(store::db)?;
-            if !k.value().starts_with(&prefix) {
-                break;
-            }
-            rows.push((k.value().to_owned(), v.value().to_vec()));
-        }
-        for (k, row) in rows {
+        for (id, row) in rows_under(&shadow, &prefix)? {
+            let k = key(tenant, &id);
             match run_seal::open(keys, tenant, &row) {
                 Opened::Plain(plain) if !run_seal::names_any(&plain, ids) => {
                     let sealed = run_seal::seal(&new, &plain).map_err(key_error)?;

@@ -221,19 +221,13 @@ impl Store {
         table: TableDefinition<&str, &[u8]>,
         prefix: &str,
     ) -> Result<Vec<(String, T)>, StoreError> {
-        let txn = self.db.begin_read().map_err(db)?;
-        let t = txn.open_table(table).map_err(db)?;
-        let mut out = Vec::new();
-        for item in t.range(prefix..).map_err(db)? {
-            let (k, v) = item.map_err(db)?;
-            let k = k.value().to_owned();
-            if !k.starts_with(prefix) {
-                break;
-            }
-            let v = decode(&k, v.value())?;
-            out.push((k, v));
-        }
-        Ok(out)
+        self.list_bytes(table, prefix)?
+            .into_iter()
+            .map(|(k, v)| {
+                let v = decode(&k, &v)?;
+                Ok((k, v))
+            })
+            .collect()
     }
 }
 
