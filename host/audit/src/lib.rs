@@ -93,7 +93,10 @@ pub use checkpoint::{Checkpoint, SubjectKeys};
 pub use encoding::{DecodeError, LoggedEntry, LoggedFilter, LoggedRecords};
 pub use hex::Hash;
 pub use keys::{KeyError, PublicKey};
-pub use log::{AppendError, AuditLog, CloseError, EraseError, LogOptions, OpenError, SourceError};
+pub use log::{
+    AppendError, AuditLog, CloseError, EraseError, LINGER_ENTRIES, LogOptions, OpenError,
+    SourceError,
+};
 pub use merkle::{ConsistencyProof, InclusionProof, ProofError};
 pub use query::{Query, QueryError, RevealedEntry};
 pub use source::{CodeRef, CodeRefError, MAX_SOURCE_LEN, StoredSource};

@@ -77,7 +77,18 @@ pub struct LogOptions {
     /// `cordon run` on the same data directory) to let it go, checking every few tens of
     /// milliseconds; then it fails with [`OpenError::Busy`]. Default zero: fail at once.
     pub lock_wait: Duration,
+    /// How long an entry nobody waits for may stay queued before the writer commits it
+    /// (without an fsync), so that a run making many pure reads hands the writer batches
+    /// instead of waking it for every entry; the writer is woken at once when
+    /// [`LINGER_ENTRIES`] entries are queued, or by a sync, a checkpoint, a source, an
+    /// erasure or closing. Readers of [`AuditLog::store`] see an entry at most this long after
+    /// its append (durability is unchanged: see the module docs). Default 2 ms.
+    pub linger: Duration,
 }
+
+/// How many queued entries wake the writer before [`LogOptions::linger`] has passed (or
+/// [`LogOptions::max_pending`], if smaller).
+pub const LINGER_ENTRIES: usize = 1024;
 
 impl LogOptions {
     /// The standard layout of a data directory: [`SIGNING_KEY_FILE`] and [`PUBLIC_KEY_FILE`]
@@ -91,6 +102,7 @@ impl LogOptions {
             shared_readers: false,
             max_pending: 1 << 16,
             lock_wait: Duration::ZERO,
+            linger: Duration::from_millis(2),
         }
     }
 }
@@ -316,6 +328,11 @@ struct State {
     writer_idle: bool,
     /// Entries in `pending`.
     pending_entries: usize,
+    /// When `append` queued the first entry of `pending` (`None`: nothing queued by `append`,
+    /// so whatever is pending is committed at once).
+    pending_since: Option<Instant>,
+    /// A caller waits for the next batch to be committed (a source, an erasure).
+    flush_wanted: bool,
 }
 
 struct Shared {
@@ -330,6 +347,10 @@ struct Shared {
     /// threads takes the writer longer than preparing the next commit, and the syncers'
     /// wakeups are then made on another core while it commits.
     done: [Condvar; 3],
+    /// Queued entries that wake the writer before `linger` has passed.
+    wake_at: usize,
+    /// See [`LogOptions::linger`].
+    linger: Duration,
 }
 
 /// Where callers wait that want to see every commit (checkpoints, erasure, a full queue).
@@ -520,9 +541,13 @@ impl AuditLog {
                 writer_exited: false,
                 writer_idle: false,
                 pending_entries: 0,
+                pending_since: None,
+                flush_wanted: false,
             }),
             work: Condvar::new(),
             done: [Condvar::new(), Condvar::new(), Condvar::new()],
+            wake_at: LINGER_ENTRIES.min(options.max_pending.max(1)),
+            linger: options.linger,
         });
         let writer = Writer {
             shared: shared.clone(),
@@ -651,6 +676,7 @@ impl AuditLog {
         });
         remember_source(&mut st, &code_ref);
         let target = st.batches_taken + 1;
+        st.flush_wanted = true;
         self.shared.work.notify_one();
         drop(self.wait_batch(st, target)?);
         Ok(code_ref)
@@ -727,6 +753,7 @@ impl AuditLog {
             st.pending.push(Op::SourceErased { digest });
         }
         let target = st.batches_taken + 1;
+        st.flush_wanted = true;
         self.shared.work.notify_one();
         drop(self.wait_batch(st, target)?);
         Ok(())
@@ -1137,12 +1164,18 @@ impl DecisionLog for AuditLog {
             value,
         });
         st.pending_entries += 1;
+        // The writer is woken for the first entry of a batch (to arm its linger) and when
+        // enough have queued; not for each.
+        let first = st.pending_since.is_none();
+        if first {
+            st.pending_since = Some(Instant::now());
+        }
         st.next_seq = seq + 1;
         st.chain = chain;
         st.last_time = time;
         let receipt = Receipt { seq, hash: chain };
         st.head = Some(receipt);
-        let wake = st.writer_idle;
+        let wake = st.writer_idle && (first || st.pending_entries >= self.shared.wake_at);
         drop(st);
         if wake {
             self.shared.work.notify_one();
@@ -1249,15 +1282,33 @@ impl Writer {
     /// Whether there is something to commit now, short of a checkpoint that is only due by
     /// time.
     fn has_work(&self, st: &State) -> bool {
-        !st.pending.is_empty()
+        self.pending_due(st)
+            .is_some_and(|due| due <= Instant::now())
+            || st.flush_wanted
             || st.closing
             || st.checkpoint_wanted > self.last_checkpoint_size
             || st.durable_wanted > st.committed
     }
 
+    /// When what is queued must be committed: at once when enough entries are queued or
+    /// something other than `append` queued it, else when the first entry has lingered.
+    fn pending_due(&self, st: &State) -> Option<Instant> {
+        if st.pending.is_empty() {
+            return None;
+        }
+        match st.pending_since {
+            Some(since) if st.pending_entries < self.shared.wake_at => {
+                Some(since + self.shared.linger)
+            }
+            _ => Some(Instant::now()),
+        }
+    }
+
     fn take(&mut self, st: &mut State) -> Batch {
         st.batches_taken += 1;
         st.pending_entries = 0;
+        st.pending_since = None;
+        st.flush_wanted = false;
         st.taken = st.next_seq;
         let spare = std::mem::take(&mut self.spare);
         let ops = std::mem::replace(&mut st.pending, spare);
@@ -1291,8 +1342,13 @@ impl Writer {
             if self.has_work(&st) {
                 break;
             }
-            if self.frontier.size() > self.last_checkpoint_size {
-                let due = self.last_checkpoint_at + self.interval;
+            let checkpoint_due = (self.frontier.size() > self.last_checkpoint_size)
+                .then(|| self.last_checkpoint_at + self.interval);
+            let due = match (checkpoint_due, self.pending_due(&st)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if let Some(due) = due {
                 let now = Instant::now();
                 if now >= due {
                     break;

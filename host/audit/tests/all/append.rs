@@ -309,3 +309,98 @@ fn opening_waits_for_a_key_file_another_process_still_holds_after_releasing_the_
     holder.join().unwrap();
     assert!(log.is_ok(), "{:?}", log.err());
 }
+
+/// A log whose writer lingers an hour over entries nobody waits for: only a wake-up commits
+/// them in a test's time.
+fn lingering(dir: &std::path::Path) -> AuditLog {
+    let options = cordon_audit::LogOptions {
+        linger: std::time::Duration::from_secs(3600),
+        ..common::options(dir)
+    };
+    AuditLog::open(&common::log_path(dir), options).unwrap()
+}
+
+/// Runs `f` on another thread and fails the test if it has not returned within 20 s (a
+/// caller the writer was never woken for would wait the hour out).
+fn returns_soon<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()));
+    rx.recv_timeout(std::time::Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("{what} still waits for the lingering writer"))
+}
+
+/// Polls `cond` for up to 20 s.
+fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn entries_nobody_waits_for_are_committed_in_batches_not_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = lingering(dir.path());
+    for i in 0..10 {
+        log.append(common::entry(i)).unwrap();
+    }
+    // The writer was woken for the first entry only to arm its linger: none is committed.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(log.store().len().unwrap(), 0);
+    // A full batch wakes it without any sync.
+    let n = cordon_audit::LINGER_ENTRIES as u64;
+    for i in 10..n {
+        log.append(common::entry(i)).unwrap();
+    }
+    eventually("a full batch was not committed", || {
+        log.store().len().unwrap() >= n
+    });
+}
+
+#[test]
+fn a_sync_a_checkpoint_a_source_and_closing_do_not_wait_for_the_linger() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(lingering(dir.path()));
+    let seq = log.append(common::entry(0)).unwrap().seq;
+    let l = log.clone();
+    returns_soon("sync", move || l.sync(seq)).unwrap();
+    assert_eq!(log.store().len().unwrap(), 1);
+
+    log.append(common::entry(1)).unwrap();
+    let l = log.clone();
+    let checkpoint = returns_soon("checkpoint", move || l.checkpoint()).unwrap();
+    assert_eq!(checkpoint.unwrap().tree_size, 2);
+
+    log.append(common::entry(2)).unwrap();
+    let l = log.clone();
+    returns_soon("put_source", move || l.put_source("python", "print(1)")).unwrap();
+    let digest = cordon_audit::CodeRef::of("python", "print(1)").digest;
+    assert!(log.source(&digest).unwrap().is_some());
+
+    log.append(common::entry(3)).unwrap();
+    let log = Arc::into_inner(log).unwrap();
+    returns_soon("close", move || log.close()).unwrap();
+    let report = verify(
+        &common::log_path(dir.path()),
+        &common::public_key(dir.path()),
+    )
+    .unwrap();
+    assert_eq!(report.entries, 4);
+}
+
+#[test]
+fn with_the_default_linger_entries_reach_the_store_without_a_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = AuditLog::open(
+        &common::log_path(dir.path()),
+        cordon_audit::LogOptions::in_dir(dir.path()),
+    )
+    .unwrap();
+    for i in 0..3 {
+        log.append(common::entry(i)).unwrap();
+    }
+    eventually("lingering entries were never committed", || {
+        log.store().len().unwrap() == 3
+    });
+}
