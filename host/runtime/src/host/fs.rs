@@ -182,8 +182,8 @@ mod nofollow {
     #[cfg(target_os = "linux")]
     static OPENAT2: AtomicBool = AtomicBool::new(true);
 
-    /// Open the directory `components` below `root` (the root itself when empty), following no
-    /// symlink at any component.
+    /// Open the directory `components` below `root` (a new handle on the root itself when
+    /// empty), following no symlink at any component.
     pub(super) fn open_dir(root: &Dir, components: &[&str]) -> io::Result<Dir> {
         if components.is_empty() {
             return root.try_clone();
@@ -316,20 +316,41 @@ mod root_lock {
 
 /// Where a path is acted on: its parent directory, opened with no symlink followed, and its
 /// last component (`None` for the root itself).
-struct Located {
-    parent: Dir,
+struct Located<'r> {
+    parent: Parent<'r>,
     name: Option<String>,
 }
 
+/// The directory a path is acted on in: the run's root itself (held for the run, so an entry
+/// at the top costs no open of its own), or a directory below it opened for this call.
+enum Parent<'r> {
+    Root(&'r Dir),
+    Below(Dir),
+}
+
+impl std::ops::Deref for Parent<'_> {
+    type Target = Dir;
+    fn deref(&self) -> &Dir {
+        match self {
+            Parent::Root(dir) => dir,
+            Parent::Below(dir) => dir,
+        }
+    }
+}
+
 /// Resolve `path` below `root` now, following no symlink.
-fn locate(root: &Dir, path: &GuestPath) -> std::io::Result<Located> {
+fn locate<'r>(root: &'r Dir, path: &GuestPath) -> std::io::Result<Located<'r>> {
     let mut comps = path.components();
     let name = comps.pop().map(str::to_owned);
-    let parent = nofollow::open_dir(root, &comps)?;
+    let parent = if comps.is_empty() {
+        Parent::Root(root)
+    } else {
+        Parent::Below(nofollow::open_dir(root, &comps)?)
+    };
     Ok(Located { parent, name })
 }
 
-impl Located {
+impl Located<'_> {
     /// The entry's metadata, not following it; a symlink is refused like one met on the way
     /// (`ELOOP`), so a call on a symlink itself is as `invalid` as a call through one.
     fn metadata(&self) -> std::io::Result<FsMetadata> {
@@ -352,6 +373,11 @@ impl Located {
 
     /// Open the entry as a regular file with `flags`, not following it.
     fn open_file(&self, flags: OFlags) -> std::io::Result<File> {
+        self.open_regular(flags).map(|(file, _)| file)
+    }
+
+    /// [`Located::open_file`], with the file's size when it was opened.
+    fn open_regular(&self, flags: OFlags) -> std::io::Result<(File, u64)> {
         let name = self
             .name("opened as a file")
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::IsADirectory))?;
@@ -365,7 +391,7 @@ impl Located {
         if !meta.is_file() {
             return Err(other("not a regular file".into()));
         }
-        Ok(file)
+        Ok((file, meta.len()))
     }
 
     /// Open the entry as a directory, not following it.
@@ -387,11 +413,11 @@ fn is_dir(root: Option<&Dir>, path: &GuestPath) -> bool {
 }
 
 /// Act on `path` as decided: refuse it when what is there now is not of the kind the policy
-/// decided on (it changed in between).
-fn still(l: &Located, decided_dir: bool) -> std::io::Result<()> {
+/// decided on (it changed in between). Its metadata, as it is now.
+fn still(l: &Located, decided_dir: bool) -> std::io::Result<FsMetadata> {
     let m = l.metadata()?;
     if m.is_dir() == decided_dir {
-        Ok(())
+        Ok(m)
     } else {
         Err(other("changed kind while the call was decided".into()))
     }
@@ -578,8 +604,11 @@ impl Host for FsView<'_> {
             Err(e) => return Ok(Err(e)),
         };
         let result = (|| {
-            let file = locate(root, &path)?.open_file(OFlags::RDONLY)?;
-            let mut data = Vec::new();
+            let (file, size) = locate(root, &path)?.open_regular(OFlags::RDONLY)?;
+            // Sized from the metadata checked at the open, so that a whole file is one read
+            // and the end one more (a file that grew meanwhile is still read to `max + 1`).
+            let mut data =
+                Vec::with_capacity(usize::try_from(size.min(max).saturating_add(1)).unwrap_or(0));
             file.take(max.saturating_add(1)).read_to_end(&mut data)?;
             Ok::<_, std::io::Error>(data)
         })();
@@ -661,10 +690,7 @@ impl Host for FsView<'_> {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
         };
-        let result = locate(root, &path).and_then(|l| {
-            still(&l, dir)?;
-            l.metadata()
-        });
+        let result = locate(root, &path).and_then(|l| still(&l, dir));
         Ok(result
             .map(|m| Metadata {
                 kind: kind_of(m.file_type()),
