@@ -28,7 +28,16 @@ pub(crate) fn line(line: impl std::fmt::Display) -> anyhow::Result<()> {
     text(&format!("{line}\n"))
 }
 
-/// Write `value` to standard output as pretty-printed JSON.
+/// Write `value` to standard output as pretty-printed JSON and a newline, as it is serialised
+/// (a run's report of 30,000 decisions is never held whole as text).
 pub(crate) fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    line(serde_json::to_string_pretty(value)?)
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = serde_json::to_writer_pretty(&mut stdout, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush());
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Closed.into()),
+        other => other.context("cannot write to standard output"),
+    }
 }

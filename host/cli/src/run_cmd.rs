@@ -384,16 +384,21 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
         );
     }
     let succeeded = report.status.succeeded();
-    let mut json = serde_json::to_value(&report)?;
+    let mut report = report;
+    let decisions = std::mem::take(&mut report.decisions);
+    let mut head = serde_json::to_value(&report)?;
     // Show JSON output as JSON rather than as an escaped string.
     if let Some(out) = report
         .output
         .as_deref()
         .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
     {
-        json["output"] = out;
+        head["output"] = out;
     }
-    crate::out::json(&json)?;
+    crate::out::json(&Shown {
+        head,
+        decisions: &decisions,
+    })?;
     Ok(if succeeded {
         ExitCode::SUCCESS
     } else {
@@ -401,9 +406,61 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// A run's report as printed: its fields as a JSON value (small, with the output shown as
+/// JSON), with the decisions, which can be tens of thousands, serialised in their place
+/// straight from the report rather than through a value each.
+struct Shown<'a> {
+    head: serde_json::Value,
+    decisions: &'a [cordon_runtime::DecisionRecord],
+}
+
+impl serde::Serialize for Shown<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Some(fields) = self.head.as_object() else {
+            return self.head.serialize(serializer);
+        };
+        let mut map = serializer.serialize_map(Some(fields.len()))?;
+        for (key, value) in fields {
+            if key == "decisions" {
+                map.serialize_entry(key, self.decisions)?;
+            } else {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_size;
+
+    #[test]
+    fn a_printed_report_keeps_its_decisions_in_their_place_and_in_order() {
+        let decision = |seq| cordon_runtime::DecisionRecord {
+            seq,
+            action: "fs:read".into(),
+            resource: r#"Cordon::File::"/a.txt""#.into(),
+            decision: "allow",
+            policy_ids: vec!["p".into()],
+            taint: None,
+        };
+        let decisions = [decision(7), decision(8)];
+        let head = serde_json::json!({"run_id": "r", "decisions": [], "output": {"n": 1}});
+        let shown = serde_json::to_value(super::Shown {
+            head,
+            decisions: &decisions,
+        })
+        .unwrap();
+        assert_eq!(
+            shown.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["run_id", "decisions", "output"]
+        );
+        assert_eq!(shown["decisions"][1]["seq"], 8);
+        assert_eq!(shown["decisions"][0]["policy_ids"][0], "p");
+        assert_eq!(shown["output"]["n"], 1);
+    }
 
     #[test]
     fn sizes_take_binary_suffixes_and_reject_nonsense() {
