@@ -28,6 +28,7 @@
 
 pub mod bounds;
 mod bundle;
+pub mod cases;
 mod entities;
 mod lints;
 mod records;
@@ -38,6 +39,7 @@ mod session;
 mod taint;
 
 pub use bundle::{BundleError, PolicyBundle};
+pub use cases::{Case, CaseError, CaseFile, Outcome, Verdict};
 pub use entities::EntityError;
 pub use records::{FieldResource, RecordAttrs, RecordAuthorizer, RecordResource, RecordsContext};
 pub use request::{
