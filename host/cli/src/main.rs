@@ -39,7 +39,7 @@ hash-chained decision log, and only then carried out. Denied calls reach the gue
 `access-denied` error naming the deciding policies.",
     after_help = "Examples:\n  cordon run agent.wasm --policy policy.cedar --root ./files --input '{\"path\":\"a.txt\"}'\n  \
 cordon compile agent.wasm\n  \
-cordon policy check policies/\n  cordon audit verify"
+cordon policy check policies/\n  cordon policy test policies/tests/private-dir.json\n  cordon audit verify"
 )]
 struct Cli {
     /// Where Cordon keeps its state: the decision log and the compiled-component cache.
@@ -61,7 +61,7 @@ enum Command {
     Run(Box<run_cmd::RunArgs>),
     /// Validate a component and compile it into the cache ahead of its first run.
     Compile(compile_cmd::CompileArgs),
-    /// Check policy bundles against the Cordon schema.
+    /// Check policy bundles against the Cordon schema and test their decisions.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
     /// Verify, query and export the decision log.

@@ -1,11 +1,11 @@
-//! `cordon policy`: check bundles before deploying them.
+//! `cordon policy`: check and test bundles before deploying them.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use cordon_policy::{PolicyBundle, RexTranslation};
+use cordon_policy::{CaseFile, PolicyBundle, RexTranslation};
 
 #[derive(Subcommand)]
 pub(crate) enum PolicyCommand {
@@ -16,6 +16,23 @@ pub(crate) enum PolicyCommand {
     Check {
         /// The bundle.
         path: PathBuf,
+    },
+    /// Run decision cases against a bundle: each case is a request with the decision and the
+    /// deciding policy ids it must get. Prints a line per case, `pass` or `FAIL` with what
+    /// was expected and what was got, then a summary; the bundle's warnings go to stderr.
+    #[command(allow_missing_positional = true, after_help = TEST_HELP)]
+    Test {
+        /// The bundle (a `.cedar` file or a directory of them). Without it, the bundle the
+        /// cases file names as `policies`, relative to the cases file.
+        #[arg(value_name = "DIR")]
+        policies: Option<PathBuf>,
+        /// The decision cases (JSON; see below).
+        #[arg(value_name = "CASES.json")]
+        cases: PathBuf,
+        /// Print the outcome as JSON: the counts and every case's expected and got decision
+        /// and deciding policies.
+        #[arg(long)]
+        json: bool,
     },
     /// Translate a Rex policy (`file_system::`/`network::` actions, `User` principals) into
     /// Cordon's schema, and report every construct that could not be mapped as written.
@@ -54,14 +71,43 @@ not a Rex policy set Cedar can parse.")]
     },
 }
 
+const TEST_HELP: &str = r#"The cases file:
+  {
+    "policies": "../policies",
+    "principal": {"tenant": "acme", "digest": "0a"},
+    "context": {"purpose": "support", "engagement": "case-17"},
+    "cases": [
+      {"name": "docs are read",
+       "request": {"action": "fs:read", "resource": {"file": "/docs/a.md"}},
+       "decision": "allow", "policy_ids": ["read-docs"]},
+      {"name": "nothing is posted",
+       "request": {"action": "http:send", "method": "POST", "resource":
+                   {"url": {"scheme": "https", "host": "api.example", "port": 443, "path": "/"}}},
+       "decision": "deny", "policy_ids": []}
+    ]
+  }
+
+`policies` (optional) is relative to the cases file; DIR on the command line is used instead of
+it. `principal` may add `"human": {"id": "ada", "roles": ["clinician"]}`. A resource is one of
+`file` or `dir` (an absolute path inside the run's root), `url`, `record` or `field`.
+`policy_ids` are the policies that must decide the case, in any order: the permits that allow it,
+or the forbids that deny it (`[]`: nothing permits it). A case may give its own `principal` or
+`context`, and `taint` (what the run read before: {"classification": 2, "categories":
+["health"]}); record reads take `records` ({"host_region": "eu-west", "requested_fields":
+["name"]}) in the file or the case. Unknown fields are errors. policies/tests/*.json are
+examples.
+
+Example:
+  cordon policy test policies/tests/private-dir.json
+  cordon policy test my-policies/ policies/tests/private-dir.json
+
+Exit status: 0 when every case passes, 1 when any fails, 2 when the cases file or the bundle
+cannot be read or is not valid."#;
+
 pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         PolicyCommand::Check { path } => {
-            let bundle = PolicyBundle::load(&path)
-                .with_context(|| format!("policy bundle `{}` is not valid", path.display()))?;
-            for warning in bundle.warnings() {
-                eprintln!("warning: {warning}");
-            }
+            let bundle = load_checked(&path)?;
             let report = serde_json::json!({
                 "valid": true,
                 "digest": bundle.digest(),
@@ -70,6 +116,11 @@ pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
             });
             crate::out::json(&report)?;
         }
+        PolicyCommand::Test {
+            policies,
+            cases,
+            json,
+        } => return test(policies, &cases, json),
         PolicyCommand::FromRex {
             input,
             output,
@@ -93,6 +144,61 @@ pub(crate) fn run(cmd: PolicyCommand) -> anyhow::Result<ExitCode> {
         PolicyCommand::Schema { json: true } => crate::out::text(cordon_policy::SCHEMA_JSON)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The bundle at `path`, its warnings said on stderr.
+fn load_checked(path: &Path) -> anyhow::Result<PolicyBundle> {
+    let bundle = PolicyBundle::load(path)
+        .with_context(|| format!("policy bundle `{}` is not valid", path.display()))?;
+    for warning in bundle.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(bundle)
+}
+
+/// `cordon policy test`: 0 when every case passes, 1 when one fails.
+fn test(policies: Option<PathBuf>, cases_path: &Path, json: bool) -> anyhow::Result<ExitCode> {
+    let cases = CaseFile::load(cases_path)?;
+    let Some(policies) = policies.or_else(|| cases.bundle_path()) else {
+        bail!(
+            "`{}` names no `policies`: give the bundle on the command line (`cordon policy test \
+             DIR {}`)",
+            cases_path.display(),
+            cases_path.display()
+        );
+    };
+    let bundle = load_checked(&policies)?;
+    let outcomes = cases.run(&bundle)?;
+    let failed = outcomes.iter().filter(|o| !o.passed).count();
+    let passed = outcomes.len() - failed;
+    if json {
+        crate::out::json(&serde_json::json!({
+            "cases": cases_path,
+            "policies": policies,
+            "digest": bundle.digest(),
+            "passed": passed,
+            "failed": failed,
+            "outcomes": outcomes,
+        }))?;
+    } else {
+        for o in &outcomes {
+            crate::out::line(format_args!(
+                "{}  {o}",
+                if o.passed { "pass" } else { "FAIL" }
+            ))?;
+        }
+        crate::out::line(format_args!(
+            "\n{passed} of {} cases passed, {failed} failed (`{}` against `{}`)",
+            outcomes.len(),
+            cases_path.display(),
+            policies.display()
+        ))?;
+    }
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn read_policy(path: &Path) -> anyhow::Result<String> {

@@ -148,3 +148,171 @@ fn check_warns_of_a_policy_that_can_never_match_as_written() {
     assert!(r.stderr.contains("such as `/docs`"), "{}", r.stderr);
     assert_eq!(r.json()["warnings"].as_array().unwrap().len(), 1);
 }
+
+/// `text` contains `needle`, or the test fails showing both.
+fn shows(text: &str, needle: &str) {
+    assert!(text.contains(needle), "{needle:?} is not in:\n{text}");
+}
+
+/// A bundle that reads `/docs` and never `/docs/private`, and cases for it.
+fn docs_bundle_and_cases(
+    sc: &Scratch,
+    second_decision: &str,
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let bundle = sc.file(
+        "bundle/docs.cedar",
+        r#"@id("read-docs") permit(principal, action == Cordon::Action::"fs:read", resource in Cordon::Dir::"/docs");
+           @id("private") forbid(principal, action, resource in Cordon::Dir::"/docs/private");"#,
+    );
+    let cases = sc.file(
+        "tests/docs.json",
+        format!(
+            r#"{{
+  "policies": "../bundle",
+  "principal": {{ "tenant": "acme", "digest": "0a" }},
+  "context": {{ "purpose": "p", "engagement": "e" }},
+  "cases": [
+    {{ "name": "a doc is read",
+       "request": {{ "action": "fs:read", "resource": {{ "file": "/docs/a.md" }} }},
+       "decision": "allow", "policy_ids": ["read-docs"] }},
+    {{ "name": "a private doc is not read",
+       "request": {{ "action": "fs:read", "resource": {{ "file": "/docs/private/b.md" }} }},
+       "decision": "{second_decision}", "policy_ids": ["private"] }}
+  ]
+}}"#
+        ),
+    );
+    (bundle.parent().unwrap().to_owned(), cases)
+}
+
+#[test]
+fn test_passes_every_case_and_exits_zero() {
+    let sc = Scratch::new();
+    let (bundle, cases) = docs_bundle_and_cases(&sc, "deny");
+    let r = sc.cordon(&["policy", "test", s(&bundle), s(&cases)]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    shows(&r.stdout, "pass  a doc is read: allow by `read-docs`\n");
+    shows(
+        &r.stdout,
+        "pass  a private doc is not read: deny by `private`\n",
+    );
+    shows(&r.stdout, "2 of 2 cases passed, 0 failed");
+}
+
+#[test]
+fn test_exits_one_showing_what_a_failing_case_expected_and_got() {
+    let sc = Scratch::new();
+    let (bundle, cases) = docs_bundle_and_cases(&sc, "allow");
+    let r = sc.cordon(&["policy", "test", s(&bundle), s(&cases)]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    shows(
+        &r.stdout,
+        "FAIL  a private doc is not read: expected allow by `private`, got deny by `private`\n",
+    );
+    shows(&r.stdout, "pass  a doc is read");
+    shows(&r.stdout, "1 of 2 cases passed, 1 failed");
+}
+
+#[test]
+fn test_with_json_reports_the_counts_and_every_outcome() {
+    let sc = Scratch::new();
+    let (bundle, cases) = docs_bundle_and_cases(&sc, "allow");
+    let r = sc.cordon(&["policy", "test", s(&bundle), s(&cases), "--json"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let j = r.json();
+    assert_eq!(
+        (j["passed"].as_u64(), j["failed"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(j["digest"].as_str().unwrap().len(), 64);
+    let failed = &j["outcomes"][1];
+    assert_eq!(failed["passed"], false);
+    assert_eq!(failed["expected"], "allow");
+    assert_eq!(failed["got"], "deny");
+    assert_eq!(failed["got_policy_ids"], serde_json::json!(["private"]));
+}
+
+#[test]
+fn test_finds_the_policies_beside_the_cases_file_and_a_dir_given_replaces_them() {
+    let sc = Scratch::new();
+    let (_, cases) = docs_bundle_and_cases(&sc, "deny");
+    // From another directory: `policies` is relative to the cases file, not to the caller.
+    let r = sc.cordon(&["policy", "test", s(&cases)]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    shows(&r.stdout, "2 of 2 cases passed, 0 failed");
+    // A bundle named on the command line is the one tested.
+    let open = sc.file(
+        "open.cedar",
+        r#"@id("read-docs") permit(principal, action, resource);"#,
+    );
+    let r = sc.cordon(&["policy", "test", s(&open), s(&cases)]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    shows(
+        &r.stdout,
+        "expected deny by `private`, got allow by `read-docs`",
+    );
+}
+
+#[test]
+fn test_exits_two_naming_the_case_and_field_of_a_malformed_cases_file() {
+    let sc = Scratch::new();
+    let (bundle, cases) = docs_bundle_and_cases(&sc, "deny");
+    let text = std::fs::read_to_string(&cases).unwrap();
+    let bad = sc.file(
+        "tests/bad.json",
+        text.replacen("\"decision\": \"deny\"", "\"decison\": \"deny\"", 1),
+    );
+    let r = sc.cordon(&["policy", "test", s(&bundle), s(&bad)]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    shows(
+        &r.stderr,
+        "case 2 (`a private doc is not read`): unknown field `decison`",
+    );
+    shows(&r.stderr, "bad.json");
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+}
+
+#[test]
+fn test_exits_two_for_a_policy_directory_that_does_not_exist() {
+    let sc = Scratch::new();
+    let (_, cases) = docs_bundle_and_cases(&sc, "deny");
+    let r = sc.cordon(&["policy", "test", "no-such-dir", s(&cases)]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    shows(&r.stderr, "`no-such-dir`");
+    let r = sc.cordon(&["policy", "test", "no-such-cases.json"]);
+    assert_eq!(r.code, 2, "{}\n{}", r.stdout, r.stderr);
+    shows(&r.stderr, "no-such-cases.json");
+}
+
+#[test]
+fn every_shipped_decision_case_file_passes_through_the_cli() {
+    let sc = Scratch::new();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/tests");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let r = sc.cordon(&["policy", "test", s(&path)]);
+            assert_eq!(r.code, 0, "{}: {}\n{}", path.display(), r.stdout, r.stderr);
+            assert!(!r.stdout.contains("FAIL"), "{}", r.stdout);
+            assert!(r.stderr.is_empty(), "{}: {}", path.display(), r.stderr);
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "expected the shipped case files in {dir}");
+}
+
+#[test]
+fn test_help_teaches_the_case_format_and_exit_codes() {
+    let sc = Scratch::new();
+    let r = sc.cordon(&["policy", "test", "--help"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for needle in [
+        "Usage: cordon policy test [OPTIONS] [DIR] <CASES.json>",
+        r#""policy_ids": ["read-docs"]"#,
+        "relative to the cases file",
+        "1 when any fails",
+    ] {
+        shows(&r.stdout, needle);
+    }
+}
