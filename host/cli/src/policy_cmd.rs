@@ -10,9 +10,10 @@ use cordon_policy::{CaseFile, PolicyBundle, RexTranslation};
 #[derive(Subcommand)]
 pub(crate) enum PolicyCommand {
     /// Parse and validate a bundle (a `.cedar` file or a directory of them) against the Cordon
-    /// schema; print its policy ids, digest and warnings: what validates but can never match
-    /// as written (`Cordon::Dir::"docs"` for `/docs`, `context.method == "post"` for `POST`),
-    /// also on stderr.
+    /// schema; print its policy ids, digest and warnings, each naming its policy: what
+    /// validates but can never match as written (`Cordon::Dir::"docs"` for `/docs`,
+    /// `context.method == "post"` for `POST`, `resource has owner` where no resource has an
+    /// `owner`, a permit that a forbid with no conditions always overrides), also on stderr.
     Check {
         /// The bundle.
         path: PathBuf,

@@ -256,7 +256,7 @@ impl PolicyBundle {
         Ok(PolicyBundle {
             inner: Arc::new(Inner {
                 files_alike: files_alike(&policies),
-                warnings: crate::lints::warnings(&policies),
+                warnings: crate::lints::warnings(&policies, schema, &actions),
                 policies,
                 digest,
                 ids,
@@ -272,8 +272,10 @@ impl PolicyBundle {
     }
 
     /// What in the bundle validates but can never match as its author meant (a `Dir` id
-    /// without its leading `/`, `context.method == "post"`), one message per finding, naming
-    /// the policy. The bundle loads all the same: the rest of it may be right.
+    /// without its leading `/`, `context.method == "post"`, `resource has owner` where no
+    /// resource has one, a permit that an unconditional forbid always overrides), one message
+    /// per finding, naming the policy. The bundle loads all the same: the rest of it may be
+    /// right.
     ///
     /// ```
     /// let b = cordon_policy::PolicyBundle::from_sources([(

@@ -316,3 +316,28 @@ fn test_help_teaches_the_case_format_and_exit_codes() {
         shows(&r.stdout, needle);
     }
 }
+
+#[test]
+fn check_warns_of_an_unknown_attribute_and_a_permit_a_forbid_always_overrides() {
+    let sc = Scratch::new();
+    let p = sc.file(
+        "b.cedar",
+        r#"@id("owned") permit(principal, action == Cordon::Action::"fs:read", resource)
+             when { resource has owner || resource.path like "/shared/*" };
+           @id("read-secrets") permit(principal, action == Cordon::Action::"fs:read", resource in Cordon::Dir::"/secrets");
+           @id("no-secrets") forbid(principal, action, resource in Cordon::Dir::"/secrets");"#,
+    );
+    let r = sc.cordon(&["policy", "check", s(&p)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    shows(
+        &r.stderr,
+        "warning: policy `owned`: `resource has owner` is always false: the schema declares \
+             `owner` for none of `File`",
+    );
+    shows(
+        &r.stderr,
+        "warning: policy `read-secrets`: this permit can never allow anything: forbid \
+             `no-secrets` has no conditions",
+    );
+    assert_eq!(r.json()["warnings"].as_array().unwrap().len(), 2);
+}

@@ -129,18 +129,48 @@ fn the_digest_depends_on_content_not_on_source_order() {
     assert_eq!(one.digest().len(), 64);
 }
 
-#[test]
-fn every_shipped_example_bundle_validates() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies/examples");
-    let mut n = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
+/// Every bundle the repository ships: `policies/examples/*.cedar`, and each example agent's
+/// directory (all its `.cedar` files, as `cordon run --policy examples/NAME` loads them).
+fn shipped_bundles() -> Vec<std::path::PathBuf> {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut bundles = Vec::new();
+    for entry in std::fs::read_dir(repo.join("policies/examples")).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "cedar") {
-            PolicyBundle::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            n += 1;
+            bundles.push(path);
         }
     }
-    assert!(n >= 2, "expected example bundles in {dir}");
+    for entry in std::fs::read_dir(repo.join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        let has_cedar = path.is_dir()
+            && std::fs::read_dir(&path)
+                .unwrap()
+                .any(|f| f.unwrap().path().extension().is_some_and(|e| e == "cedar"));
+        if has_cedar {
+            bundles.push(path);
+        }
+    }
+    bundles.sort();
+    bundles
+}
+
+#[test]
+fn every_shipped_bundle_validates_without_warnings() {
+    let bundles = shipped_bundles();
+    assert!(
+        bundles.len() >= 10,
+        "expected the shipped bundles: {bundles:?}"
+    );
+    for path in bundles {
+        let bundle =
+            PolicyBundle::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(
+            bundle.warnings().is_empty(),
+            "{}: {:#?}",
+            path.display(),
+            bundle.warnings()
+        );
+    }
 }
 
 #[test]
