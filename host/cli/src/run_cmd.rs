@@ -383,6 +383,21 @@ pub(crate) fn run(args: RunArgs, data: &Path) -> anyhow::Result<ExitCode> {
              --purpose"
         );
     }
+    // The policy allowed a request the host's egress guard refused: say which flag allows it.
+    if let Some(d) = report
+        .decisions
+        .iter()
+        .find(|d| d.policy_ids == [cordon_runtime::EGRESS_GUARD])
+    {
+        eprintln!(
+            "note: the policy allowed {} {}, but `{}` refused it: the host's address is \
+             special-purpose (loopback, private, link-local, ...; CORDON_LOG=cordon.http=info \
+             logs which); allow its range with --allow-egress-range CIDR, e.g. 127.0.0.0/8",
+            d.action,
+            d.resource,
+            cordon_runtime::EGRESS_GUARD
+        );
+    }
     let succeeded = report.status.succeeded();
     let mut report = report;
     let decisions = std::mem::take(&mut report.decisions);

@@ -51,6 +51,7 @@ pub use egress::{AddressRefused, CaError, EgressPolicy, RangeError, TrustedCa};
 pub use engine::{CordonEngine, EngineError, EngineOptions, PoolOptions};
 pub use gate::{DecisionRecord, RunIdentity, ShadowDifference};
 pub use host::fs::MAX_RENAME_ENTRIES;
+pub use host::http::{EGRESS_GUARD, EGRESS_HINT};
 pub use host::records::RecordsGrant;
 pub use limits::{LimitExceeded, LimitsError, RunLimits};
 pub use run::{AuditRange, GuestError, Invocation, RunError, RunReport, RunStatus};

@@ -17,7 +17,7 @@ use crate::component::LoadedComponent;
 use crate::egress::EgressPolicy;
 use crate::engine::CordonEngine;
 use crate::gate::{DecisionRecord, Gate, RunIdentity, ShadowDifference};
-use crate::host::http::HttpState;
+use crate::host::http::{EGRESS_GUARD, EGRESS_HINT, HttpState};
 use crate::host::records::RecordsGrant;
 use crate::limits::{LimitExceeded, LimitsError, MemoryLimiter, RunLimits};
 use crate::source::{SourceLocation, TraceFrame};
@@ -107,14 +107,16 @@ pub struct GuestError {
 impl From<Error> for GuestError {
     fn from(e: Error) -> Self {
         let (kind, message, policy_ids) = match e {
-            Error::AccessDenied(d) => (
-                "access-denied",
-                format!(
+            Error::AccessDenied(d) => {
+                let mut message = format!(
                     "{} on {} denied (decision {})",
                     d.action, d.resource, d.decision_id
-                ),
-                Some(d.policy_ids),
-            ),
+                );
+                if d.policy_ids == [EGRESS_GUARD] {
+                    message = format!("{message}: {EGRESS_HINT}");
+                }
+                ("access-denied", message, Some(d.policy_ids))
+            }
             Error::NotFound(m) => ("not-found", m, None),
             Error::Invalid(m) => ("invalid", m, None),
             Error::LimitExceeded(m) => ("limit-exceeded", m, None),

@@ -336,10 +336,39 @@ pub fn core_module() -> anyhow::Result<Vec<u8>> {
 /// `n` times (n fixed at build time); returns the last response's body as the output, or the
 /// host's error. The method and body must be plain ASCII without quotes or backslashes.
 pub fn http_send_guest(method: &str, body: Option<&str>, n: u32) -> anyhow::Result<Vec<u8>> {
+    http_guest(method, None, body, n)
+}
+
+/// `run(_)` = one `http.send` of `method` to `url` (fixed at build time, whatever the input:
+/// `cordon run` hands a guest JSON), with no headers and no body; returns the response's body
+/// as the output, or the host's error. The URL must be plain ASCII without quotes or
+/// backslashes, at most 256 bytes.
+pub fn http_send_to_guest(method: &str, url: &str) -> anyhow::Result<Vec<u8>> {
+    http_guest(method, Some(url), None, 1)
+}
+
+/// [`http_send_guest`], sending to `url` instead of the input when one is given.
+fn http_guest(
+    method: &str,
+    url: Option<&str>,
+    body: Option<&str>,
+    n: u32,
+) -> anyhow::Result<Vec<u8>> {
     anyhow::ensure!(
         method.len() <= 16,
         "method `{method}` is longer than 16 bytes"
     );
+    // The URL at 1024, past the method (128), the body (160) and the answer (256).
+    let (url_data, url_arg) = match url {
+        Some(u) => {
+            anyhow::ensure!(u.len() <= 256, "the url is longer than 256 bytes");
+            (
+                format!(r#"(data (i32.const 1024) "{u}")"#),
+                format!("(i32.const 1024) (i32.const {})", u.len()),
+            )
+        }
+        None => (String::new(), "(local.get 0) (local.get 1)".to_owned()),
+    };
     let body_text = body.unwrap_or("");
     anyhow::ensure!(body_text.len() <= 64, "the body is longer than 64 bytes");
     let (has_body, body_len) = (i32::from(body.is_some()), body_text.len());
@@ -349,14 +378,15 @@ pub fn http_send_guest(method: &str, body: Option<&str>, n: u32) -> anyhow::Resu
         &format!(
             r#"(data (i32.const 128) "{method}")
                (data (i32.const 160) "{body_text}")
+               {url_data}
                (func (export "run") (param i32 i32) (result i32)
                  (local $i i32) (local $mark i32)
                  ;; free each answer before the next call, keeping the input
                  (local.set $mark (global.get $bump))
                  (loop $l
                    (global.set $bump (local.get $mark))
-                   ;; method, url (the input), headers (empty), body
-                   (call $send (i32.const 128) (i32.const {mlen}) (local.get 0) (local.get 1)
+                   ;; method, url (the input, or the fixed one), headers (empty), body
+                   (call $send (i32.const 128) (i32.const {mlen}) {url_arg}
                                (i32.const 0) (i32.const 0)
                                (i32.const {has_body}) (i32.const 160) (i32.const {body_len})
                                (i32.const 256))

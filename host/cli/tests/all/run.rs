@@ -247,3 +247,45 @@ fn help_teaches_the_flags_and_exit_codes() {
         assert!(r.stdout.contains(needle), "missing {needle}: {}", r.stdout);
     }
 }
+
+#[test]
+fn an_egress_refusal_names_the_flag_that_allows_the_range_and_keeps_its_policy_id() {
+    let sc = Scratch::new();
+    let guest = sc.file(
+        "get.wasm",
+        cordon_testkit::http_send_to_guest("GET", "http://127.0.0.1:9/").unwrap(),
+    );
+    let policy = sc.file("p.cedar", ALLOW_ALL);
+    let r = sc.cordon(&["run", s(&guest), "--policy", s(&policy)]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let j = r.json();
+    // The log entry: allowed by the policy, then refused by the guard under its own id.
+    assert_eq!(
+        j["decisions"][0]["policy_ids"],
+        serde_json::json!(["allow-all"])
+    );
+    assert_eq!(j["decisions"][1]["decision"], "deny");
+    assert_eq!(
+        j["decisions"][1]["policy_ids"],
+        serde_json::json!(["cordon:egress"])
+    );
+    // What the guest got back, as the report shows it: the flag and the config key.
+    assert_eq!(j["error"]["kind"], "access-denied");
+    assert_eq!(
+        j["error"]["policy_ids"],
+        serde_json::json!(["cordon:egress"])
+    );
+    let message = j["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`cordon run --allow-egress-range CIDR`"),
+        "{message}"
+    );
+    assert!(message.contains(r#""allow_ranges""#), "{message}");
+    // And the operator, on stderr.
+    assert!(
+        r.stderr
+            .contains("allow its range with --allow-egress-range CIDR"),
+        "{}",
+        r.stderr
+    );
+}

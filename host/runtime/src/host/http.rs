@@ -37,7 +37,14 @@ use crate::limits::LimitExceeded;
 use crate::stop::Stop;
 
 /// The policy id a refusal by the egress address check carries.
-pub(crate) const EGRESS_GUARD: &str = "cordon:egress";
+pub const EGRESS_GUARD: &str = "cordon:egress";
+
+/// What a refusal by [`EGRESS_GUARD`] adds to the report's error message: why the policy's
+/// permit was not enough, and the operator's flag or config key that allows the range.
+pub const EGRESS_HINT: &str = "the host's egress guard (`cordon:egress`) refuses special-purpose \
+    addresses (loopback, private, link-local, ...) whatever the policy says; the operator allows \
+    a range with `cordon run --allow-egress-range CIDR`, or for `cordon serve` with \
+    `\"egress\": {\"allow_ranges\": [\"CIDR\"]}` in its config";
 
 /// Headers the guest may not set: the host derives them from the URL and body, and a guest
 /// that set them could make a request other than the one the policy decided.
