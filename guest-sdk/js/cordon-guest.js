@@ -42,15 +42,27 @@ export class CordonError extends Error {
   }
 }
 
+// A refusal by the host's egress guard: the policy allowed the request, but the host's address
+// is special-purpose and the operator has not allowed its range.
+const EGRESS_GUARD = "cordon:egress";
+const EGRESS_HINT =
+  ": the address is special-purpose (loopback, private, link-local, ...); the operator allows" +
+  " its range with `cordon run --allow-egress-range CIDR` or `egress.allow_ranges` of" +
+  " `cordon serve`";
+
 /** The host owner's policy refused the call; nothing was touched. */
 export class AccessDenied extends CordonError {
   constructor(denial) {
     const ids = denial.policyIds ?? [];
-    const by = ids.length ? `by policy ${ids.join(", ")}` : "no policy permits it";
+    const egress = ids.length === 1 && ids[0] === EGRESS_GUARD;
+    const by = egress
+      ? `by the host's egress guard ${EGRESS_GUARD}`
+      : ids.length ? `by policy ${ids.join(", ")}` : "no policy permits it";
     const decisionId = BigInt(denial.decisionId ?? 0);
     super(
       "access-denied",
-      `\`${denial.action}\` on \`${denial.resource}\` (${by}, decision ${decisionId})`,
+      `\`${denial.action}\` on \`${denial.resource}\` (${by}, decision ${decisionId})` +
+        (egress ? EGRESS_HINT : ""),
       { tag: "access-denied", val: { ...denial, policyIds: ids, decisionId } },
     );
     this.name = "AccessDenied";

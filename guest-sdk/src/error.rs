@@ -49,7 +49,11 @@ pub enum Error {
     ///     let _ = decision_id;
     /// }
     /// ```
-    #[error("access denied: `{action}` on `{resource}` ({})", denied_by(.policy_ids, *.decision_id))]
+    #[error(
+        "access denied: `{action}` on `{resource}` ({}){}",
+        denied_by(.policy_ids, *.decision_id),
+        egress_hint(.policy_ids)
+    )]
     AccessDenied {
         /// The Cedar action that was refused, e.g. `fs:write`.
         action: String,
@@ -133,8 +137,25 @@ pub enum Error {
     Json(#[from] serde_json::Error),
 }
 
+/// The policy id of a refusal by the host's egress guard: the policy allowed the request, but
+/// the host's address is special-purpose and the operator has not allowed its range.
+const EGRESS_GUARD: &str = "cordon:egress";
+
+/// After a refusal by [`EGRESS_GUARD`]: what the operator can do about it.
+fn egress_hint(policy_ids: &[String]) -> &'static str {
+    if policy_ids == [EGRESS_GUARD] {
+        ": the address is special-purpose (loopback, private, link-local, ...); the operator \
+         allows its range with `cordon run --allow-egress-range CIDR` or `egress.allow_ranges` \
+         of `cordon serve`"
+    } else {
+        ""
+    }
+}
+
 fn denied_by(policy_ids: &[String], decision_id: u64) -> String {
-    if policy_ids.is_empty() {
+    if policy_ids == [EGRESS_GUARD] {
+        format!("by the host's egress guard {EGRESS_GUARD}, decision {decision_id}")
+    } else if policy_ids.is_empty() {
         format!("no policy permits it, decision {decision_id}")
     } else {
         format!(
@@ -282,6 +303,20 @@ mod tests {
                 .to_string()
                 .ends_with("(no policy permits it, decision 3)")
         );
+    }
+
+    #[test]
+    fn denial_by_the_egress_guard_names_the_flag_that_allows_the_range() {
+        let message = denial(&["cordon:egress"]).to_string();
+        assert!(
+            message.contains("egress guard cordon:egress, decision 3"),
+            "{message}"
+        );
+        assert!(
+            message.contains("`cordon run --allow-egress-range CIDR`"),
+            "{message}"
+        );
+        assert!(!denial(&["no-writes"]).to_string().contains("egress"));
     }
 
     #[test]

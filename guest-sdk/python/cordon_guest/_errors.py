@@ -3,6 +3,16 @@
 from componentize_py_types import Err
 
 
+# A refusal by the host's egress guard: the policy allowed the request, but the host's address
+# is special-purpose and the operator has not allowed its range.
+EGRESS_GUARD = "cordon:egress"
+EGRESS_HINT = (
+    ": the address is special-purpose (loopback, private, link-local, ...); the operator allows"
+    " its range with `cordon run --allow-egress-range CIDR` or `egress.allow_ranges` of"
+    " `cordon serve`"
+)
+
+
 class CordonError(Exception):
     """A Cordon call failed. ``kind`` is the WIT case name (``access-denied``, ``not-found``...).
 
@@ -60,11 +70,16 @@ class AccessDenied(CordonError):
         self.resource = resource
         self.policy_ids = list(policy_ids)
         self.decision_id = decision_id
-        if self.policy_ids:
+        if self.policy_ids == [EGRESS_GUARD]:
+            by = f"by the host's egress guard {EGRESS_GUARD}"
+        elif self.policy_ids:
             by = "by policy " + ", ".join(self.policy_ids)
         else:
             by = "no policy permits it"
-        super().__init__(f"`{action}` on `{resource}` ({by}, decision {decision_id})")
+        message = f"`{action}` on `{resource}` ({by}, decision {decision_id})"
+        if self.policy_ids == [EGRESS_GUARD]:
+            message += EGRESS_HINT
+        super().__init__(message)
 
     def to_json(self) -> dict:
         return {
