@@ -24,6 +24,9 @@
 # Debian (apt-get), the guest toolchain (scripts/install-guest-toolchain.sh --no-python --no-js),
 # a release `cordon`, the guest, `rex-runner`. Environment:
 #   CORDON=PATH       a cordon binary to measure (default: cargo build --release -p cordon-cli)
+#   CORDON_BASE=PATH  an older cordon binary (a baseline) timed in the same hyperfine call: its
+#                     runs of the same commands are `cordon-base` / `rhai-base`, and a line per
+#                     scenario gives new / base (each side its own data directory)
 #   REX_RUNNER=PATH   a rex-runner binary (default: built from REX_SRC)
 #   REX_SRC=DIR       a Rex checkout (default: cloned into BENCH_DIR/rex-src)
 #   REX_TARGET=DIR    cargo target dir for Rex (default BENCH_DIR/rex-target)
@@ -40,7 +43,7 @@ ALL=(empty read-one cat-one read-many loop)
 scenarios=()
 for arg in "$@"; do
     case $arg in
-        -h | --help) sed -n 2,29p "$0"; exit 0 ;;
+        -h | --help) sed -n 2,37p "$0"; exit 0 ;;
         empty | read-one | cat-one | read-many | loop) scenarios+=("$arg") ;;
         *) echo "bench-compare: unknown scenario \`$arg\` (one of: ${ALL[*]})" >&2; exit 2 ;;
     esac
@@ -163,14 +166,14 @@ cordon_input() {
 # The command lines, as arrays (for checking and /usr/bin/time) and as one quoted string (hyperfine).
 cordon_cmd() {
     local max=$((READS > 10000 ? READS : 10000))
-    CMD=("$CORDON" --data "$BENCH_DIR/data-$1" run "$GUEST" --policy "$BENCH_DIR/cordon-policy.cedar"
+    CMD=("${BIN:-$CORDON}" --data "$BENCH_DIR/data${BIN:+-base}-$1" run "$GUEST" --policy "$BENCH_DIR/cordon-policy.cedar"
         --root "$FILES" --max-host-calls "$max" --input "$(cordon_input "$1")")
 }
 # The same Rhai script and Rex policy, by Cordon's Rhai runner (scenarios with a plain script);
 # a `cat` makes Rex's three checks, three host calls.
 rhai_cmd() {
     local max=$((READS * 3 > 10000 ? READS * 3 : 10000))
-    CMD=("$CORDON" --data "$BENCH_DIR/data-rhai-$1" run "$REX/$1.rhai" --policy "$REX/policy.cedar"
+    CMD=("${BIN:-$CORDON}" --data "$BENCH_DIR/data${BIN:+-base}-rhai-$1" run "$REX/$1.rhai" --policy "$REX/policy.cedar"
         --rex-root "$FILES" --max-host-calls "$max" --input-file "$REX/args.json")
 }
 has_rhai() { case $1 in empty | cat-one | loop) return 0 ;; *) return 1 ;; esac; }
@@ -217,7 +220,7 @@ peak_rss_mib() {
 
 # --- measure -----------------------------------------------------------------------------------
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-rows=()
+rows=() bases=()
 for s in "${scenarios[@]}"; do
     log "$s: preparing (compile into the cache, one checked run of each side)"
     rm -rf "$BENCH_DIR/data-$s"
@@ -227,6 +230,12 @@ for s in "${scenarios[@]}"; do
     rex_cmd "$s"; r=$(quoted); r_rss=$(peak_rss_mib)
     h=() h_rss=-
     if has_rhai "$s"; then rhai_cmd "$s"; h=(-n rhai "$(quoted)"); h_rss=$(peak_rss_mib); fi
+    if [ -n "${CORDON_BASE:-}" ]; then
+        rm -rf "$BENCH_DIR/data-base-$s" "$BENCH_DIR/data-base-rhai-$s"
+        "$CORDON_BASE" --data "$BENCH_DIR/data-base-$s" compile "$GUEST" >/dev/null
+        BIN=$CORDON_BASE cordon_cmd "$s"; h+=(-n cordon-base "$(quoted)")
+        if has_rhai "$s"; then BIN=$CORDON_BASE rhai_cmd "$s"; h+=(-n rhai-base "$(quoted)"); fi
+    fi
     log "$s: hyperfine, $RUNS runs of each after $WARMUP warm-ups"
     hyperfine -N --style basic --warmup "$WARMUP" --runs "$RUNS" --export-json "$BENCH_DIR/$s.json" \
         -n cordon "$c" "${h[@]}" -n rex "$r" >"$BENCH_DIR/$s.hyperfine.txt"
@@ -240,6 +249,14 @@ for s in "${scenarios[@]}"; do
         | [$s, ($c | cell), (if $h then ($h | cell) else "-" end), ($r | cell), ratio($c; $r),
            (if $h then ratio($h; $r) else "-" end), "\($crss) / \($hrss) / \($rrss)"]
         | join("\t")' "$BENCH_DIR/$s.json")")
+    if [ -n "${CORDON_BASE:-}" ]; then
+        bases+=("$(jq -r --arg s "$s" '
+            def med($n): [.results[] | select(.command == $n) | .median] | first;
+            def ratio($a; $b): if $a and $b then ($a / $b * 100 | round / 100 | tostring) else "-" end;
+            def ms($v): if $v then ($v * 10000 | round / 10 | tostring) else "-" end;
+            "\($s): cordon \(ms(med("cordon"))) vs base \(ms(med("cordon-base"))) ms (new/base \(ratio(med("cordon"); med("cordon-base")))); rhai \(ms(med("rhai"))) vs base \(ms(med("rhai-base"))) ms (new/base \(ratio(med("rhai"); med("rhai-base"))))"' \
+            "$BENCH_DIR/$s.json")")
+    fi
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -247,6 +264,10 @@ printf '\nwall ms: median [p25–p75] (min–max) of %s runs each; peak RSS MiB:
 row() { printf '%-10s %-34s %-34s %-34s %-11s %-9s %s\n' "$@"; }
 row scenario cordon rhai rex cordon/rex rhai/rex 'peak RSS cordon / rhai / rex'
 for line in "${rows[@]}"; do IFS=$'\t' read -r -a cells <<<"$line"; row "${cells[@]}"; done
+if [ ${#bases[@]} -gt 0 ]; then
+    printf '\nbaseline %s, medians in the same hyperfine calls:\n' "$CORDON_BASE"
+    printf '%s\n' "${bases[@]}"
+fi
 printf '\nmachine: %s, %s cores; load average before %s, after %s\n' \
     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)" "$(nproc)" "$load_before" "$load_after"
 printf 'cordon: %s; rex-runner: %s; JSON exports in %s\n' "$CORDON" "$REX_RUNNER" "$BENCH_DIR"
