@@ -45,6 +45,7 @@ mod run;
 mod source;
 mod state;
 mod stop;
+mod uncaught;
 
 pub use component::{CodeSource, CompileReport, LoadError, LoadedComponent, digest};
 pub use egress::{AddressRefused, CaError, EgressPolicy, RangeError, TrustedCa};

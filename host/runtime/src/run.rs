@@ -68,11 +68,13 @@ pub enum RunStatus {
     Ok,
     /// `run` returned output; at least one call was denied and the guest handled it.
     DeniedAndHandled,
-    /// `run` returned an error.
+    /// `run` returned an error, or the agent's own code failed: an uncaught exception or a
+    /// panic its SDK described before the run trapped (`error.kind` `exception` or `panic`).
     Error,
     /// A limit ended the run.
     LimitExceeded,
-    /// The guest trapped (a panic, `unreachable`, a host bug).
+    /// The guest trapped and no SDK said why (`unreachable`, a guest built without the SDK, a
+    /// host bug): `trap` has wasmtime's message.
     Trap,
     /// The run was stopped by its cancel token (the kill switch).
     Cancelled,
@@ -88,20 +90,31 @@ impl RunStatus {
 /// A guest-visible error, as reports show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GuestError {
-    /// `access-denied`, `not-found`, `invalid`, `limit-exceeded`, `io` or `unsupported`; for
-    /// a source run also `exception` (the source raised and did not catch).
+    /// `access-denied`, `not-found`, `invalid`, `limit-exceeded`, `io` or `unsupported` (the
+    /// WIT error `run` returned); `exception` (the agent's Python or JavaScript raised and did
+    /// not catch) or `panic` (the agent's Rust panicked), as its SDK described it before the run
+    /// trapped (module `uncaught`).
     pub kind: &'static str,
-    /// What the guest said, or the denial spelled out.
+    /// What the guest said, or the denial spelled out; for an `exception`, `Type: message`.
     pub message: String,
     /// For `access-denied`: the deciding policies.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_ids: Option<Vec<String>>,
-    /// For a source run's `invalid` (a syntax error) or `exception`: where in the source.
+    /// For a source run's `invalid` (a syntax error), an `exception` or a `panic`: where in
+    /// the agent's source (the innermost frame of its own code).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<SourceLocation>,
-    /// For a source run's `exception`: the frames of the agent's source, outermost first.
+    /// For an `exception`: the frames of the agent's own code, outermost first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub traceback: Option<Vec<TraceFrame>>,
+    /// For an `exception`: frames of a repeated run (recursion) left out of `traceback`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub omitted_frames: Option<u64>,
+    /// For an `exception`: what to use instead, when the code reached for authority an agent
+    /// does not have (`open`, `urllib`, `socket`, `fetch`: the SDK call that the policy
+    /// decides).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
 }
 
 impl From<Error> for GuestError {
@@ -129,6 +142,8 @@ impl From<Error> for GuestError {
             policy_ids,
             location: None,
             traceback: None,
+            omitted_frames: None,
+            hint: None,
         }
     }
 }
@@ -153,7 +168,8 @@ pub struct RunReport {
     pub status: RunStatus,
     /// What `run` returned, when it returned output within the limit.
     pub output: Option<String>,
-    /// What `run` returned, when it returned an error.
+    /// What `run` returned, when it returned an error; or the agent's uncaught exception or
+    /// panic, at its own line.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<GuestError>,
     /// Which limit ended the run.
@@ -388,10 +404,19 @@ impl CordonEngine {
                     report.status = RunStatus::LimitExceeded;
                     report.limit = Some(limit);
                 }
-                Err(trap) => {
-                    report.status = RunStatus::Trap;
-                    report.trap = Some(trap);
-                }
+                Err(trap) => match uncaught(&e, &mut report.stderr) {
+                    // The agent's code failed and its SDK said how: that is the error, in the
+                    // agent's terms, not the wasm trap it ended in.
+                    Some(error) => {
+                        tracing::debug!(target: "cordon.run", run = %report.run_id, %trap, "uncaught {}", error.kind);
+                        report.status = RunStatus::Error;
+                        report.error = Some(error);
+                    }
+                    None => {
+                        report.status = RunStatus::Trap;
+                        report.trap = Some(trap);
+                    }
+                },
             },
         }
         if let Some(seq) = report.audit.last_seq {
@@ -409,6 +434,13 @@ impl CordonEngine {
         );
         Ok(report)
     }
+}
+
+/// The uncaught exception or panic the guest's SDK wrote last to `stderr` before `e` ended
+/// the run (taken off `stderr`), when `e` is the guest's own wasm trap: never for a host error.
+fn uncaught(e: &wasmtime::Error, stderr: &mut String) -> Option<GuestError> {
+    e.downcast_ref::<wasmtime::Trap>()?;
+    crate::uncaught::take(stderr)
 }
 
 /// A limit, or the trap's message.

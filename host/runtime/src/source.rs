@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::component::{LoadedComponent, digest};
 use crate::engine::CordonEngine;
 use crate::run::{GuestError, Invocation, RunError, RunReport, RunStatus};
+use crate::uncaught::Uncaught;
 
 /// The languages Cordon runs as source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -209,6 +210,10 @@ impl Source {
 /// Where in the agent's source something went wrong (1-based).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceLocation {
+    /// The agent's file, relative to its folder (`agent.py`, `src/lib.rs`), for a component;
+    /// absent for a source run, whose source is one text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// Line.
     pub line: u32,
     /// Column, when the language says.
@@ -219,6 +224,9 @@ pub struct SourceLocation {
 /// One frame of an uncaught exception's traceback, in the agent's source.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceFrame {
+    /// The agent's file, as in [`SourceLocation::file`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// Line (1-based).
     pub line: u32,
     /// The function, when known.
@@ -241,13 +249,7 @@ enum Envelope {
         #[serde(default)]
         column: Option<u32>,
     },
-    Exception {
-        #[serde(rename = "type")]
-        kind: String,
-        message: String,
-        #[serde(default)]
-        traceback: Vec<TraceFrame>,
-    },
+    Exception(Uncaught),
 }
 
 impl CordonEngine {
@@ -325,30 +327,19 @@ fn unwrap_envelope(report: &mut RunReport) {
                     None => message,
                 },
                 policy_ids: None,
-                location: line.map(|line| SourceLocation { line, column }),
+                location: line.map(|line| SourceLocation {
+                    file: None,
+                    line,
+                    column,
+                }),
                 traceback: None,
+                omitted_frames: None,
+                hint: None,
             });
         }
-        Ok(Envelope::Exception {
-            kind,
-            message,
-            traceback,
-        }) => {
+        Ok(Envelope::Exception(uncaught)) => {
             report.status = RunStatus::Error;
-            report.error = Some(GuestError {
-                kind: "exception",
-                message: if message.is_empty() {
-                    kind
-                } else {
-                    format!("{kind}: {message}")
-                },
-                policy_ids: None,
-                location: traceback.last().map(|f| SourceLocation {
-                    line: f.line,
-                    column: None,
-                }),
-                traceback: Some(traceback),
-            });
+            report.error = Some(uncaught.into_error());
         }
         Err(e) => {
             report.status = RunStatus::Trap;

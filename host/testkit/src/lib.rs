@@ -63,6 +63,17 @@ pub fn component_of_world(core_wat: &str, wit_dir: &Path, world: &str) -> anyhow
     encode(resolve, pkg, core_wat, world)
 }
 
+/// The cordon world and `packages` (file name, WIT text), each using those before it; the last
+/// package's id (the test world's).
+fn with_wit(packages: &[(&str, &str)]) -> anyhow::Result<(Resolve, wit_parser::PackageId)> {
+    let mut resolve = Resolve::default();
+    let mut pkg = resolve.push_dir(Path::new(WIT_DIR))?.0;
+    for (name, text) in packages {
+        pkg = resolve.push_str(name, text)?;
+    }
+    Ok((resolve, pkg))
+}
+
 fn encode(
     resolve: Resolve,
     pkg: wit_parser::PackageId,
@@ -618,6 +629,74 @@ pub fn send_read_send_guest(collection: &str, field: &str) -> anyhow::Result<Vec
     ))
 }
 
+/// What a [`stderr_guest`] does once it has written its input to stderr.
+#[derive(Debug, Clone, Copy)]
+pub enum AfterStderr {
+    /// Executes `unreachable`, as a guest SDK ends a run on a panic or an uncaught exception.
+    Trap,
+    /// Loops forever: for a limit that ends the run after the text.
+    Spin,
+    /// Grows memory a page at a time forever: for the memory limit after the text.
+    GrowMemory,
+    /// Returns `ok`.
+    Return,
+}
+
+/// A guest importing WASI's stderr (as the guest SDKs do) that writes its input there with
+/// `blocking-write-and-flush`, then does as `then` says: for what the host makes of the last
+/// words an SDK writes before it ends a run (`cordon:uncaught {...}`). The input must be at
+/// most 4096 bytes (one write).
+pub fn stderr_guest(then: AfterStderr) -> anyhow::Result<Vec<u8>> {
+    const IO: &str = "package wasi:io@0.2.0;
+        interface error { resource error; }
+        interface streams {
+          use error.{error};
+          variant stream-error { last-operation-failed(error), closed }
+          resource output-stream {
+            blocking-write-and-flush: func(contents: list<u8>) -> result<_, stream-error>;
+          }
+        }";
+    const CLI: &str = "package wasi:cli@0.2.0;
+        interface stderr {
+          use wasi:io/streams@0.2.0.{output-stream};
+          get-stderr: func() -> output-stream;
+        }";
+    const WORLD: &str = "package test:stderr;
+        world stderr {
+          include cordon:agent/agent@0.1.0;
+          import wasi:cli/stderr@0.2.0;
+        }";
+    let (resolve, pkg) = with_wit(&[("io.wit", IO), ("cli.wit", CLI), ("stderr.wit", WORLD)])?;
+    let then = match then {
+        AfterStderr::Trap => "(unreachable)",
+        AfterStderr::Spin => "(loop $l (br $l)) (unreachable)",
+        AfterStderr::GrowMemory => {
+            "(loop $l (drop (memory.grow (i32.const 1))) (br $l)) (unreachable)"
+        }
+        AfterStderr::Return => {
+            "(i32.store8 (i32.const 64) (i32.const 0))
+             (i32.store (i32.const 72) (i32.const 32))
+             (i32.store (i32.const 76) (i32.const 2))
+             (i32.const 64)"
+        }
+    };
+    let streams = "wasi:io/streams@0.2.0";
+    let wat = module(
+        &format!(
+            r#"(import "wasi:cli/stderr@0.2.0" "get-stderr" (func $stderr (result i32)))
+               (import "{streams}" "[method]output-stream.blocking-write-and-flush"
+                 (func $write (param i32 i32 i32 i32)))"#
+        ),
+        &format!(
+            r#"(func (export "run") (param i32 i32) (result i32)
+                 (if (i32.gt_u (local.get 1) (i32.const 4096)) (then unreachable))
+                 (call $write (call $stderr) (local.get 0) (local.get 1) (i32.const 128))
+                 {then})"#
+        ),
+    );
+    encode(resolve, pkg, &wat, "stderr")
+}
+
 /// How a [`clock_guest`] waits on a `wasi:clocks/monotonic-clock` pollable.
 #[derive(Debug, Clone, Copy)]
 pub enum ClockWait {
@@ -653,11 +732,7 @@ pub fn clock_guest(wait: ClockWait, seconds: u64) -> anyhow::Result<Vec<u8>> {
           import wasi:clocks/monotonic-clock@0.2.0;
           import wasi:io/poll@0.2.0;
         }";
-    let mut resolve = Resolve::default();
-    resolve.push_dir(Path::new(WIT_DIR))?;
-    resolve.push_str("io.wit", IO)?;
-    resolve.push_str("clocks.wit", CLOCKS)?;
-    let pkg = resolve.push_str("clock.wit", WORLD)?;
+    let (resolve, pkg) = with_wit(&[("io.wit", IO), ("clocks.wit", CLOCKS), ("clock.wit", WORLD)])?;
     let nanos = seconds.saturating_mul(1_000_000_000);
     let wait_body = match wait {
         ClockWait::Block => format!("(call $block (call $after (i64.const {nanos})))"),

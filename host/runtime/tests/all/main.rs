@@ -23,4 +23,5 @@ mod shadow;
 mod source;
 mod source_guests;
 mod support;
+mod uncaught;
 mod waits;
