@@ -4,6 +4,7 @@
 #
 #   Rust    examples/<name>/Cargo.toml  cargo (wasm32-unknown-unknown, release) + wasm-tools
 #                                       component new; must import nothing but cordon:agent/*
+#                                       and the SDK's stdout/stderr
 #   Python  examples/<name>/agent.py    guest-sdk/python/componentize.sh (componentize-py)
 #   JS      examples/<name>/agent.js    guest-sdk/js/componentize.mjs (componentize-js)
 #   runners build/runners/python.wasm   guest-sdk/python/cordon_runner.py, componentize.sh
@@ -39,7 +40,7 @@ for arg in "$@"; do
         --no-python) want_python=0 ;;
         --no-js) want_js=0 ;;
         --force) force=1 ;;
-        -h | --help) sed -n '2,23p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
         -*) echo "build-guests: unknown option \`$arg\`" >&2; exit 2 ;;
         runners) only+=("$arg") ;;
         *) [ -d "$EXAMPLES/$arg" ] || { echo "build-guests: no example \`$arg\`" >&2; exit 2; }
@@ -117,11 +118,13 @@ cargo_wasm() {
     esac
 }
 
-# A Rust guest needs no WASI at all: anything but cordon:agent/* means std pulled it in.
+# A Rust guest needs no WASI but the output streams the SDK writes (its println!/eprintln! and
+# panic hook: wasi:cli/stdout, wasi:cli/stderr and the wasi:io stream types they use); anything
+# else means std pulled it in.
 check_imports() {
     local stray
-    stray=$("$WASM_TOOLS" component wit "$2" | awk '$1 == "import" && $2 !~ /^cordon:agent\// { print $2 }')
-    [ -z "$stray" ] || die "$1 imports more than cordon:agent: $stray"
+    stray=$("$WASM_TOOLS" component wit "$2" | awk '$1 == "import" && $2 !~ /^(cordon:agent\/|wasi:cli\/std(out|err)@|wasi:io\/(streams|error)@)/ { print $2 }')
+    [ -z "$stray" ] || die "$1 imports more than cordon:agent and stdout/stderr: $stray"
 }
 
 if [ ${#rust_names[@]} -gt 0 ]; then

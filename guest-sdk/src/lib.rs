@@ -6,8 +6,13 @@
 //! ([`http`]) and the host's records ([`records`]). Every call that a policy refuses comes back
 //! as [`Error::AccessDenied`], a value the agent can match on and handle; nothing was touched.
 //!
-//! The component has no WASI: no environment, no arguments, no clock, no preopened directories,
-//! no sockets. What it may do is exactly what this crate offers and the policy permits.
+//! The component has no other WASI than its stdout and stderr ([`output`]: what it prints lands
+//! in the run's report): no environment, no arguments, no clock, no preopened directories, no
+//! sockets. What it may do is exactly what this crate offers and the policy permits.
+//!
+//! A panic ends the run. [`export!`] installs a panic hook that reports the panic's message and
+//! line: the run's report then has `status: "error"` and an error of kind `panic` with its
+//! `message` and `location` (`{"file": "src/lib.rs", "line": 7, "column": 5}`).
 //!
 //! # Example
 //!
@@ -44,7 +49,9 @@
 mod error;
 pub mod fs;
 pub mod http;
+pub mod output;
 pub mod records;
+mod uncaught;
 
 pub use error::{Error, Result};
 pub use {serde, serde_json};
@@ -64,8 +71,10 @@ extern crate self as cordon_guest;
 )]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "../wit",
-        world: "cordon:agent/agent",
+        // The agent world, and the two WASI streams the SDK writes (`wit/guest.wit`).
+        path: ["wit/wasi-io.wit", "wit/wasi-cli.wit", "../wit", "wit/guest.wit"],
+        world: "cordon:guest/guest",
+        generate_all,
         pub_export_macro: true,
         export_macro_name: "__export_agent",
         default_bindings_module: "::cordon_guest::__bindings",
@@ -90,6 +99,9 @@ pub mod __private {
         O: Serialize,
         F: FnOnce(I) -> Result<O, Error>,
     {
+        // A panic from here on is reported with its message and line (see `uncaught`).
+        #[cfg(target_arch = "wasm32")]
+        crate::uncaught::install();
         let text = if input.trim().is_empty() {
             "null"
         } else {

@@ -102,6 +102,34 @@ fn hello_fs_in_javascript_reads_and_handles_the_denied_write() {
     assert_hello("js-hello");
 }
 
+/// A panic is the report's top-level error, with its message and the line of the agent's source
+/// (not `wasm unreachable executed` and a wasm backtrace); exit status 1.
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn a_rust_panic_exits_one_with_the_panic_message_and_the_agents_line() {
+    let (j, code, _sc) = run_example("uncaught", &["--input", r#"{"do": "panic"}"#]);
+    assert_eq!(code, 1, "{j}");
+    assert_eq!(j["status"], "error", "{j}");
+    assert_eq!(j["error"]["kind"], "panic", "{j}");
+    assert_eq!(j["error"]["message"], "asked to panic", "{j}");
+    let source = std::fs::read_to_string(repo().join("examples/uncaught/src/lib.rs")).unwrap();
+    let line = source
+        .lines()
+        .position(|l| l.contains("panic!(\"asked to panic\")"))
+        .unwrap()
+        + 1;
+    assert_eq!(j["error"]["location"]["file"], "uncaught/src/lib.rs", "{j}");
+    assert_eq!(j["error"]["location"]["line"], line, "{j}");
+    assert!(j.get("trap").is_none(), "{j}");
+    assert!(
+        j["stderr"]
+            .as_str()
+            .unwrap()
+            .starts_with("panicked at uncaught/src/lib.rs:"),
+        "{j}"
+    );
+}
+
 #[test]
 #[ignore = "needs build/guests: scripts/build-guests.sh"]
 fn log_summarizer_counts_the_logs_it_may_read_and_skips_the_credentials() {

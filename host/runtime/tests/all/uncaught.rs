@@ -2,13 +2,17 @@
 //! reported in the agent's terms: the report's error has the type, message and the line of the
 //! agent's file, not the wasm trap it ended in.
 //!
-//! These tests use a hermetic WAT guest that writes what an SDK writes (`cordon:uncaught {...}`
-//! last on stderr) and then traps, spins or returns.
+//! The first tests use a hermetic WAT guest that writes what an SDK writes (`cordon:uncaught
+//! {...}` last on stderr) and then traps, spins or returns; the others run the example agent
+//! `uncaught` built by scripts/build-guests.sh (ignored by a plain `cargo test`; scripts/test.sh
+//! runs them).
 
-use cordon_runtime::{GuestError, LimitExceeded, RunLimits, RunReport, RunStatus};
+use std::sync::OnceLock;
+
+use cordon_runtime::{GuestError, LimitExceeded, LoadedComponent, RunLimits, RunReport, RunStatus};
 use cordon_testkit::{AfterStderr, stderr_guest};
 
-use crate::support::{ALLOW_ALL, Sandbox, load};
+use crate::support::{ALLOW_ALL, Sandbox, engine, load};
 
 /// What an SDK writes for a `ZeroDivisionError` raised in `helper.py`, line 5.
 const PYTHON_LAST_WORDS: &str = "Traceback (most recent call last):\n  File \"/2/helper.py\", \
@@ -104,4 +108,102 @@ fn the_sdks_last_words_in_a_run_that_returns_are_only_stderr() {
     assert_eq!(r.output.as_deref(), Some("ok"));
     assert_eq!(r.error, None);
     assert_eq!(r.stderr, PYTHON_LAST_WORDS);
+}
+
+/// An example agent from build/guests, compiled once per test binary.
+fn guest(name: &str) -> &'static LoadedComponent {
+    static GUESTS: [(&str, OnceLock<LoadedComponent>); 1] = [("uncaught", OnceLock::new())];
+    let (_, slot) = GUESTS.iter().find(|(n, _)| *n == name).unwrap();
+    slot.get_or_init(|| {
+        let path = repo().join("build/guests").join(format!("{name}.wasm"));
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}: run scripts/build-guests.sh", path.display()));
+        engine().load(&bytes).unwrap()
+    })
+}
+
+fn repo() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The 1-based line of `file` (under examples/) that contains `needle`, once.
+fn line_of(file: &str, needle: &str) -> u32 {
+    let text = std::fs::read_to_string(repo().join("examples").join(file)).unwrap();
+    let lines: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(needle))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(lines.len(), 1, "`{needle}` in {file}: {lines:?}");
+    u32::try_from(lines[0]).unwrap()
+}
+
+/// What the run's `error` says, checked to be an uncaught failure of the agent at `file:line`.
+fn assert_at(r: &RunReport, kind: &str, message: &str, file: &str, line: u32) -> GuestError {
+    assert_eq!(r.status, RunStatus::Error, "{r:?}");
+    assert_eq!(r.trap, None, "{r:?}");
+    let e = error(r).clone();
+    assert_eq!((e.kind, e.message.as_str()), (kind, message), "{e:?}");
+    let at = e
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("no location: {e:?}"));
+    assert_eq!(at.line, line, "{e:?}");
+    let named = at.file.clone().unwrap_or_default();
+    assert!(named.ends_with(file), "{named} is not {file}: {e:?}");
+    // Nothing of the wasm trap or of the toolchain's dying words.
+    let shown = serde_json::to_string(&r).unwrap();
+    for noise in [
+        "wasm backtrace",
+        "RUST_BACKTRACE",
+        "cordon:uncaught",
+        "invalid variant tag",
+        "mozalloc",
+    ] {
+        assert!(!shown.contains(noise), "{noise} in {shown}");
+    }
+    e
+}
+
+fn run_guest(name: &str, input: &str) -> RunReport {
+    let sb = Sandbox::new();
+    sb.run(guest(name), ALLOW_ALL, input)
+}
+
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn a_rust_panic_is_the_report_error_with_its_message_and_the_agents_line() {
+    let r = run_guest("uncaught", r#"{"do": "panic"}"#);
+    let line = line_of("uncaught/src/lib.rs", "panic!(\"asked to panic\")");
+    let e = assert_at(&r, "panic", "asked to panic", "uncaught/src/lib.rs", line);
+    assert!(e.location.unwrap().column.is_some());
+    assert!(
+        r.stderr.contains("panicked at uncaught/src/lib.rs:"),
+        "{}",
+        r.stderr
+    );
+
+    // A panic of Rust's own (a division by zero) is told the same way.
+    let r = run_guest("uncaught", r#"{"do": "divide", "by": 0}"#);
+    let line = line_of("uncaught/src/lib.rs", "100 / by");
+    assert_at(
+        &r,
+        "panic",
+        "attempt to divide by zero",
+        "uncaught/src/lib.rs",
+        line,
+    );
+}
+
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn a_rust_agent_prints_to_the_reports_stdout_and_stderr() {
+    let r = run_guest("uncaught", r#"{"do": "print"}"#);
+    assert_eq!(r.status, RunStatus::Ok, "{r:?}");
+    assert_eq!(r.output.as_deref(), Some("\"printed\""));
+    assert_eq!(
+        (r.stdout.as_str(), r.stderr.as_str()),
+        ("to stdout\n", "to stderr\n")
+    );
 }
