@@ -8,8 +8,9 @@ exactly one envelope:
 - ``{"result": value}``: what ``main`` returned;
 - ``{"invalid": {"message", "line"?, "column"?}}``: a syntax error, no ``main``, or a result that
   is not JSON;
-- ``{"exception": {"type", "message", "traceback": [{"line", "function", "text"}]}}``: an uncaught
-  exception, with the frames of the agent's source only, outermost first.
+- ``{"exception": {"type", "message", "traceback": [{"line", "function", "text"}], "hint"?}}``: an
+  uncaught exception, with the frames of the agent's source only, outermost first, and the SDK
+  call to use when the source reached for files or the network (``cordon_guest._uncaught``).
 
 A :class:`cordon_guest.CordonError` (``AccessDenied``...) the source does not catch is not an
 envelope: it reaches the host as the WIT error, as for any component (``export_run`` does that).
@@ -21,7 +22,6 @@ modules agents commonly use, so a run pays for none of those imports.
 
 import json
 import sys
-import traceback
 import types
 
 import cordon_guest
@@ -29,6 +29,7 @@ import cordon_guest.fs
 import cordon_guest.http
 import cordon_guest.records
 from cordon_guest import CordonError
+from cordon_guest._uncaught import describe
 
 # Standard modules agent source may import. componentize-py puts in the component only the
 # modules imported at build time (a module not named here, or imported by one named here, is
@@ -74,10 +75,6 @@ import zlib  # noqa: F401
 
 #: The file name the source is compiled under; frames with it are the agent's.
 FILENAME = "agent.py"
-#: A run of one frame repeated (recursion) keeps this many of its frames.
-REPEATS = 3
-#: At most this many frames are returned: the outermost and innermost halves.
-MAX_FRAMES = 100
 
 
 def _invalid(message, line=None, column=None):
@@ -90,36 +87,11 @@ def _invalid(message, line=None, column=None):
 
 
 def _exception(err, lines):
-    frames = []
-    for frame in traceback.extract_tb(err.__traceback__):
-        if frame.filename != FILENAME:
-            continue
-        lineno = frame.lineno or 0
-        text = lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
-        frames.append({"line": lineno, "function": frame.name, "text": text})
-    frames, omitted = _shorten(frames)
-    try:
-        message = str(err)
-    except BaseException:  # noqa: B036 - the agent's own __str__ may raise anything
-        message = f"<unprintable {type(err).__name__}>"
-    exception = {"type": type(err).__name__, "message": message, "traceback": frames}
-    if omitted:
-        exception["omitted_frames"] = omitted
-    return {"exception": exception}
+    def source_line(_filename, lineno):
+        return lines[lineno - 1] if 0 < lineno <= len(lines) else ""
 
-
-def _shorten(frames):
-    """Keep ``REPEATS`` frames of each run of one repeated frame and at most ``MAX_FRAMES`` in all
-    (like Python's own "[Previous line repeated N more times]"); also return how many were left out.
-    """
-    kept = []
-    for frame in frames:
-        if len(kept) >= REPEATS and all(f == frame for f in kept[-REPEATS:]):
-            continue
-        kept.append(frame)
-    if len(kept) > MAX_FRAMES:
-        kept = kept[: MAX_FRAMES // 2] + kept[-(MAX_FRAMES // 2) :]
-    return kept, len(frames) - len(kept)
+    # The source's own frames, named by no file: the source is one text.
+    return {"exception": describe(err, lambda f: "" if f == FILENAME else None, source_line)}
 
 
 def run(request):

@@ -18,7 +18,12 @@ a dict, list, str, number, bool or None) and returns something ``json.dumps`` ca
 world ``cordon:agent/agent``. Every call to :mod:`cordon_guest.fs`, :mod:`cordon_guest.http` or
 :mod:`cordon_guest.records` is decided by the host's Cedar policy; a refusal raises
 :class:`AccessDenied`, which the agent may catch. Raising a :class:`CordonError` from ``run``
-hands it to the host as the run's typed error; any other exception is a bug and ends the run.
+hands it to the host as the run's typed error; any other exception is a bug and ends the run:
+the report's error is then of kind ``exception``, with its type, message and the line of the
+agent's file it was raised at (``location``, ``traceback``), and a ``hint`` naming the SDK call
+to use when the code reached for files (``open``) or the network (``socket``, ``urllib``,
+``requests``), which an agent has only through this package. ``print`` writes to the report's
+``stdout``; the full traceback is in its ``stderr``.
 """
 
 import json
@@ -50,7 +55,8 @@ def export_run(run):
 
     Returns a ``WitWorld`` class for componentize-py: it parses the host's input as JSON (empty
     input is ``None``), calls ``run``, and serialises the result. A :class:`CordonError` becomes
-    the WIT error it stands for; input that is not JSON is ``invalid``.
+    the WIT error it stands for; input that is not JSON is ``invalid``; any other exception ends
+    the run, described for the report in the agent's terms (``cordon_guest._uncaught``).
 
     Example (what ``componentize.sh`` generates)::
 
@@ -58,9 +64,19 @@ def export_run(run):
         from cordon_guest import export_run
         WitWorld = export_run(agent.run)
     """
+    import inspect
+    import os
+
     from componentize_py_types import Err
 
     from ._errors import Invalid as _Invalid
+    from ._uncaught import end_run
+
+    # Frames of files in the agent's folder are the agent's own.
+    try:
+        agent_dir = os.path.dirname(os.path.abspath(inspect.getfile(run)))
+    except TypeError:
+        agent_dir = os.getcwd()
 
     class WitWorld:
         def run(self, input: str) -> str:
@@ -72,6 +88,8 @@ def export_run(run):
                 output = run(value)
             except CordonError as err:
                 raise Err(err.to_wit())
+            except BaseException as err:  # noqa: B036 - SystemExit too: it ends the run all the same
+                end_run(err, agent_dir)
             try:
                 return json.dumps(output)
             except (TypeError, ValueError) as err:

@@ -138,6 +138,37 @@ fn a_python_syntax_error_exits_one_with_its_line() {
     assert_eq!(j["error"]["location"]["line"], 2, "{j}");
 }
 
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn a_python_source_reaching_for_a_file_exits_one_with_its_line_and_the_sdk_call_to_use() {
+    let sc = Scratch::new();
+    let agent = sc.file(
+        "agent.py",
+        "def main(input):\n    with open(\"hello.txt\") as f:\n        return f.read()\n",
+    );
+    let policy = sc.file("p.cedar", POLICY);
+    let r = sc.cordon(&["run", s(&agent), "--policy", s(&policy)]);
+    assert_eq!(r.code, 1, "{}\n{}", r.stdout, r.stderr);
+    let j = r.json();
+    assert_eq!(j["status"], "error", "{j}");
+    assert_eq!(j["error"]["kind"], "exception", "{j}");
+    assert!(
+        j["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("FileNotFoundError: "),
+        "{j}"
+    );
+    assert_eq!(j["error"]["location"]["line"], 2, "{j}");
+    assert!(
+        j["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("fs.read_text(path)"),
+        "{j}"
+    );
+}
+
 /// Sources that read `hello.txt` and return it with the input, unicode and all.
 const HTTP_SOURCES: [(&str, &str); 3] = [
     (

@@ -299,6 +299,9 @@ fn assert_exception(c: &Cases) {
     let frames = e.traceback.clone().unwrap();
     assert!(!frames.is_empty(), "{e:?}");
     assert_eq!(frames.last().unwrap().line, c.raised.1, "{e:?}");
+    // The top-level error is at the source's own line (the source is one text: no file).
+    let at = e.location.clone().unwrap();
+    assert_eq!((at.file, at.line), (None, c.raised.1), "{e:?}");
     // Only the agent's own lines: no runner or SDK internals.
     let shown = serde_json::to_string(&e).unwrap();
     for internal in ["cordon_runner", "cordon_guest", "runner", "componentize"] {
@@ -400,6 +403,37 @@ fn python_infinite_loop_is_stopped_by_a_limit() {
 #[ignore = "needs build/runners: scripts/build-guests.sh"]
 fn python_sockets_processes_files_and_environment_have_no_authority() {
     assert_no_authority(&PYTHON);
+}
+
+/// Runs `code` (which fails on line `line` without catching) and returns the hint of its error.
+fn uncaught_hint(language: Language, code: &str, line: u32) -> String {
+    let sb = Sandbox::new();
+    let r = run(&sb, language, code, HELLO_POLICY, "{}");
+    assert_eq!(r.status, RunStatus::Error, "{r:?}");
+    assert!(r.decisions.is_empty(), "nothing reached the gate: {r:?}");
+    let e = r.error.unwrap();
+    assert_eq!(e.kind, "exception", "{e:?}");
+    assert_eq!(e.location.as_ref().map(|l| l.line), Some(line), "{e:?}");
+    e.hint.clone().unwrap_or_else(|| panic!("no hint: {e:?}"))
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn python_open_urllib_socket_and_requests_are_told_the_sdk_call_to_use() {
+    let open = "def main(input):\n    with open(\"/etc/passwd\") as f:\n        return f.read()\n";
+    assert!(uncaught_hint(Language::Python, open, 2).contains("from cordon_guest import fs"));
+    for import in ["urllib.request", "socket", "requests"] {
+        let code = format!("def main(input):\n    import {import}\n    return 1\n");
+        let hint = uncaught_hint(Language::Python, &code, 2);
+        assert!(
+            hint.contains("from cordon_guest import http"),
+            "{import}: {hint}"
+        );
+    }
+    // A failure of the agent's own making gets no hint.
+    let sb = Sandbox::new();
+    let r = run(&sb, Language::Python, PYTHON.raises, HELLO_POLICY, "{}");
+    assert_eq!(r.error.unwrap().hint, None);
 }
 
 #[test]

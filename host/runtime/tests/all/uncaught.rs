@@ -1,11 +1,12 @@
 //! An agent's own code failing — a Rust panic, an uncaught Python or JavaScript exception — is
 //! reported in the agent's terms: the report's error has the type, message and the line of the
-//! agent's file, not the wasm trap it ended in.
+//! agent's file, not the wasm trap it ended in; and code that reaches for authority an agent
+//! does not have (`open`, `urllib`, `socket`, `requests`) is told the SDK call to use.
 //!
 //! The first tests use a hermetic WAT guest that writes what an SDK writes (`cordon:uncaught
-//! {...}` last on stderr) and then traps, spins or returns; the others run the example agent
-//! `uncaught` built by scripts/build-guests.sh (ignored by a plain `cargo test`; scripts/test.sh
-//! runs them).
+//! {...}` last on stderr) and then traps, spins or returns; the others run the example agents
+//! `uncaught` and `python-uncaught` built by scripts/build-guests.sh (ignored by a plain `cargo
+//! test`; scripts/test.sh runs them).
 
 use std::sync::OnceLock;
 
@@ -112,7 +113,10 @@ fn the_sdks_last_words_in_a_run_that_returns_are_only_stderr() {
 
 /// An example agent from build/guests, compiled once per test binary.
 fn guest(name: &str) -> &'static LoadedComponent {
-    static GUESTS: [(&str, OnceLock<LoadedComponent>); 1] = [("uncaught", OnceLock::new())];
+    static GUESTS: [(&str, OnceLock<LoadedComponent>); 2] = [
+        ("uncaught", OnceLock::new()),
+        ("python-uncaught", OnceLock::new()),
+    ];
     let (_, slot) = GUESTS.iter().find(|(n, _)| *n == name).unwrap();
     slot.get_or_init(|| {
         let path = repo().join("build/guests").join(format!("{name}.wasm"));
@@ -205,5 +209,100 @@ fn a_rust_agent_prints_to_the_reports_stdout_and_stderr() {
     assert_eq!(
         (r.stdout.as_str(), r.stderr.as_str()),
         ("to stdout\n", "to stderr\n")
+    );
+}
+
+/// `{"do": <fault>}` makes example `guest` raise in its `helper.<ext>` at the line with `raise`,
+/// called from `agent.<ext>`'s `return ratio(`: the report's error is there, with both frames
+/// and nothing of the SDK. Returns the report.
+fn assert_raised_in_helper(
+    guest: &str,
+    fault: &str,
+    ext: &str,
+    raise: &str,
+    message: &str,
+) -> RunReport {
+    let r = run_guest(guest, &format!(r#"{{"do": "{fault}"}}"#));
+    let (agent, helper) = (format!("agent.{ext}"), format!("helper.{ext}"));
+    let line = line_of(&format!("{guest}/{helper}"), raise);
+    let e = assert_at(&r, "exception", message, &helper, line);
+    let frames: Vec<(String, u32)> = e
+        .traceback
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.file.unwrap_or_default(), f.line))
+        .collect();
+    let call = line_of(&format!("{guest}/{agent}"), "return ratio(");
+    assert_eq!(frames, [(agent, call), (helper, line)]);
+    assert_eq!(
+        e.hint, None,
+        "a failure of the agent's own making gets no hint"
+    );
+    r
+}
+
+/// Each `(fault, needle, message)` makes example `guest` fail at the line of its `agent.<ext>`
+/// with `needle`, reaching for authority it does not have: the error says so there, with a
+/// hint containing `sdk`, and nothing reached the gate.
+fn assert_hinted(guest: &str, ext: &str, sdk: &str, cases: &[(&str, &str, &str)]) {
+    for (fault, needle, message) in cases {
+        let r = run_guest(guest, &format!(r#"{{"do": "{fault}"}}"#));
+        let line = line_of(&format!("{guest}/agent.{ext}"), needle);
+        let e = assert_at(&r, "exception", message, &format!("agent.{ext}"), line);
+        let hint = e.hint.unwrap_or_else(|| panic!("{fault}: no hint: {r:?}"));
+        assert!(hint.contains(sdk), "{fault}: {hint}");
+        assert!(r.decisions.is_empty(), "nothing reached the gate: {r:?}");
+    }
+}
+
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn an_uncaught_python_exception_is_the_report_error_at_the_agents_line() {
+    let r = assert_raised_in_helper(
+        "python-uncaught",
+        "raise",
+        "py",
+        "return a / b",
+        "ZeroDivisionError: division by zero",
+    );
+    // The full traceback is in stderr.
+    assert!(
+        r.stderr.starts_with("Traceback (most recent call last):"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn python_open_urllib_socket_and_requests_are_told_the_sdk_call_to_use() {
+    let open = "FileNotFoundError: [Errno 44] No such file or directory: '/etc/passwd'";
+    assert_hinted(
+        "python-uncaught",
+        "py",
+        "from cordon_guest import fs",
+        &[("open", "open(\"/etc/passwd\")", open)],
+    );
+    assert_hinted(
+        "python-uncaught",
+        "py",
+        "from cordon_guest import http",
+        &[
+            (
+                "urllib",
+                "import urllib.request",
+                "ModuleNotFoundError: No module named 'urllib'",
+            ),
+            (
+                "socket",
+                "import socket",
+                "ModuleNotFoundError: No module named 'socket'",
+            ),
+            (
+                "requests",
+                "import requests",
+                "ModuleNotFoundError: No module named 'requests'",
+            ),
+        ],
     );
 }
