@@ -172,7 +172,7 @@ for agent in "$EXAMPLES"/*/agent.js; do
     out=$OUT/$name.wasm
     start=$(now)
     if up_to_date "$out" "$(dirname "$agent")" "$ROOT/guest-sdk/js/cordon-guest.js" \
-        "$ROOT/guest-sdk/js/componentize.mjs" "$WIT"; then
+        "$ROOT/guest-sdk/js/cordon-uncaught.js" "$ROOT/guest-sdk/js/componentize.mjs" "$WIT"; then
         note="(up to date)"
     else
         log "js: $name"

@@ -4,8 +4,8 @@
 //   node guest-sdk/js/componentize.mjs path/to/agent.js -o agent.wasm [--wit DIR]
 //
 // The agent imports helpers from "./cordon-guest.js"; this script builds it in a scratch folder
-// where that file sits beside the agent (with the agent's other .js files), behind an entry that
-// wraps `run` for JSON. componentize-js comes from $CORDON_GUEST_TOOLS/node_modules
+// where that file (and cordon-uncaught.js, which it imports) sits beside the agent (with the
+// agent's other .js files), behind an entry that wraps `run` for JSON. componentize-js comes from $CORDON_GUEST_TOOLS/node_modules
 // (scripts/install-guest-toolchain.sh).
 import { cp, mkdtemp, readdir, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -44,7 +44,7 @@ try {
   for (const name of await readdir(srcDir)) {
     if (/\.(m?js)$/.test(name)) await cp(join(srcDir, name), join(work, name));
   }
-  await cp(join(here, "cordon-guest.js"), join(work, "cordon-guest.js"));
+  for (const sdk of ["cordon-guest.js", "cordon-uncaught.js"]) await cp(join(here, sdk), join(work, sdk));
   const entry = join(work, "cordon-entry.js");
   await writeFile(
     entry,

@@ -17,13 +17,21 @@
 //   }
 //
 // `guest-sdk/js/componentize.mjs agent.js -o agent.wasm` builds the component (it places this
-// file beside the agent). Every fs, http and records call is decided by the host's Cedar policy;
-// a refusal throws `AccessDenied`, which the agent may catch. Throwing a `CordonError` from `run`
-// hands it to the host as the run's typed error; any other exception is a bug and ends the run.
+// file and cordon-uncaught.js beside the agent). Every fs, http and records call is decided by the
+// host's Cedar policy; a refusal throws `AccessDenied`, which the agent may catch. Throwing a
+// `CordonError` from `run` hands it to the host as the run's typed error; any other exception is
+// a bug and ends the run: the report's error is then of kind `exception`, with its type, message
+// and the line of the agent's file it was thrown at (`location`, `traceback`). `fetch` (and
+// `Request`, `Response`, `Headers`) throw a `TypeError` whose `hint` names `http.send`: an agent
+// reaches the network only through this SDK. `console.log` writes to the report's `stdout`,
+// `console.error` to its `stderr`, where the full stack of an uncaught exception also is.
 
 import * as wfs from "cordon:agent/fs@0.1.0";
 import * as whttp from "cordon:agent/http@0.1.0";
 import * as wrecords from "cordon:agent/records@0.1.0";
+import { MARKER, describe, disableNetworkGlobals } from "./cordon-uncaught.js";
+
+disableNetworkGlobals();
 
 /** A Cordon call failed. `kind` is the WIT case name; `payload` is the WIT error value. */
 export class CordonError extends Error {
@@ -228,7 +236,8 @@ export const records = {
 
 /**
  * Wrap an agent's `run(input)` into the component's `run(input: string) -> result<string, error>`
- * (the build helper does this).
+ * (the build helper does this). A `CordonError` becomes the WIT error it stands for; any other
+ * exception ends the run, described for the report in the agent's terms (`endRun`).
  */
 export function exportRun(agentRun) {
   return async function run(input) {
@@ -238,7 +247,51 @@ export function exportRun(agentRun) {
     } catch (err) {
       throw new Invalid(`input is not JSON: ${err.message}`);
     }
-    const output = await agentRun(value);
-    return JSON.stringify(output === undefined ? null : output);
+    let output;
+    try {
+      output = await agentRun(value);
+    } catch (err) {
+      if (err instanceof CordonError) throw err;
+      endRun(err);
+    }
+    let text;
+    try {
+      text = JSON.stringify(output === undefined ? null : output);
+    } catch (err) {
+      throw new Invalid(`cannot serialise the output as JSON: ${err.message}`);
+    }
+    if (text === undefined) throw new Invalid(`cannot serialise a ${typeof output} as JSON`);
+    return text;
   };
+}
+
+// The files componentize.mjs puts beside the agent's: frames in them are not the agent's.
+const SDK_FILES = new Set(["cordon-guest.js", "cordon-uncaught.js", "cordon-entry.js", "initializer.js"]);
+
+// A frame's file as the report names it: its name in the agent's folder, or null when it is not
+// one of the agent's files (the SDK's, the glue's).
+function agentFile(file) {
+  const name = file.slice(file.lastIndexOf("/") + 1);
+  return !name || SDK_FILES.has(name) ? null : name;
+}
+
+/**
+ * End the run on `err`, which the agent's `run` did not catch: write its stack (and hint) and
+ * then the marker line to stderr, and throw it on, which traps. Whatever the component glue says
+ * after the marker line (it cannot hand a non-Cordon exception to the host) is not the agent's:
+ * the host drops it with the line.
+ */
+function endRun(err) {
+  const report = { kind: "exception", ...describe(err, agentFile) };
+  let stack = "";
+  try {
+    stack = typeof err?.stack === "string" ? err.stack : "";
+  } catch {
+    // a `stack` getter of the agent's that throws
+  }
+  let text = `${report.type}: ${report.message}\n${stack}`;
+  if (!text.endsWith("\n")) text += "\n";
+  if (report.hint) text += `hint: ${report.hint}\n`;
+  console.error(text + MARKER + JSON.stringify(report));
+  throw err;
 }

@@ -2,9 +2,9 @@
 //
 // The host calls the component's `run` with `{"language": "javascript", "code": "...", "input": ...}`
 // (the protocol of issue #15) and gets back exactly one envelope: `{"result": value}`,
-// `{"invalid": {message, line?, column?}}` or `{"exception": {type, message, traceback}}`. A
-// `CordonError` (`AccessDenied`...) the source does not catch is not an envelope: it reaches the
-// host as the WIT error, as for any component.
+// `{"invalid": {message, line?, column?}}` or `{"exception": {type, message, traceback, hint?}}`
+// (cordon-uncaught.js). A `CordonError` (`AccessDenied`...) the source does not catch is not an
+// envelope: it reaches the host as the WIT error, as for any component.
 //
 // The convention for source (guest-sdk/README.md, "Source runs"):
 // - the source is a classic script, evaluated in the global scope as `agent.js`; it defines
@@ -15,8 +15,9 @@
 //   (or `"cordon-guest"`, `"./cordon-guest.js"`; also `* as c` and a default name), is rewritten
 //   to `const { fs } = cordon;`, and `export` before a declaration is blanked, so a module
 //   written for the SDK runs too; both keep every line (and the columns of other lines) in place;
-// - `fetch` (and `Request`, `Response`, `Headers`) throw: the network is reached only through
-//   `cordon.http`, where every request is decided by policy.
+// - `fetch` (and `Request`, `Response`, `Headers`) throw a `TypeError` with a `hint` (the SDK, as
+//   for components: cordon-uncaught.js): the network is reached only through `cordon.http`,
+//   where every request is decided by policy.
 //
 // `scripts/build-guests.sh` builds this into `build/runners/javascript.wasm` with
 // `componentize.mjs`; componentize-js snapshots the engine after this module (and the SDK) have
@@ -24,26 +25,11 @@
 
 import * as sdk from "./cordon-guest.js";
 import { CordonError } from "./cordon-guest.js";
+import { agentFrames, describe } from "./cordon-uncaught.js";
 
 /** The name the source is evaluated under (`//# sourceURL`); stack frames with it are the agent's. */
 const FILENAME = "agent.js";
-/** A run of one frame repeated (recursion) keeps this many of its frames. */
-const REPEATS = 3;
-/** At most this many frames are returned: the outermost and innermost halves. */
-const MAX_FRAMES = 100;
 
-const disabled = (name) =>
-  function () {
-    throw new TypeError(`${name} is not available in Cordon: use cordon.http.send, which the policy decides`);
-  };
-for (const name of ["fetch", "Request", "Response", "Headers"]) {
-  Object.defineProperty(globalThis, name, {
-    value: disabled(name),
-    writable: true,
-    configurable: true,
-    enumerable: false,
-  });
-}
 // The SDK for the source: everything of cordon-guest.js but the component glue.
 const { exportRun: _glue, ...api } = sdk;
 globalThis.cordon = Object.freeze(api);
@@ -74,62 +60,12 @@ function invalid(message, line, column) {
   return { invalid: out };
 }
 
-// SpiderMonkey stack lines look like `name@file:line:column` (`@file:...` at top level,
-// `async*name@...` across an await); innermost first.
-const FRAME = /^(?:async\*)?(.*?)@(.*):(\d+):(\d+)$/;
-
-function agentFrames(err, lines) {
-  const stack = err && typeof err.stack === "string" ? err.stack : "";
-  const frames = [];
-  for (const entry of stack.split("\n")) {
-    const m = FRAME.exec(entry.trim());
-    if (!m || m[2] !== FILENAME) continue;
-    const line = Number(m[3]);
-    frames.push({
-      line,
-      function: m[1] || "<top level>",
-      text: line > 0 && line <= lines.length ? lines[line - 1].trim() : "",
-    });
-  }
-  return frames.reverse();
-}
-
-const same = (a, b) => a.line === b.line && a.function === b.function;
-
-// Keep REPEATS frames of each run of one repeated frame and at most MAX_FRAMES in all; also
-// say how many were left out.
-function shorten(frames) {
-  let kept = [];
-  for (const frame of frames) {
-    if (kept.length >= REPEATS && kept.slice(-REPEATS).every((f) => same(f, frame))) continue;
-    kept.push(frame);
-  }
-  if (kept.length > MAX_FRAMES) kept = [...kept.slice(0, MAX_FRAMES / 2), ...kept.slice(-MAX_FRAMES / 2)];
-  return [kept, frames.length - kept.length];
-}
-
-// What a thrown value says, even when its own getters or toString throw.
-function describe(err) {
-  try {
-    if (err instanceof Error) return [String(err.name), String(err.message)];
-    return [err === null ? "null" : typeof err, String(err)];
-  } catch {
-    return [typeof err, "<unprintable>"];
-  }
-}
+// The source's own frames, named by no file (the source is one text), with their lines' text.
+const ownFile = (file) => (file === FILENAME ? "" : null);
+const lineOf = (lines) => (_file, line) => (line > 0 && line <= lines.length ? lines[line - 1].trim() : "");
 
 function exception(err, lines) {
-  const [type, message] = describe(err);
-  let frames = [];
-  try {
-    frames = agentFrames(err, lines);
-  } catch {
-    // a `stack` getter of the agent's that throws: no frames
-  }
-  const [traceback, omitted] = shorten(frames);
-  const out = { type, message, traceback };
-  if (omitted) out.omitted_frames = omitted;
-  return { exception: out };
+  return { exception: describe(err, ownFile, lineOf(lines)) };
 }
 
 /** Run one protocol request (already parsed from JSON) and return its envelope. */
@@ -154,7 +90,7 @@ export async function run(request) {
     if (err instanceof CordonError) throw err;
     // A syntax error of the source itself has no frame in it (nothing of it ran); one thrown
     // while its top level ran (`JSON.parse`, an `eval` of its own) is an exception.
-    if (err instanceof SyntaxError && agentFrames(err, lines).length === 0) {
+    if (err instanceof SyntaxError && agentFrames(err, ownFile).length === 0) {
       // Past the end (an unclosed block) is the runner's trailer: point at the source's end.
       const past = err.lineNumber > lines.length;
       return invalid(

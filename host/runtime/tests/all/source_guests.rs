@@ -438,6 +438,14 @@ fn python_open_urllib_socket_and_requests_are_told_the_sdk_call_to_use() {
 
 #[test]
 #[ignore = "needs build/runners: scripts/build-guests.sh"]
+fn javascript_fetch_is_told_to_use_cordon_http_send() {
+    let code = "async function main(input) {\n  const r = await fetch(\"https://example.com/\");\n  return r.status;\n}\n";
+    let hint = uncaught_hint(Language::Javascript, code, 2);
+    assert!(hint.contains("cordon.http"), "{hint}");
+}
+
+#[test]
+#[ignore = "needs build/runners: scripts/build-guests.sh"]
 fn javascript_reads_and_handles_a_denied_write_and_the_log_names_it() {
     assert_hello(&JAVASCRIPT);
 }

@@ -1,12 +1,12 @@
 //! An agent's own code failing — a Rust panic, an uncaught Python or JavaScript exception — is
 //! reported in the agent's terms: the report's error has the type, message and the line of the
 //! agent's file, not the wasm trap it ended in; and code that reaches for authority an agent
-//! does not have (`open`, `urllib`, `socket`, `requests`) is told the SDK call to use.
+//! does not have (`open`, `urllib`, `socket`, `requests`, `fetch`) is told the SDK call to use.
 //!
 //! The first tests use a hermetic WAT guest that writes what an SDK writes (`cordon:uncaught
 //! {...}` last on stderr) and then traps, spins or returns; the others run the example agents
-//! `uncaught` and `python-uncaught` built by scripts/build-guests.sh (ignored by a plain `cargo
-//! test`; scripts/test.sh runs them).
+//! `uncaught`, `python-uncaught` and `js-uncaught` built by scripts/build-guests.sh (ignored by a
+//! plain `cargo test`; scripts/test.sh runs them).
 
 use std::sync::OnceLock;
 
@@ -113,9 +113,10 @@ fn the_sdks_last_words_in_a_run_that_returns_are_only_stderr() {
 
 /// An example agent from build/guests, compiled once per test binary.
 fn guest(name: &str) -> &'static LoadedComponent {
-    static GUESTS: [(&str, OnceLock<LoadedComponent>); 2] = [
+    static GUESTS: [(&str, OnceLock<LoadedComponent>); 3] = [
         ("uncaught", OnceLock::new()),
         ("python-uncaught", OnceLock::new()),
+        ("js-uncaught", OnceLock::new()),
     ];
     let (_, slot) = GUESTS.iter().find(|(n, _)| *n == name).unwrap();
     slot.get_or_init(|| {
@@ -302,6 +303,42 @@ fn python_open_urllib_socket_and_requests_are_told_the_sdk_call_to_use() {
                 "requests",
                 "import requests",
                 "ModuleNotFoundError: No module named 'requests'",
+            ),
+        ],
+    );
+}
+
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn an_uncaught_javascript_error_is_the_report_error_at_the_agents_line() {
+    let r = assert_raised_in_helper(
+        "js-uncaught",
+        "throw",
+        "js",
+        "throw new RangeError",
+        "RangeError: division by zero",
+    );
+    // The full stack is in stderr.
+    assert!(r.stderr.contains("ratio@helper.js:"), "{}", r.stderr);
+}
+
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn javascript_fetch_and_xhr_are_told_to_use_http_send() {
+    assert_hinted(
+        "js-uncaught",
+        "js",
+        "http.send(",
+        &[
+            (
+                "fetch",
+                "await fetch(",
+                "TypeError: fetch is not available in Cordon",
+            ),
+            (
+                "xhr",
+                "new XMLHttpRequest()",
+                "ReferenceError: XMLHttpRequest is not defined",
             ),
         ],
     );
