@@ -24,9 +24,16 @@ The report (JSON, on stdout) has: status (ok, denied-and-handled, error, limit-e
 output, stdout, stderr, every decision (action, resource, allow/deny, deciding policies), fuel \
 used, peak memory, wall time and the decision log's head hash.
 
+When the agent's own code fails (an uncaught Python or JavaScript exception, a Rust panic), the \
+status is error and `error` says so in the agent's terms: kind exception (message `Type: \
+message`) or panic, `location` (file and line of the agent's source), `traceback` (the agent's \
+frames) and, when the code reached for files or the network without the SDK (`open`, `urllib`, \
+`socket`, `requests`, `fetch`), a `hint` naming the SDK call to use; the full traceback is in \
+stderr. A trap no SDK explained is status trap, with wasmtime's message.
+
 Exit status: 0 when the component returned output (even if it handled denials), 1 when the run \
-failed (the guest returned an error, hit a limit or trapped), 2 for bad input (an unreadable or \
-invalid component, policy or argument).
+failed (the guest returned an error, its code failed, it hit a limit or trapped), 2 for bad input \
+(an unreadable or invalid component, policy or argument).
 
 Source runs: a `.py`, `.js` or `.rhai` file is run as sent by Cordon's runner for its language. \
 Python and JavaScript define `main(input)`, whose return value is the output, and reach files, \
@@ -34,7 +41,7 @@ http and records through the SDK (`cordon_guest` in Python); a Rhai script (Rex'
 `input`, its last value is the output, and it calls Rex's functions (`cat`, `write`, `ls`, `info`). Policies see `context.code` (language, digest); the report and every \
 decision name the source's digest, and `cordon audit source DIGEST` prints it back. A syntax error \
 is an `invalid` error with its line and column; an uncaught exception an `exception` error with \
-its type, message and traceback.
+its type, message, line and traceback (and a `hint` when it reached for files or the network).
 
 Examples:
   cordon run hello.wasm --policy hello.cedar --root ./files --user alice --role analyst \\
