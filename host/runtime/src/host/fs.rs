@@ -403,13 +403,18 @@ impl Located<'_> {
     }
 }
 
-/// Whether `path` is a directory now (not following a symlink). Asked before the policy, to
-/// decide a directory as a `Dir`; a path that cannot be resolved is not one. The guest learns
-/// nothing from it but the kind the policy then decides on.
+/// What is at `path` now (not following a symlink), or why nothing can be found there. Asked
+/// before the policy, to decide a directory as a `Dir`; a path that cannot be resolved is not
+/// one. The guest learns nothing from it but the kind the policy then decides on, unless the
+/// policy allows it to see what was found.
+fn look(root: Option<&Dir>, path: &GuestPath) -> std::io::Result<FsMetadata> {
+    let root = root.ok_or_else(|| other("no directory is granted to this run".into()))?;
+    locate(root, path)?.metadata()
+}
+
+/// Whether `path` is a directory now: [`look`]'s kind.
 fn is_dir(root: Option<&Dir>, path: &GuestPath) -> bool {
-    root.and_then(|r| locate(r, path).ok())
-        .and_then(|l| l.metadata().ok())
-        .is_some_and(|m| m.is_dir())
+    look(root, path).is_ok_and(|m| m.is_dir())
 }
 
 /// Act on `path` as decided: refuse it when what is there now is not of the kind the policy
@@ -605,19 +610,28 @@ impl Host for FsView<'_> {
         };
         let result = (|| {
             let (file, size) = locate(root, &path)?.open_regular(OFlags::RDONLY)?;
-            // Sized from the metadata checked at the open, so that a whole file is one read
-            // and the end one more (a file that grew meanwhile is still read to `max + 1`).
-            let mut data =
-                Vec::with_capacity(usize::try_from(size.min(max).saturating_add(1)).unwrap_or(0));
-            file.take(max.saturating_add(1)).read_to_end(&mut data)?;
-            Ok::<_, std::io::Error>(data)
+            // The file as the open found it: its size then, checked against the bound before
+            // anything is read, and that many bytes (fewer if it shrank), in one read. A file
+            // that claims no size (a kernel file under a `/proc`-like root) is read to the
+            // bound instead, and is larger than it if anything is left past it.
+            let limit = if size == 0 {
+                max.saturating_add(1)
+            } else {
+                size
+            };
+            if limit > max {
+                return Ok(None);
+            }
+            let mut data = Vec::with_capacity(usize::try_from(limit).unwrap_or(0));
+            file.take(limit).read_to_end(&mut data)?;
+            Ok::<_, std::io::Error>(Some(data))
         })();
         Ok(match result {
-            Ok(data) if data.len() as u64 > max => Err(Error::LimitExceeded(format!(
+            Ok(Some(data)) if data.len() as u64 <= max => Ok(data),
+            Ok(_) => Err(Error::LimitExceeded(format!(
                 "`{}` is larger than the {max} bytes one read may return",
                 path.policy
             ))),
-            Ok(data) => Ok(data),
             Err(e) => Err(io_error(&path.policy, &e)),
         })
     }
@@ -686,11 +700,19 @@ impl Host for FsView<'_> {
 
     #[tracing::instrument(name = "cordon.fs.stat", skip_all)]
     fn stat(&mut self, path: String) -> wasmtime::Result<Result<Metadata, Error>> {
-        let (root, path, dir) = match self.entry(Action::FsStat, &path)? {
+        // The metadata the kind was decided on is the answer: one look, so what the guest is
+        // shown is exactly what the policy decided on (a later look could find another entry).
+        let mut found = None;
+        let (_, path, _) = match self.admit(Action::FsStat, &path, |root, path| {
+            let meta = look(root, path);
+            let dir = meta.as_ref().is_ok_and(FsMetadata::is_dir);
+            found = Some(meta);
+            dir
+        })? {
             Ok(v) => v,
             Err(e) => return Ok(Err(e)),
         };
-        let result = locate(root, &path).and_then(|l| still(&l, dir));
+        let result = found.unwrap_or_else(|| Err(other("the entry was not looked at".into())));
         Ok(result
             .map(|m| Metadata {
                 kind: kind_of(m.file_type()),

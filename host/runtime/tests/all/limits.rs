@@ -3,7 +3,7 @@
 use cordon_runtime::{LimitExceeded, RunLimits, RunStatus};
 use cordon_testkit::{
     append_loop_guest, echo_guest, host_call_flood_guest, memory_hog_guest, output_flood_guest,
-    spin_guest, trap_guest,
+    read_guest, spin_guest, trap_guest,
 };
 
 use crate::support::{ALLOW_ALL, Sandbox, engine, load};
@@ -195,5 +195,33 @@ fn a_cancelled_run_stops_promptly_and_says_so() {
         "{:?}",
         started.elapsed()
     );
+    assert_engine_healthy(&sb);
+}
+
+#[test]
+fn a_read_of_a_file_larger_than_the_memory_limit_is_limit_exceeded() {
+    let sb = Sandbox::new();
+    let limits = || limited(|l| l.memory_bytes = 4 << 20);
+    let guest = load(read_guest());
+    // One byte past the bound, and a sparse file far past it: neither is read into the host.
+    sb.write("big.txt", &"x".repeat((4 << 20) + 1));
+    let sparse = std::fs::File::create(sb.dir.path().join("root/sparse.bin")).unwrap();
+    sparse.set_len(1 << 40).unwrap();
+    for path in ["big.txt", "sparse.bin"] {
+        let r = sb.run_with(&guest, ALLOW_ALL, path, limits());
+        assert_eq!(r.status, RunStatus::Error, "{path}: {r:?}");
+        let e = r.error.unwrap();
+        assert_eq!(e.kind, "limit-exceeded", "{path}: {}", e.message);
+        assert!(
+            e.message
+                .contains("larger than the 4194304 bytes one read may return"),
+            "{path}: {}",
+            e.message
+        );
+    }
+    // A file within the bound is read whole.
+    sb.write("small.txt", &"y".repeat(100_000));
+    let r = sb.run_with(&guest, ALLOW_ALL, "small.txt", limits());
+    assert_eq!(r.output.map(|o| o.len()), Some(100_000), "{:?}", r.error);
     assert_engine_healthy(&sb);
 }
