@@ -31,7 +31,8 @@ pub(crate) fn line(line: impl std::fmt::Display) -> anyhow::Result<()> {
 /// Write `value` to standard output as pretty-printed JSON and a newline, as it is serialised
 /// (a run's report of 30,000 decisions is never held whole as text).
 pub(crate) fn json(value: &impl serde::Serialize) -> anyhow::Result<()> {
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    // 64 KiB at a time: a long report is a few dozen writes, not thousands.
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = serde_json::to_writer_pretty(&mut stdout, value)
         .map_err(std::io::Error::from)
         .and_then(|()| stdout.write_all(b"\n"))
