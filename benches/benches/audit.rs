@@ -186,7 +186,7 @@ fn bench_appenders(
                                     let mut last = 0;
                                     for _ in 0..run {
                                         last = log
-                                            .append(make(t * 1_000_000 + i))
+                                            .append(&make(t * 1_000_000 + i))
                                             .expect("append")
                                             .seq;
                                         i += 1;
@@ -226,7 +226,7 @@ fn queued_append(c: &mut Criterion) {
                 next += burst;
                 let start = Instant::now();
                 for e in entries {
-                    black_box(log.append(e).expect("append"));
+                    black_box(log.append(&e).expect("append"));
                 }
                 total += start.elapsed();
                 log.checkpoint().expect("checkpoint");
@@ -244,7 +244,7 @@ fn large_log(make: fn(u64) -> Entry) -> (tempfile::TempDir, AuditLog) {
     let log = open(dir.path());
     let start = Instant::now();
     for i in 0..LARGE_LOG {
-        log.append(make(i)).expect("bench step");
+        log.append(&make(i)).expect("bench step");
     }
     log.checkpoint().expect("bench step");
     eprintln!(

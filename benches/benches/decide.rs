@@ -71,7 +71,7 @@ fn decide(c: &mut Criterion) {
         code: None,
     };
     c.bench_function("log_append_per_call", |b| {
-        b.iter(|| black_box(log.append(entry.clone()).expect("append")))
+        b.iter(|| black_box(log.append(&entry.clone()).expect("append")))
     });
 }
 

@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut last = None;
     for i in 0..count {
         let reads_records = i % 2 == 0;
-        let receipt = log.append(Entry {
+        let receipt = log.append(&Entry {
             tenant: "acme".into(),
             run_id: format!("run-{}", i / 10),
             component_digest: "sha256:9f86d081884c7d65".into(),

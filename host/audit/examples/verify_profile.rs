@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut last = 0;
     for i in 0..n {
         last = log
-            .append(Entry {
+            .append(&Entry {
                 tenant: "acme".into(),
                 run_id: format!("run-{}", i / 16),
                 component_digest: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),

@@ -280,7 +280,7 @@ impl Store {
 /// let dir = tempfile::tempdir()?;
 /// let log = AuditLog::open_in(dir.path())?;
 /// for user in ["alice", "bob", "alice"] {
-///     log.append(Entry {
+///     log.append(&Entry {
 ///         tenant: "acme".into(),
 ///         run_id: "run-1".into(),
 ///         component_digest: "sha256:c0ffee".into(),

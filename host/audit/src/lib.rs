@@ -39,7 +39,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let dir = tempfile::tempdir()?;
 //! let log = AuditLog::open(&dir.path().join(cordon_audit::LOG_FILE), LogOptions::in_dir(dir.path()))?;
-//! let receipt = log.append(Entry {
+//! let receipt = log.append(&Entry {
 //!     tenant: "acme".into(),
 //!     run_id: "run-1".into(),
 //!     component_digest: "sha256:c0ffee".into(),
@@ -239,7 +239,7 @@ impl Receipt {
 pub trait DecisionLog: Send + Sync {
     /// Assigns the sequence number, chains the hash and queues the entry for commit. Fast
     /// (no I/O, one lock); the entry is **not** durable until [`DecisionLog::sync`] returns.
-    fn append(&self, entry: Entry) -> Result<Receipt, AppendError>;
+    fn append(&self, entry: &Entry) -> Result<Receipt, AppendError>;
     /// Blocks until every entry with `seq <= through` is committed to disk. One commit serves
     /// every waiter whose entries it contains.
     fn sync(&self, through: u64) -> Result<(), AppendError>;

@@ -1092,7 +1092,7 @@ impl DecisionLog for AuditLog {
         AuditLog::put_source(self, language, code)
     }
 
-    fn append(&self, entry: Entry) -> Result<Receipt, AppendError> {
+    fn append(&self, entry: &Entry) -> Result<Receipt, AppendError> {
         let user = entry.user.as_deref().map(subject::user_bytes);
         let ids_of = |ids: &[String], collection: &str| -> Vec<Vec<u8>> {
             ids.iter()
@@ -1108,7 +1108,7 @@ impl DecisionLog for AuditLog {
         if let Some(code) = &entry.code {
             code.check()?;
         }
-        let mut value = Vec::with_capacity(32 + encoding::size_hint(&entry));
+        let mut value = Vec::with_capacity(32 + encoding::size_hint(entry));
         value.resize(32, 0);
 
         let mut st = lock(&self.shared.state);
@@ -1153,7 +1153,7 @@ impl DecisionLog for AuditLog {
         }
         let seq = st.next_seq;
         let time = now_ms().max(st.last_time);
-        encoding::encode_entry(&mut value, seq, time, &entry, &commitments)?;
+        encoding::encode_entry(&mut value, seq, time, entry, &commitments)?;
         let leaf = merkle::leaf_hash(&value[32..]);
         let chain = merkle::chain_hash(&st.chain, &leaf);
         value[..32].copy_from_slice(&chain);

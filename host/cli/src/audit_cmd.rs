@@ -383,7 +383,7 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         let log = AuditLog::open_in(data.path()).unwrap();
         for user in ["alice", "bob", "alice"] {
-            log.append(Entry {
+            log.append(&Entry {
                 tenant: "acme".into(),
                 run_id: "run-1".into(),
                 component_digest: "sha256:c0ffee".into(),

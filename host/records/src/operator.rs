@@ -258,7 +258,7 @@ impl<'a> Operator<'a> {
     ) -> Result<(), ActionError<E>> {
         let receipt = self
             .log
-            .append(Entry {
+            .append(&Entry {
                 tenant: self.tenant.clone(),
                 run_id: format!("operator-{}", uuid::Uuid::new_v4()),
                 component_digest: String::new(),

@@ -133,6 +133,9 @@ pub(crate) struct Gate {
     pub(crate) shadow_differences: Vec<ShadowDifference>,
     log: Arc<dyn DecisionLog>,
     identity: RunIdentity,
+    /// The run's log entry, made once: each decision sets its decision fields and appends it,
+    /// so the run's identity is not copied again for every decision.
+    entry: Entry,
     pub(crate) decisions: Vec<DecisionRecord>,
     pub(crate) host_calls: u64,
     max_host_calls: u64,
@@ -160,6 +163,7 @@ impl Gate {
             shadow: None,
             shadow_differences: Vec::new(),
             log,
+            entry: identity.entry(),
             identity,
             decisions: Vec::new(),
             host_calls: 0,
@@ -213,21 +217,25 @@ impl Gate {
     /// its sequence number. The run ends if it cannot be recorded: Cordon never acts on an
     /// unrecorded decision.
     fn record(&mut self, d: Decided<'_>) -> wasmtime::Result<u64> {
-        let receipt = self
-            .log
-            .append(Entry {
-                action: d.action.to_owned(),
-                resource: d.resource.to_owned(),
-                decision: if d.allowed {
-                    cordon_audit::Decision::Allow
-                } else {
-                    cordon_audit::Decision::Deny
-                },
-                policy_ids: d.policy_ids.clone(),
-                records: d.records,
-                taint: d.taint.as_ref().map(labels),
-                ..self.identity.entry()
-            })
+        let entry = &mut self.entry;
+        entry.action.clear();
+        entry.action.push_str(d.action);
+        entry.resource.clear();
+        entry.resource.push_str(d.resource);
+        entry.decision = if d.allowed {
+            cordon_audit::Decision::Allow
+        } else {
+            cordon_audit::Decision::Deny
+        };
+        entry.policy_ids = d.policy_ids;
+        entry.records = d.records;
+        entry.taint = d.taint.as_ref().map(labels);
+        let appended = self.log.append(entry);
+        // Nothing of this decision is left in the entry for the next one.
+        let policy_ids = std::mem::take(&mut entry.policy_ids);
+        entry.records = None;
+        entry.taint = None;
+        let receipt = appended
             .map_err(|e| wasmtime::Error::msg(format!("decision log append failed: {e}")))?;
         self.last_seq = Some(receipt.seq);
         tracing::debug!(
@@ -244,7 +252,7 @@ impl Gate {
             action: d.action.to_owned(),
             resource: d.resource.to_owned(),
             decision: verdict(d.allowed),
-            policy_ids: d.policy_ids,
+            policy_ids,
             taint: d.taint,
         });
         Ok(receipt.seq)
@@ -609,7 +617,7 @@ mod tests {
     }
 
     impl DecisionLog for Watched {
-        fn append(&self, entry: Entry) -> Result<Receipt, AppendError> {
+        fn append(&self, entry: &Entry) -> Result<Receipt, AppendError> {
             self.inner.append(entry)
         }
         fn sync(&self, through: u64) -> Result<(), AppendError> {
@@ -661,6 +669,46 @@ mod tests {
         assert!(gate.check(file(Action::FsWrite)).unwrap().is_err());
         assert_eq!(gate.decisions.len(), 2);
         assert_eq!(*log.synced.lock().unwrap(), None);
+    }
+
+    #[test]
+    fn each_logged_decision_carries_only_its_own_fields() {
+        let (_dir, log, mut gate) = watched_gate(
+            r#"@id("send") permit(principal, action == Cordon::Action::"fs:write", resource);"#,
+        );
+        gate.taint.observe("patients", 2, "eu", ["health"]);
+        assert!(gate.check(file(Action::FsWrite)).unwrap().is_ok());
+        assert!(
+            gate.check(Request::new(
+                Action::FsRead,
+                Resource::File("/b.txt".into())
+            ))
+            .unwrap()
+            .is_err()
+        );
+        let seq = gate.last_seq.unwrap();
+        log.inner.sync(seq).unwrap();
+        let store = log.inner.store();
+        let write = store.entry(seq - 1).unwrap().unwrap();
+        let read = store.entry(seq).unwrap().unwrap();
+        assert_eq!(
+            (write.action.as_str(), write.resource.as_str()),
+            ("fs:write", r#"Cordon::File::"/a.txt""#)
+        );
+        assert_eq!(write.policy_ids, ["send"]);
+        assert!(write.taint.is_some());
+        // The denied read after it: its own action, resource and (no) policies; no taint.
+        assert_eq!(
+            (read.action.as_str(), read.resource.as_str()),
+            ("fs:read", r#"Cordon::File::"/b.txt""#)
+        );
+        assert_eq!(read.decision, cordon_audit::Decision::Deny);
+        assert!(read.policy_ids.is_empty(), "{:?}", read.policy_ids);
+        assert_eq!(read.taint, None);
+        assert_eq!((read.tenant.as_str(), read.run_id.as_str()), ("acme", "r"));
+        // The report shows the same.
+        assert_eq!(gate.decisions[0].policy_ids, ["send"]);
+        assert!(gate.decisions[1].policy_ids.is_empty());
     }
 
     #[test]

@@ -11,8 +11,8 @@ fn assigns_consecutive_seqs_and_chains_hashes() {
     let dir = tempfile::tempdir().unwrap();
     let log = common::open(dir.path());
     assert_eq!(log.head(), None);
-    let a = log.append(common::entry(0)).unwrap();
-    let b = log.append(common::entry(1)).unwrap();
+    let a = log.append(&common::entry(0)).unwrap();
+    let b = log.append(&common::entry(1)).unwrap();
     assert_eq!((a.seq, b.seq), (0, 1));
     assert_ne!(a.hash, b.hash);
     assert_eq!(log.head(), Some(b));
@@ -29,7 +29,7 @@ fn refuses_to_sync_an_entry_never_appended() {
         log.sync(0),
         Err(AppendError::NotAppended { seq: 0 })
     ));
-    log.append(common::entry(0)).unwrap();
+    log.append(&common::entry(0)).unwrap();
     log.sync(0).unwrap();
     assert!(matches!(
         log.sync(1),
@@ -41,7 +41,7 @@ fn refuses_to_sync_an_entry_never_appended() {
 fn sync_makes_entries_visible_in_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let log = common::open(dir.path());
-    let receipt = log.append(common::entry(0)).unwrap();
+    let receipt = log.append(&common::entry(0)).unwrap();
     log.sync(receipt.seq).unwrap();
     let stored = log.store().entry(0).unwrap().unwrap();
     assert_eq!(stored.resource, "needle-resource-000000");
@@ -57,7 +57,7 @@ fn concurrent_appenders_get_unique_seqs_and_a_valid_chain() {
             std::thread::spawn(move || {
                 (0..200)
                     .map(|i| {
-                        let receipt = log.append(common::entry(t * 1000 + i)).unwrap();
+                        let receipt = log.append(&common::entry(t * 1000 + i)).unwrap();
                         log.sync(receipt.seq).unwrap();
                         receipt.seq
                     })
@@ -94,7 +94,7 @@ fn every_syncer_of_a_commit_returns_though_no_commit_follows() {
             let (log, barrier, done) = (log.clone(), barrier.clone(), done.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                let receipt = log.append(common::entry(round * 100 + t)).unwrap();
+                let receipt = log.append(&common::entry(round * 100 + t)).unwrap();
                 log.sync(receipt.seq).unwrap();
                 drop(log);
                 done.send(()).unwrap();
@@ -136,7 +136,7 @@ fn dropping_the_log_flushes_pending_entries() {
     {
         let log = common::open(dir.path());
         for i in 0..5 {
-            log.append(common::entry(i)).unwrap();
+            log.append(&common::entry(i)).unwrap();
         }
         // No sync, no close: Drop must flush.
     }
@@ -191,7 +191,7 @@ fn checkpoint_on_demand_covers_every_appended_entry() {
     let log = common::open(dir.path());
     assert_eq!(log.checkpoint().unwrap(), None);
     for i in 0..5 {
-        log.append(common::entry(i)).unwrap();
+        log.append(&common::entry(i)).unwrap();
     }
     let checkpoint = log.checkpoint().unwrap().unwrap();
     assert_eq!(checkpoint.tree_size, 5);
@@ -238,7 +238,7 @@ fn checkpoints_on_demand_while_others_append() {
             let log = log.clone();
             std::thread::spawn(move || {
                 for i in 0..100 {
-                    let receipt = log.append(common::entry(t * 1000 + i)).unwrap();
+                    let receipt = log.append(&common::entry(t * 1000 + i)).unwrap();
                     if i % 10 == 9 {
                         log.sync(receipt.seq).unwrap();
                     }
@@ -271,7 +271,7 @@ fn appends_wait_for_the_writer_when_the_queue_is_full() {
     // Far more entries than the queue holds, never synced: every append still succeeds (it
     // waits for the writer instead of growing the queue), and every entry lands.
     for i in 0..200 {
-        assert_eq!(log.append(common::entry(i)).unwrap().seq, i);
+        assert_eq!(log.append(&common::entry(i)).unwrap().seq, i);
     }
     log.close().unwrap();
     let report = verify(
@@ -343,7 +343,7 @@ fn entries_nobody_waits_for_are_committed_in_batches_not_one_by_one() {
     let dir = tempfile::tempdir().unwrap();
     let log = lingering(dir.path());
     for i in 0..10 {
-        log.append(common::entry(i)).unwrap();
+        log.append(&common::entry(i)).unwrap();
     }
     // The writer was woken for the first entry only to arm its linger: none is committed.
     std::thread::sleep(std::time::Duration::from_millis(100));
@@ -351,7 +351,7 @@ fn entries_nobody_waits_for_are_committed_in_batches_not_one_by_one() {
     // A full batch wakes it without any sync.
     let n = cordon_audit::LINGER_ENTRIES as u64;
     for i in 10..n {
-        log.append(common::entry(i)).unwrap();
+        log.append(&common::entry(i)).unwrap();
     }
     eventually("a full batch was not committed", || {
         log.store().len().unwrap() >= n
@@ -362,23 +362,23 @@ fn entries_nobody_waits_for_are_committed_in_batches_not_one_by_one() {
 fn a_sync_a_checkpoint_a_source_and_closing_do_not_wait_for_the_linger() {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(lingering(dir.path()));
-    let seq = log.append(common::entry(0)).unwrap().seq;
+    let seq = log.append(&common::entry(0)).unwrap().seq;
     let l = log.clone();
     returns_soon("sync", move || l.sync(seq)).unwrap();
     assert_eq!(log.store().len().unwrap(), 1);
 
-    log.append(common::entry(1)).unwrap();
+    log.append(&common::entry(1)).unwrap();
     let l = log.clone();
     let checkpoint = returns_soon("checkpoint", move || l.checkpoint()).unwrap();
     assert_eq!(checkpoint.unwrap().tree_size, 2);
 
-    log.append(common::entry(2)).unwrap();
+    log.append(&common::entry(2)).unwrap();
     let l = log.clone();
     returns_soon("put_source", move || l.put_source("python", "print(1)")).unwrap();
     let digest = cordon_audit::CodeRef::of("python", "print(1)").digest;
     assert!(log.source(&digest).unwrap().is_some());
 
-    log.append(common::entry(3)).unwrap();
+    log.append(&common::entry(3)).unwrap();
     let log = Arc::into_inner(log).unwrap();
     returns_soon("close", move || log.close()).unwrap();
     let report = verify(
@@ -398,7 +398,7 @@ fn with_the_default_linger_entries_reach_the_store_without_a_sync() {
     )
     .unwrap();
     for i in 0..3 {
-        log.append(common::entry(i)).unwrap();
+        log.append(&common::entry(i)).unwrap();
     }
     eventually("lingering entries were never committed", || {
         log.store().len().unwrap() == 3

@@ -93,7 +93,7 @@ pub fn public_key(dir: &Path) -> PublicKey {
 pub fn append_range(log: &AuditLog, from: u64, to: u64) {
     let mut last = None;
     for i in from..to {
-        let receipt = log.append(entry(i)).unwrap();
+        let receipt = log.append(&entry(i)).unwrap();
         assert_eq!(receipt.seq, i);
         last = Some(receipt.seq);
     }

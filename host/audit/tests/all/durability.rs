@@ -33,10 +33,10 @@ fn child_appends_until_killed() {
                     // Like a run: three reads, appended without a sync (committed without an
                     // fsync until a durable commit takes them along), then an effect, synced.
                     for r in 0..3 {
-                        log.append(common::entry(t * 1_000_000 + 500_000 + i * 3 + r))
+                        log.append(&common::entry(t * 1_000_000 + 500_000 + i * 3 + r))
                             .unwrap();
                     }
-                    let receipt = log.append(common::entry(t * 1_000_000 + i)).unwrap();
+                    let receipt = log.append(&common::entry(t * 1_000_000 + i)).unwrap();
                     log.sync(receipt.seq).unwrap();
                     // println! locks stdout and flushes the line: once the parent has read
                     // it, the entry was durable.
@@ -121,7 +121,7 @@ fn entries_nobody_syncs_are_visible_but_durable_only_once_a_sync_asks() {
     let dir = tempfile::tempdir().unwrap();
     let log = common::open(dir.path());
     for i in 0..50 {
-        log.append(common::entry(i)).unwrap();
+        log.append(&common::entry(i)).unwrap();
     }
     // Wait for the writer to commit all 50 (it does so on its own, without a sync).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);

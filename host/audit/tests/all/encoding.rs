@@ -59,8 +59,8 @@ fn the_same_entry_always_encodes_to_the_same_bytes() {
     // encodes equal entries identically apart from seq and time.
     let dir = tempfile::tempdir().unwrap();
     let log = common::open(dir.path());
-    let a = log.append(common::entry(7)).unwrap();
-    let b = log.append(common::entry(7)).unwrap();
+    let a = log.append(&common::entry(7)).unwrap();
+    let b = log.append(&common::entry(7)).unwrap();
     log.sync(b.seq).unwrap();
     let store = log.store();
     let x = store.entry_bytes(a.seq).unwrap().unwrap();
@@ -80,7 +80,7 @@ fn stores_the_taint_labels_of_an_egress_decision() {
         categories: vec!["contact".into(), "health".into()],
     };
     let receipt = log
-        .append(cordon_audit::Entry {
+        .append(&cordon_audit::Entry {
             action: "http:send".into(),
             records: None,
             taint: Some(labels.clone()),
@@ -94,7 +94,7 @@ fn stores_the_taint_labels_of_an_egress_decision() {
 
     // A different label is a different leaf: the labels are covered by the hash.
     let other = log
-        .append(cordon_audit::Entry {
+        .append(&cordon_audit::Entry {
             action: "http:send".into(),
             records: None,
             taint: Some(cordon_audit::TaintLabels {
@@ -114,7 +114,7 @@ fn reads_version_1_entries_which_have_no_taint() {
     let dir = tempfile::tempdir().unwrap();
     let log = common::open(dir.path());
     let receipt = log
-        .append(cordon_audit::Entry {
+        .append(&cordon_audit::Entry {
             taint: None,
             records: None,
             ..common::entry(3)
@@ -162,7 +162,7 @@ fn reads_version_2_entries_which_have_no_filter_and_no_withheld_records() {
     let dir = tempfile::tempdir().unwrap();
     let log = common::open(dir.path());
     let receipt = log
-        .append(cordon_audit::Entry {
+        .append(&cordon_audit::Entry {
             taint: None,
             ..common::entry(3)
         })
@@ -215,9 +215,9 @@ fn stores_a_reads_filter_and_withheld_records_only_as_commitments() {
         }),
         ..common::entry(1)
     };
-    let a = log.append(read("needle-ada@example.org")).unwrap();
-    let b = log.append(read("needle-ada@example.org")).unwrap();
-    let c = log.append(read("needle-bob@example.org")).unwrap();
+    let a = log.append(&read("needle-ada@example.org")).unwrap();
+    let b = log.append(&read("needle-ada@example.org")).unwrap();
+    let c = log.append(&read("needle-bob@example.org")).unwrap();
     log.sync(c.seq).unwrap();
     let store = log.store();
     let decoded = |seq| {
@@ -252,12 +252,12 @@ fn stores_the_runs_roles_and_reads_version_3_entries_which_have_none() {
     let dir = tempfile::tempdir().unwrap();
     let log = common::open(dir.path());
     let with_roles = log
-        .append(cordon_audit::Entry {
+        .append(&cordon_audit::Entry {
             roles: vec!["billing".into(), "clinician".into()],
             ..common::entry(3)
         })
         .unwrap();
-    let without = log.append(common::entry(3)).unwrap();
+    let without = log.append(&common::entry(3)).unwrap();
     log.sync(without.seq).unwrap();
     let store = log.store();
     let v5 = store.entry_bytes(with_roles.seq).unwrap().unwrap();

@@ -166,7 +166,7 @@ fn no_byte_of_any_file_keeps_an_erased_subjects_key_or_id() {
                 filter: vec![],
             });
         }
-        log.append(entry).unwrap();
+        log.append(&entry).unwrap();
     }
     log.checkpoint().unwrap();
     let store = log.store();

@@ -64,7 +64,7 @@ fn generate() -> Vec<(&'static str, String, Vec<u8>)> {
         if i == 7 {
             entry.user = None;
         }
-        log.append(entry).unwrap();
+        log.append(&entry).unwrap();
     }
     log.checkpoint().unwrap();
     let store = log.store();

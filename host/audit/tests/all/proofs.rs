@@ -76,7 +76,7 @@ fn rejects_a_consistency_proof_for_a_forked_log() {
         common::append_range(&log, 0, 20);
         let mut forked = common::entry(20);
         forked.resource = "forked".into();
-        let receipt = log.append(forked).unwrap();
+        let receipt = log.append(&forked).unwrap();
         log.sync(receipt.seq).unwrap();
         log.close().unwrap();
     }

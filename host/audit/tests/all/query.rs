@@ -146,10 +146,10 @@ fn finds_the_reads_that_withheld_a_record_and_marks_them_withheld_until_its_eras
         }),
         ..common::entry(0)
     };
-    log.append(read(&["r-1"], &[])).unwrap();
-    log.append(read(&["r-2"], &["r-1"])).unwrap();
-    log.append(read(&[], &["r-9"])).unwrap();
-    let last = log.append(read(&["r-2"], &[])).unwrap();
+    log.append(&read(&["r-1"], &[])).unwrap();
+    log.append(&read(&["r-2"], &["r-1"])).unwrap();
+    log.append(&read(&[], &["r-9"])).unwrap();
+    let last = log.append(&read(&["r-2"], &[])).unwrap();
     log.sync(last.seq).unwrap();
     let query = Query {
         record: Some(("patients".into(), "r-1".into())),

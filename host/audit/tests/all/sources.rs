@@ -18,7 +18,7 @@ fn source_run_log() -> (tempfile::TempDir, CodeRef) {
     let log = common::open(dir.path());
     let code = log.put_source("python", PY).unwrap();
     for i in 0..2 {
-        log.append(cordon_audit::Entry {
+        log.append(&cordon_audit::Entry {
             code: Some(code.clone()),
             ..common::entry(i)
         })
@@ -54,12 +54,12 @@ fn names_the_source_in_version_5_entries_and_reads_them_back_with_and_without_co
         blake3::hash(PY.as_bytes()).to_hex().to_string()
     );
     let with = log
-        .append(cordon_audit::Entry {
+        .append(&cordon_audit::Entry {
             code: Some(code.clone()),
             ..common::entry(1)
         })
         .unwrap();
-    let without = log.append(common::entry(1)).unwrap();
+    let without = log.append(&common::entry(1)).unwrap();
     log.sync(without.seq).unwrap();
     let store = log.store();
 
@@ -152,7 +152,7 @@ fn refuses_an_entry_whose_code_is_malformed_or_not_stored() {
     let log = common::open(dir.path());
     let stored = log.put_source("python", PY).unwrap();
     let append = |language: &str, digest: &str| {
-        log.append(cordon_audit::Entry {
+        log.append(&cordon_audit::Entry {
             code: Some(CodeRef {
                 language: language.into(),
                 digest: digest.into(),
@@ -239,7 +239,7 @@ fn stores_a_source_once_and_reads_it_back_after_reopening() {
     // A writer again: the source is known (an entry may name it at once), stored once.
     let log = common::open(dir.path());
     assert_eq!(log.put_source("python", PY).unwrap(), first);
-    log.append(cordon_audit::Entry {
+    log.append(&cordon_audit::Entry {
         code: Some(first.clone()),
         ..common::entry(1)
     })
@@ -327,7 +327,7 @@ fn the_same_text_runs_as_two_languages_without_either_run_failing() {
         ("python", "javascript")
     );
     for code in [&py, &js] {
-        log.append(cordon_audit::Entry {
+        log.append(&cordon_audit::Entry {
             code: Some(code.clone()),
             ..common::entry(1)
         })
@@ -384,7 +384,7 @@ fn finds_the_entries_of_one_source() {
         .into_iter()
         .enumerate()
     {
-        log.append(cordon_audit::Entry {
+        log.append(&cordon_audit::Entry {
             code: code.cloned(),
             ..common::entry(i as u64)
         })
@@ -418,7 +418,7 @@ fn no_file_holds_a_source_text_in_the_clear() {
     let dir = tempfile::tempdir().unwrap();
     let log = common::open(dir.path());
     let code = log.put_source("python", NAMES_PATIENT).unwrap();
-    log.append(cordon_audit::Entry {
+    log.append(&cordon_audit::Entry {
         code: Some(code.clone()),
         ..common::entry(1)
     })
@@ -449,7 +449,7 @@ fn erasing_a_subject_erases_the_sources_that_name_it_and_every_proof_stays_valid
     let longer = log.put_source("python", NAMES_ANOTHER).unwrap();
     let unrelated = log.put_source("python", PY).unwrap();
     for (i, code) in [&named, &longer, &unrelated].into_iter().enumerate() {
-        log.append(cordon_audit::Entry {
+        log.append(&cordon_audit::Entry {
             code: Some(code.clone()),
             ..common::entry(i as u64)
         })

@@ -12,7 +12,7 @@ fn log_with_a_source_run(sc: &Scratch) -> String {
     std::fs::create_dir_all(sc.path("cordon-data")).unwrap();
     let log = AuditLog::open_in(&sc.path("cordon-data")).unwrap();
     let code = log.put_source("python", PY).unwrap();
-    log.append(Entry {
+    log.append(&Entry {
         tenant: "local".into(),
         run_id: "run-1".into(),
         component_digest: "a".repeat(64),

@@ -369,7 +369,7 @@ impl AppState {
         let log = self.log()?;
         let component = if valid_digest(target) { target } else { "" };
         let r = log
-            .append(Entry {
+            .append(&Entry {
                 tenant: tenant.to_owned(),
                 run_id: format!("operator-{}", uuid::Uuid::new_v4()),
                 component_digest: component.to_owned(),
