@@ -7,7 +7,7 @@
 //! - **Entries** ([`Entry`]) are encoded in a canonical, versioned binary form ([`encoding`]):
 //!   the same entry always encodes to the same bytes.
 //! - **Hash chain**: each entry's leaf hash is chained to its predecessor with blake3
-//!   ([`Receipt::hash`]), so a changed, missing or reordered entry is located by sequence number.
+//!   ([`Head::hash`]), so a changed, missing or reordered entry is located by sequence number.
 //! - **Merkle tree**: the same leaves form an RFC 9162-style Merkle tree with domain-separated
 //!   leaf and node hashes ([`merkle`]), so one entry can be proven to be in the log
 //!   ([`InclusionProof`]) and a later log can be proven to extend an earlier one
@@ -219,16 +219,23 @@ pub struct TaintLabels {
     pub categories: Vec<String>,
 }
 
-/// The acknowledgement of an append: the entry's sequence number and chain hash.
+/// The acknowledgement of an append: the entry's sequence number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
+    /// The entry's sequence number, from 0.
+    pub seq: u64,
+}
+
+/// The log's latest entry: its sequence number and the chain hash after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
     /// The entry's sequence number, from 0.
     pub seq: u64,
     /// The chain hash after this entry.
     pub hash: [u8; 32],
 }
 
-impl Receipt {
+impl Head {
     /// The chain hash in lower-case hex.
     pub fn hash_hex(&self) -> String {
         hex::encode(&self.hash)
@@ -237,14 +244,16 @@ impl Receipt {
 
 /// Where the host's decisions go.
 pub trait DecisionLog: Send + Sync {
-    /// Assigns the sequence number, chains the hash and queues the entry for commit. Fast
-    /// (no I/O, one lock); the entry is **not** durable until [`DecisionLog::sync`] returns.
+    /// Assigns the sequence number and queues the entry for commit (the log's writer hashes
+    /// it into the chain as it commits it). Fast (no I/O, one lock, no hashing); the entry is
+    /// **not** durable until [`DecisionLog::sync`] returns.
     fn append(&self, entry: &Entry) -> Result<Receipt, AppendError>;
     /// Blocks until every entry with `seq <= through` is committed to disk. One commit serves
     /// every waiter whose entries it contains.
     fn sync(&self, through: u64) -> Result<(), AppendError>;
-    /// The latest appended entry, if any.
-    fn head(&self) -> Option<Receipt>;
+    /// The latest appended entry, if any, with the chain hash after it (waiting for the
+    /// writer to hash what was appended before the call).
+    fn head(&self) -> Option<Head>;
     /// Destroys the commitment keys of `subjects` (see [`subject`]) and returns once that is
     /// committed: their past entries stay and verify, but nothing links them to the subjects
     /// any more. Each destroyed key leaves a tombstone in the subject-key log ([`keylog`]),

@@ -50,7 +50,7 @@ use crate::store::{
     SUBJECT_LOG, Store,
 };
 use crate::subject::{self, Subject};
-use crate::{DecisionLog, Entry, PUBLIC_KEY_FILE, Receipt, SIGNING_KEY_FILE};
+use crate::{DecisionLog, Entry, Head, PUBLIC_KEY_FILE, Receipt, SIGNING_KEY_FILE};
 
 /// How to open a log.
 #[derive(Debug, Clone)]
@@ -260,11 +260,11 @@ pub enum CloseError {
 }
 
 enum Op {
+    /// An entry, encoded; the writer stores it behind the chain hash it computes.
     Entry {
         seq: u64,
         time: u64,
-        leaf: [u8; 32],
-        value: Vec<u8>,
+        encoded: Vec<u8>,
     },
     PutKey {
         subject: Vec<u8>,
@@ -296,9 +296,9 @@ enum KeyState {
 
 struct State {
     next_seq: u64,
-    chain: [u8; 32],
     last_time: u64,
-    head: Option<Receipt>,
+    /// The last entry the writer has hashed into the chain (it hashes as it commits).
+    head: Option<Head>,
     pending: Vec<Op>,
     keys: HashMap<Vec<u8>, KeyState>,
     /// Digests of sources stored (or queued); a cache of the `sources` table of at most
@@ -521,9 +521,8 @@ impl AuditLog {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 next_seq: size,
-                chain,
                 last_time,
-                head: size.checked_sub(1).map(|seq| Receipt { seq, hash: chain }),
+                head: size.checked_sub(1).map(|seq| Head { seq, hash: chain }),
                 pending: Vec::new(),
                 keys: HashMap::new(),
                 sources: HashSet::new(),
@@ -1108,8 +1107,7 @@ impl DecisionLog for AuditLog {
         if let Some(code) = &entry.code {
             code.check()?;
         }
-        let mut value = Vec::with_capacity(32 + encoding::size_hint(entry));
-        value.resize(32, 0);
+        let mut encoded = Vec::with_capacity(encoding::size_hint(entry));
 
         let mut st = lock(&self.shared.state);
         check_open(&st)?;
@@ -1153,16 +1151,10 @@ impl DecisionLog for AuditLog {
         }
         let seq = st.next_seq;
         let time = now_ms().max(st.last_time);
-        encoding::encode_entry(&mut value, seq, time, entry, &commitments)?;
-        let leaf = merkle::leaf_hash(&value[32..]);
-        let chain = merkle::chain_hash(&st.chain, &leaf);
-        value[..32].copy_from_slice(&chain);
-        st.pending.push(Op::Entry {
-            seq,
-            time,
-            leaf,
-            value,
-        });
+        encoding::encode_entry(&mut encoded, seq, time, entry, &commitments)?;
+        // The writer hashes it into the chain as it stores it: hashing is the writer's work,
+        // not the appending run's.
+        st.pending.push(Op::Entry { seq, time, encoded });
         st.pending_entries += 1;
         // The writer is woken for the first entry of a batch (to arm its linger) and when
         // enough have queued; not for each.
@@ -1171,10 +1163,8 @@ impl DecisionLog for AuditLog {
             st.pending_since = Some(Instant::now());
         }
         st.next_seq = seq + 1;
-        st.chain = chain;
         st.last_time = time;
-        let receipt = Receipt { seq, hash: chain };
-        st.head = Some(receipt);
+        let receipt = Receipt { seq };
         let wake = st.writer_idle && (first || st.pending_entries >= self.shared.wake_at);
         drop(st);
         if wake {
@@ -1210,8 +1200,25 @@ impl DecisionLog for AuditLog {
         .map(drop)
     }
 
-    fn head(&self) -> Option<Receipt> {
-        lock(&self.shared.state).head
+    fn head(&self) -> Option<Head> {
+        let mut st = lock(&self.shared.state);
+        if st.head.map_or(0, |h| h.seq + 1) >= st.next_seq {
+            return st.head;
+        }
+        // Entries appended before this call are hashed by the batch that takes the last of
+        // them: the one in flight if it did, else the next, asked for now.
+        let target = if st.taken >= st.next_seq {
+            st.batches_taken
+        } else {
+            st.flush_wanted = true;
+            self.shared.work.notify_one();
+            st.batches_taken + 1
+        };
+        match self.wait_batch(st, target) {
+            Ok(st) => st.head,
+            // A failed or closed log: the last entry it hashed.
+            Err(_) => lock(&self.shared.state).head,
+        }
     }
 }
 
@@ -1398,6 +1405,12 @@ impl Writer {
                     if let Some(checkpoint) = checkpoint {
                         self.unpublished = Some(checkpoint);
                     }
+                    if let Some(seq) = self.frontier.size().checked_sub(1) {
+                        st.head = Some(Head {
+                            seq,
+                            hash: self.chain_head,
+                        });
+                    }
                     // Only a durable checkpoint is handed out: one a crash could take back
                     // would later look like a log that lost entries.
                     if durable {
@@ -1517,22 +1530,21 @@ impl Writer {
             };
             // The hashes of the nodes one entry completes, lowest level first (at most 63).
             let mut row = [0u8; 32 * 64];
+            // An entry as stored: its chain hash, then the entry.
+            let mut value = Vec::new();
             let mut completed = Vec::with_capacity(8);
             for op in ops.drain(..) {
                 match op {
-                    Op::Entry {
-                        seq,
-                        time,
-                        leaf,
-                        value,
-                    } => {
+                    Op::Entry { seq, time, encoded } => {
                         debug_assert_eq!(seq, self.frontier.size());
+                        let leaf = merkle::leaf_hash(&encoded);
+                        self.chain_head = merkle::chain_hash(&self.chain_head, &leaf);
+                        value.clear();
+                        value.extend_from_slice(&self.chain_head);
+                        value.extend_from_slice(&encoded);
                         entries
                             .insert(seq, value.as_slice())
                             .map_err(redb::Error::from)?;
-                        if let Some((chain, _)) = value.split_first_chunk::<32>() {
-                            self.chain_head = *chain;
-                        }
                         self.last_time = time;
                         self.frontier.push(leaf, |level, index, hash| {
                             completed.push((level, index, hash));

@@ -605,7 +605,7 @@ pub(crate) fn test_gate_on(log: Arc<dyn DecisionLog>, policy: &str) -> Gate {
 mod tests {
     use std::sync::Mutex;
 
-    use cordon_audit::{AppendError, EraseError, Receipt, Subject};
+    use cordon_audit::{AppendError, EraseError, Head, Receipt, Subject};
     use cordon_policy::{Action, Resource};
 
     use super::*;
@@ -625,7 +625,7 @@ mod tests {
             *self.synced.lock().unwrap() = Some(through);
             Ok(())
         }
-        fn head(&self) -> Option<Receipt> {
+        fn head(&self) -> Option<Head> {
             self.inner.head()
         }
         fn forget(&self, subjects: &[Subject]) -> Result<(), EraseError> {

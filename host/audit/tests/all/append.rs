@@ -12,13 +12,24 @@ fn assigns_consecutive_seqs_and_chains_hashes() {
     let log = common::open(dir.path());
     assert_eq!(log.head(), None);
     let a = log.append(&common::entry(0)).unwrap();
+    let head_a = log.head().unwrap();
     let b = log.append(&common::entry(1)).unwrap();
     assert_eq!((a.seq, b.seq), (0, 1));
-    assert_ne!(a.hash, b.hash);
-    assert_eq!(log.head(), Some(b));
-    assert_eq!(b.hash_hex().len(), 64);
+    // The head covers what was appended before it was asked for, hashed by the writer.
+    let head_b = log.head().unwrap();
+    assert_eq!((head_a.seq, head_b.seq), (0, 1));
+    assert_ne!(head_a.hash, head_b.hash);
+    assert_eq!(head_b.hash_hex().len(), 64);
     log.sync(1).unwrap();
     assert_eq!(log.store().len().unwrap(), 2);
+    // The chain the writer stored is the one the head named.
+    drop(log);
+    let report = verify(
+        &common::log_path(dir.path()),
+        &common::public_key(dir.path()),
+    )
+    .unwrap();
+    assert_eq!(report.head.map(|h| h.to_hex()), Some(head_b.hash_hex()));
 }
 
 #[test]
@@ -359,7 +370,7 @@ fn entries_nobody_waits_for_are_committed_in_batches_not_one_by_one() {
 }
 
 #[test]
-fn a_sync_a_checkpoint_a_source_and_closing_do_not_wait_for_the_linger() {
+fn a_sync_a_checkpoint_a_source_a_head_and_closing_do_not_wait_for_the_linger() {
     let dir = tempfile::tempdir().unwrap();
     let log = Arc::new(lingering(dir.path()));
     let seq = log.append(&common::entry(0)).unwrap().seq;
@@ -378,7 +389,12 @@ fn a_sync_a_checkpoint_a_source_and_closing_do_not_wait_for_the_linger() {
     let digest = cordon_audit::CodeRef::of("python", "print(1)").digest;
     assert!(log.source(&digest).unwrap().is_some());
 
-    log.append(&common::entry(3)).unwrap();
+    let seq = log.append(&common::entry(3)).unwrap().seq;
+    let l = log.clone();
+    let head = returns_soon("head", move || l.head());
+    assert_eq!(head.map(|h| h.seq), Some(seq));
+
+    log.append(&common::entry(4)).unwrap();
     let log = Arc::into_inner(log).unwrap();
     returns_soon("close", move || log.close()).unwrap();
     let report = verify(
@@ -386,7 +402,7 @@ fn a_sync_a_checkpoint_a_source_and_closing_do_not_wait_for_the_linger() {
         &common::public_key(dir.path()),
     )
     .unwrap();
-    assert_eq!(report.entries, 4);
+    assert_eq!(report.entries, 5);
 }
 
 #[test]
