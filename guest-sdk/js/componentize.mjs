@@ -7,8 +7,14 @@
 // where that file (and cordon-uncaught.js, which it imports) sits beside the agent (with the
 // agent's other .js files), behind an entry that wraps `run` for JSON. componentize-js comes from $CORDON_GUEST_TOOLS/node_modules
 // (scripts/install-guest-toolchain.sh).
-import { cp, mkdtemp, readdir, rm, writeFile, mkdir } from "node:fs/promises";
-import { tmpdir } from "node:os";
+//
+// Reproducible: componentize-js records the scratch folder's path (and one of its own, named
+// from Math.random) in the component, so both are derived from what is built: the scratch
+// folder is /tmp/cordon-js-<hash of the files staged in it>, and componentize-js's folder is
+// made inside it under a fixed name. Two builds of the same files, from any folder, give the
+// same bytes; a build waits while another builds the same files.
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 
@@ -38,30 +44,67 @@ try {
   process.exit(1);
 }
 
-const work = await mkdtemp(join(tmpdir(), "cordon-js-"));
+// What goes into the scratch folder: the agent's .js files, the SDK's, and the entry.
+const srcDir = dirname(resolve(src));
+const files = new Map();
+for (const name of (await readdir(srcDir)).sort()) {
+  if (/\.(m?js)$/.test(name)) files.set(name, await readFile(join(srcDir, name)));
+}
+for (const sdk of ["cordon-guest.js", "cordon-uncaught.js"]) files.set(sdk, await readFile(join(here, sdk)));
+files.set(
+  "cordon-entry.js",
+  `import { run as agentRun } from "./${basename(src)}";\n` +
+    `import { exportRun } from "./cordon-guest.js";\n` +
+    `export const run = exportRun(agentRun);\n`,
+);
+const hash = createHash("sha256");
+for (const [name, bytes] of files) hash.update(`${name}\0${bytes.length}\0`).update(bytes);
+const work = `/tmp/cordon-js-${hash.digest("hex").slice(0, 16)}`;
+await claim(work);
+const savedTmp = process.env.TMPDIR;
+const cwd = process.cwd();
+const savedRandom = Math.random;
 try {
-  const srcDir = dirname(resolve(src));
-  for (const name of await readdir(srcDir)) {
-    if (/\.(m?js)$/.test(name)) await cp(join(srcDir, name), join(work, name));
-  }
-  for (const sdk of ["cordon-guest.js", "cordon-uncaught.js"]) await cp(join(here, sdk), join(work, sdk));
-  const entry = join(work, "cordon-entry.js");
-  await writeFile(
-    entry,
-    `import { run as agentRun } from "./${basename(src)}";\n` +
-      `import { exportRun } from "./cordon-guest.js";\n` +
-      `export const run = exportRun(agentRun);\n`,
-  );
+  for (const [name, bytes] of files) await writeFile(join(work, name), bytes);
+  // componentize-js makes its folder at join(tmpdir(), <hash of Math.random()>).
+  process.env.TMPDIR = work;
+  Math.random = () => 0.5;
+  // It also records the source's folder, or the working directory when that holds it.
+  process.chdir(work);
   const { component } = await componentize({
-    sourcePath: entry,
+    sourcePath: join(work, "cordon-entry.js"),
     witPath: resolve(wit),
     worldName: "cordon:agent/agent",
     // No fetch(), no incoming HTTP: a Cordon agent reaches the network only through http.send.
     disableFeatures: ["http", "fetch-event"],
   });
+  Math.random = savedRandom;
+  process.chdir(cwd);
+  if (savedTmp === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmp;
   await mkdir(dirname(resolve(out)), { recursive: true });
-  await writeFile(out, component);
+  await writeFile(resolve(out), component);
   console.error(`componentize: wrote ${out} (${component.length} bytes)`);
 } finally {
+  Math.random = savedRandom;
+  process.chdir(cwd);
   await rm(work, { recursive: true, force: true });
+}
+
+// Make `dir`, waiting while another build of the same files holds it (one left behind by a
+// build that died is taken over after ten minutes).
+async function claim(dir) {
+  const deadline = Date.now() + 15 * 60 * 1000;
+  for (;;) {
+    try {
+      await mkdir(dir);
+      return;
+    } catch (err) {
+      if (err.code !== "EEXIST") throw err;
+    }
+    const age = await stat(dir).then((s) => Date.now() - s.mtimeMs, () => 0);
+    if (age > 10 * 60 * 1000) await rm(dir, { recursive: true, force: true });
+    else if (Date.now() > deadline) throw new Error(`componentize: ${dir} stays in use`);
+    else await new Promise((done) => setTimeout(done, 250));
+  }
 }
