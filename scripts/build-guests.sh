@@ -13,6 +13,11 @@
 #                                       (they run agent source sent as text, issue #15)
 #
 # Usage: scripts/build-guests.sh [--no-python] [--no-js] [--force] [NAME...]
+#        scripts/build-guests.sh --agent DIR -o OUT.wasm
+#
+# --agent builds one Rust agent folder anywhere (its Cargo.toml depends on guest-sdk), as it
+# builds the Rust examples, into OUT.wasm; `cordon build` uses it. Its cargo output goes to
+# DIR/target, and DIR's path is not in the component.
 #
 # NAME is an example, or `runners` for both runners; without NAME everything is built.
 # A second run is fast: cargo rebuilds only what changed, and a Python or JS component newer than
@@ -35,12 +40,17 @@ TARGET=wasm32-unknown-unknown
 
 want_python=1 want_js=1 force=0
 only=()
-for arg in "$@"; do
+agent='' agent_out=''
+while [ $# -gt 0 ]; do
+    arg=$1
+    shift
     case $arg in
+        --agent) agent=${1:-}; shift ;;
+        -o) agent_out=${1:-}; shift ;;
         --no-python) want_python=0 ;;
         --no-js) want_js=0 ;;
         --force) force=1 ;;
-        -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
         -*) echo "build-guests: unknown option \`$arg\`" >&2; exit 2 ;;
         runners) only+=("$arg") ;;
         *) [ -d "$EXAMPLES/$arg" ] || { echo "build-guests: no example \`$arg\`" >&2; exit 2; }
@@ -68,7 +78,7 @@ up_to_date() {
 WASM_TOOLS=$TOOLS/venv/bin/wasm-tools
 [ -x "$WASM_TOOLS" ] || WASM_TOOLS=$(command -v wasm-tools) ||
     die "wasm-tools not found; run scripts/install-guest-toolchain.sh"
-mkdir -p "$OUT"
+[ -n "$agent" ] || mkdir -p "$OUT"
 
 results=()
 record() { results+=("$(printf '%-16s %-7s %10s bytes  %6ss  %s' "$1" "$2" "$3" "$4" "$5")"); }
@@ -99,8 +109,11 @@ cargo_wasm() {
     fi
     # The same source gives the same bytes wherever the checkout is: a component's digest names
     # it in policies and the decision log, so no build path may leak into it.
-    local flags="${RUSTFLAGS:+$RUSTFLAGS }--remap-path-prefix=$ROOT=/cordon --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo"
-    local args=(build --release --target "$TARGET" --manifest-path "$manifest" --locked
+    # An agent folder is named last: rustc applies the last prefix that matches.
+    local flags="${RUSTFLAGS:+$RUSTFLAGS }--remap-path-prefix=$ROOT=/cordon --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo${REMAP_AGENT:+ --remap-path-prefix=$REMAP_AGENT=/agent}"
+    local locked=(--locked)
+    [ "${UNLOCKED:-0}" = 0 ] || locked=()
+    local args=(build --release --target "$TARGET" --manifest-path "$manifest" "${locked[@]}"
         --target-dir "$target_dir" "$@")
     case $route in
         rustup)
@@ -126,6 +139,24 @@ check_imports() {
     stray=$("$WASM_TOOLS" component wit "$2" | awk '$1 == "import" && $2 !~ /^(cordon:agent\/|wasi:cli\/std(out|err)@|wasi:io\/(streams|error)@)/ { print $2 }')
     [ -z "$stray" ] || die "$1 imports more than cordon:agent and stdout/stderr: $stray"
 }
+
+# --- One Rust agent folder (cordon build) ------------------------------------------------------
+if [ -n "$agent" ]; then
+    [ -n "$agent_out" ] || die "--agent needs -o OUT.wasm"
+    [ -f "$agent/Cargo.toml" ] || die "no Cargo.toml in \`$agent\`"
+    agent=$(cd "$agent" && pwd)
+    # The package's name, from the first `name = "..."` of its [package] table.
+    crate=$(awk '/^\[/ { in_pkg = ($0 == "[package]") } in_pkg && /^name[[:space:]]*=/ { gsub(/^name[[:space:]]*=[[:space:]]*"|".*$/, ""); print; exit }' "$agent/Cargo.toml")
+    [ -n "$crate" ] || die "no package name in \`$agent/Cargo.toml\`"
+    # Its Cargo.lock is its own: the first build may add the agent to it.
+    UNLOCKED=1 REMAP_AGENT=$agent cargo_wasm "$agent/Cargo.toml" "$agent/target"
+    core=$agent/target/$TARGET/release/${crate//-/_}.wasm
+    [ -f "$core" ] || die "$crate: cargo produced no $core (is it a cdylib?)"
+    mkdir -p "$(dirname "$agent_out")"
+    "$WASM_TOOLS" component new "$core" -o "$agent_out"
+    check_imports "$crate" "$agent_out"
+    exit 0
+fi
 
 if [ ${#rust_names[@]} -gt 0 ]; then
     pkgs=()

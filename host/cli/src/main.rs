@@ -14,9 +14,14 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod agent;
 mod audit_cmd;
+mod build_cmd;
+mod checkout;
 mod compile_cmd;
+mod dev_cmd;
 mod egress;
+mod new_cmd;
 mod out;
 mod policy_cmd;
 mod records_cmd;
@@ -37,7 +42,8 @@ and logged.\n\nA component gets no ambient access: its only way out is the cordo
 (fs, http, records). Every call is decided by the policy bundle you give it, appended to a \
 hash-chained decision log, and only then carried out. Denied calls reach the guest as a typed \
 `access-denied` error naming the deciding policies.",
-    after_help = "Examples:\n  cordon run agent.wasm --policy policy.cedar --root ./files --input '{\"path\":\"a.txt\"}'\n  \
+    after_help = "Examples:\n  cordon new my-agent --lang python && cd my-agent && cordon build\n  \
+cordon run agent.wasm --policy policy.cedar --root ./files --input '{\"path\":\"a.txt\"}'\n  \
 cordon compile agent.wasm\n  \
 cordon policy check policies/\n  cordon policy test policies/tests/private-dir.json\n  cordon audit verify"
 )]
@@ -61,6 +67,12 @@ enum Command {
     Run(Box<run_cmd::RunArgs>),
     /// Validate a component and compile it into the cache ahead of its first run.
     Compile(compile_cmd::CompileArgs),
+    /// Write a new agent (Rust, Python or JavaScript) with its policy, ready to build and run.
+    New(new_cmd::NewArgs),
+    /// Build an agent folder into a component and print its digest.
+    Build(build_cmd::BuildArgs),
+    /// Build and run an agent, and again each time its source changes.
+    Dev(dev_cmd::DevArgs),
     /// Check policy bundles against the Cordon schema and test their decisions.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -88,6 +100,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run_cmd::run(*args, &cli.data),
         Command::Compile(args) => compile_cmd::run(args, &cli.data),
+        Command::New(args) => new_cmd::run(args),
+        Command::Build(args) => build_cmd::run(args),
+        Command::Dev(args) => dev_cmd::run(args, &cli.data),
         Command::Policy(cmd) => policy_cmd::run(cmd),
         Command::Audit(cmd) => audit_cmd::run(cmd, &cli.data),
         Command::Serve(args) => serve_cmd::serve(args, &cli.data),

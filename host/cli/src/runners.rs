@@ -19,15 +19,11 @@ pub(crate) fn search_path(explicit: Option<&Path>, data: &Path) -> Vec<PathBuf> 
         return dirs;
     }
     dirs.push(data.join("runners"));
-    if let Ok(exe) = std::env::current_exe() {
-        // Only a Cordon checkout (it has wit/world.wit): never some `build/` folder that
-        // happens to sit above an installed binary.
-        for dir in exe.ancestors().skip(1) {
-            if dir.join("wit").join("world.wit").is_file() {
-                dirs.push(dir.join("build").join("runners"));
-            }
-        }
-    }
+    dirs.extend(
+        crate::checkout::above_binary()
+            .into_iter()
+            .map(|dir| dir.join("build").join("runners")),
+    );
     dirs
 }
 
