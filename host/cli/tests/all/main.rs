@@ -6,6 +6,7 @@
     reason = "tests stop loudly"
 )]
 
+mod agents;
 mod audit;
 mod bounds;
 mod compile;
