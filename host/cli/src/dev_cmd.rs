@@ -19,8 +19,9 @@ use crate::agent::{self, Lang};
 Builds the agent in DIR as `cordon build` does (into DIR/build/<folder>.wasm), runs it with \
 `cordon run COMPONENT RUN_ARGS...` (its JSON report on stdout), then watches DIR: when a file \
 changes, it builds and runs again. A build that fails is reported on stderr and the next change \
-is awaited. Files under target/, build/, root/, node_modules/, cordon-data/, __pycache__/ and \
-hidden ones are not watched (root/ is what runs read and may write). Stop it with Ctrl-C, or \
+is awaited. Files under target/, build/, root/, node_modules/, cordon-data/, __pycache__/, \
+hidden ones and Cargo.lock are not watched (root/ is what runs read and may write; the build \
+updates Cargo.lock). Stop it with Ctrl-C, or \
 give --max-runs.
 
 Examples:
@@ -59,6 +60,9 @@ const UNWATCHED: [&str; 6] = [
     "__pycache__",
 ];
 
+/// Files the build itself writes: a first Rust build adds the agent to its Cargo.lock.
+const BUILD_WRITES: [&str; 1] = ["Cargo.lock"];
+
 /// Each watched file under `dir`, with its size and modification time.
 type Snapshot = BTreeMap<PathBuf, (u64, Option<SystemTime>)>;
 
@@ -72,7 +76,7 @@ fn snapshot(dir: &Path) -> anyhow::Result<Snapshot> {
             let entry = entry?;
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name.starts_with('.') {
+            if name.starts_with('.') || BUILD_WRITES.contains(&name.as_ref()) {
                 continue;
             }
             let meta = entry.metadata()?;
