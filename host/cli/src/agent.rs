@@ -154,7 +154,13 @@ pub(crate) fn build(dir: &Path, lang: Lang, out: &Path) -> anyhow::Result<Built>
         // The tools' chatter is not this command's output.
         .stdout(std::io::stderr())
         .status()
-        .with_context(|| format!("cannot start the {} build", lang.name()))?;
+        .with_context(|| {
+            format!(
+                "cannot start the {} build (`{}`)",
+                lang.name(),
+                cmd.get_program().to_string_lossy()
+            )
+        })?;
     if !status.success() {
         bail!(
             "the {} build of `{}` failed ({status}); its output is above",
