@@ -9,7 +9,7 @@ export function run(_input) {
     fs.write("hello.txt", "overwritten by js-hello\n");
   } catch (err) {
     if (!(err instanceof AccessDenied)) throw err;
-    write = `denied by policy [${err.policyIds.join(", ")}]`;
+    write = `denied by policy [${err.policy_ids.join(", ")}]`;
   }
   return { read, write };
 }

@@ -7,7 +7,7 @@ function main(input) {
     fs.write("hello.txt", "overwritten by source\n");
   } catch (err) {
     if (!(err instanceof AccessDenied)) throw err;
-    write = `denied by policy [${err.policyIds.join(", ")}]`;
+    write = `denied by policy [${err.policy_ids.join(", ")}]`;
   }
   return { read, write };
 }

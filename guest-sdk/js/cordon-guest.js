@@ -11,7 +11,7 @@
 //       fs.write("hello.txt", "bye");
 //     } catch (err) {
 //       if (!(err instanceof AccessDenied)) throw err;
-//       return { read: text, write: `denied by policy [${err.policyIds.join(", ")}]` };
+//       return { read: text, write: `denied by policy [${err.policy_ids.join(", ")}]` };
 //     }
 //     return { read: text, write: "written" };
 //   }
@@ -33,7 +33,27 @@ import { MARKER, describe, disableNetworkGlobals } from "./cordon-uncaught.js";
 
 disableNetworkGlobals();
 
-/** A Cordon call failed. `kind` is the WIT case name; `payload` is the WIT error value. */
+/**
+ * A Cordon call failed: the base class of every error the SDK throws.
+ *
+ * `err.message` is `"<kind, dash as space>: <detail>"`, e.g.
+ * ``"not found: `a.txt` does not exist"``, the same text as Python's `str(err)` and Rust's
+ * `Display`. Throwing a `CordonError` from `run` hands it to the host as the run's typed error.
+ *
+ * @param {string} kind the WIT case name.
+ * @param {string} message the host's text without the kind.
+ * @param {object} [payload] the WIT error value (defaults to `{ tag: kind, val: message }`).
+ * @property {string} kind the WIT case: `access-denied`, `not-found`, `invalid`, `limit-exceeded`, `io` or `unsupported`.
+ * @property {string} message the whole text, kind first.
+ * @property {string} detail the host's text without the kind (Python: `err.detail`, also `err.message`).
+ * @example
+ * try {
+ *   fs.readText("config.json");
+ * } catch (err) {
+ *   if (!(err instanceof CordonError)) throw err;
+ *   return { error: err.toJSON() };
+ * }
+ */
 export class CordonError extends Error {
   constructor(kind, message, payload) {
     super(`${kind.replace("-", " ")}: ${message}`);
@@ -44,7 +64,15 @@ export class CordonError extends Error {
     Object.defineProperty(this, "payload", { value: payload ?? { tag: kind, val: message } });
   }
 
-  /** The error as a JSON-ready object: `kind`, `message` and any details. */
+  /**
+   * The error as a JSON-ready object, the same shape in Rust, Python and JavaScript
+   * (`JSON.stringify(err)` uses it).
+   *
+   * @returns {{kind: string, message: string}} an `AccessDenied` adds `action`, `resource`, `policy_ids` and `decision_id`.
+   * @example
+   * catch (err) { return { error: err.toJSON() }; }
+   * // {"error": {"kind": "not-found", "message": "not found: `a.txt` does not exist"}}
+   */
   toJSON() {
     return { kind: this.kind, message: this.message };
   }
@@ -58,56 +86,142 @@ const EGRESS_HINT =
   " its range with `cordon run --allow-egress-range CIDR` or `egress.allow_ranges` of" +
   " `cordon serve`";
 
-/** The host owner's policy refused the call; nothing was touched. */
+// Read-only, non-enumerable camelCase aliases of snake_case fields (kept for agents written
+// before the names were made the same in every language; JSON.stringify leaves them out).
+function aliases(target, names) {
+  for (const [alias, field] of Object.entries(names)) {
+    Object.defineProperty(target, alias, { get() { return this[field]; }, enumerable: false });
+  }
+  return target;
+}
+
+/**
+ * The host owner's policy refused the call; nothing was touched. `kind`: `access-denied`.
+ *
+ * `err.message` names the action, the resource as the policy saw it, the deciding policies and
+ * the decision's number in the log:
+ * ``access denied: `fs:write` on `Cordon::File::"/hello.txt"` (by policy hello-is-read-only, decision 1)``.
+ * With no policy ids, `(no policy permits it, decision N)`; refused by the host's egress guard,
+ * `(by the host's egress guard cordon:egress, decision N)` and a hint naming
+ * `cordon run --allow-egress-range CIDR`.
+ *
+ * @param {{action: string, resource: string, policyIds: string[], decisionId: bigint}} denial the WIT `denial` (`policy_ids`/`decision_id` are read too).
+ * @property {string} action the refused Cedar action, e.g. `fs:write`, `http:send`.
+ * @property {string} resource the resource as the policy saw it, e.g. `Cordon::File::"/hello.txt"`.
+ * @property {string[]} policy_ids the `@id` of each policy that decided the refusal; empty when no policy permits the call; a host guard (`cordon:egress`, `cordon:rename`, `cordon:bounds`) when the host refused it. Alias: `policyIds`.
+ * @property {number} decision_id the decision's sequence number in the run's log (the report's `decisions[].seq`). Alias: `decisionId`.
+ * @example
+ * try {
+ *   fs.write("hello.txt", "bye");
+ * } catch (err) {
+ *   if (!(err instanceof AccessDenied)) throw err;
+ *   console.log(err.action, err.resource, err.policy_ids, err.decision_id);
+ * }
+ */
 export class AccessDenied extends CordonError {
   constructor(denial) {
-    const ids = denial.policyIds ?? [];
+    const ids = denial.policyIds ?? denial.policy_ids ?? [];
     const egress = ids.length === 1 && ids[0] === EGRESS_GUARD;
     const by = egress
       ? `by the host's egress guard ${EGRESS_GUARD}`
       : ids.length ? `by policy ${ids.join(", ")}` : "no policy permits it";
-    const decisionId = BigInt(denial.decisionId ?? 0);
+    const decisionId = BigInt(denial.decisionId ?? denial.decision_id ?? 0);
     super(
       "access-denied",
       `\`${denial.action}\` on \`${denial.resource}\` (${by}, decision ${decisionId})` +
         (egress ? EGRESS_HINT : ""),
-      { tag: "access-denied", val: { ...denial, policyIds: ids, decisionId } },
+      {
+        tag: "access-denied",
+        val: { action: denial.action, resource: denial.resource, policyIds: ids, decisionId },
+      },
     );
     this.name = "AccessDenied";
     this.action = denial.action;
     this.resource = denial.resource;
-    this.policyIds = ids;
-    this.decisionId = Number(decisionId);
+    this.policy_ids = ids;
+    this.decision_id = Number(decisionId);
+    aliases(this, { policyIds: "policy_ids", decisionId: "decision_id" });
   }
 
+  /**
+   * The denial as a JSON-ready object.
+   *
+   * @returns {{kind: string, message: string, action: string, resource: string, policy_ids: string[], decision_id: number}} the denial's fields.
+   * @example
+   * catch (err) { skipped[path] = err.toJSON(); }
+   */
   toJSON() {
     return {
       ...super.toJSON(),
       action: this.action,
       resource: this.resource,
-      policy_ids: this.policyIds,
-      decision_id: this.decisionId,
+      policy_ids: this.policy_ids,
+      decision_id: this.decision_id,
     };
   }
 }
 
-/** The named thing does not exist. */
+/**
+ * The named thing does not exist: a file, a directory, a collection. `kind`: `not-found`.
+ *
+ * @param {string} message what does not exist.
+ * @example
+ * let config = "{}";
+ * try { config = fs.readText("config.json"); } catch (err) { if (!(err instanceof NotFound)) throw err; }
+ */
 export class NotFound extends CordonError {
   constructor(message) { super("not-found", message); this.name = "NotFound"; }
 }
-/** The call's arguments are malformed, or the input was not the expected JSON. */
+/**
+ * The call's arguments are malformed, or the input was not the expected JSON. `kind`: `invalid`.
+ *
+ * A bad path (`..`, a symlink on the way, over 4,096 bytes), a URL that is not http(s), an
+ * unknown field or operator, text that is not UTF-8. An agent may throw it for bad input.
+ *
+ * @param {string} message what is wrong.
+ * @example
+ * if (typeof input?.path !== "string") throw new Invalid('expected {"path": ...}');
+ */
 export class Invalid extends CordonError {
   constructor(message) { super("invalid", message); this.name = "Invalid"; }
 }
-/** A per-call limit was hit. */
+/**
+ * A per-call limit was hit; the run goes on. `kind`: `limit-exceeded`.
+ *
+ * A file larger than one read may return, a write past `--max-write`, a response past
+ * `--max-response` or slower than `--http-timeout`. (A run past its fuel, memory or time is
+ * stopped instead, not told.)
+ *
+ * @param {string} message which limit.
+ * @example
+ * try { page = http.get(url); } catch (err) { if (!(err instanceof LimitExceeded)) throw err; }
+ */
 export class LimitExceeded extends CordonError {
   constructor(message) { super("limit-exceeded", message); this.name = "LimitExceeded"; }
 }
-/** The host's operating system refused the operation. */
+/**
+ * The host's operating system refused the operation. `kind`: `io`.
+ *
+ * A file that already exists, a directory that is not empty, a path that is a directory, a
+ * connection that failed.
+ *
+ * @param {string} message what the operating system said.
+ * @example
+ * try { fs.createDir("out"); } catch (err) { if (!(err instanceof IoError)) throw err; }
+ */
 export class IoError extends CordonError {
   constructor(message) { super("io", message); this.name = "IoError"; }
 }
-/** The capability is not provided by this host. */
+/**
+ * The capability is not provided by this host. `kind`: `unsupported`.
+ *
+ * A run without `--root` (no files), a host without a records store or without HTTP.
+ *
+ * @param {string} message what is missing.
+ * @example
+ * let rows = [];
+ * try { rows = records.query("tickets", [], ["title"]).rows; } catch (err) { if (!(err instanceof Unsupported)) throw err; }
+ */
 export class Unsupported extends CordonError {
   constructor(message) { super("unsupported", message); this.name = "Unsupported"; }
 }
@@ -140,11 +254,51 @@ const encoder = new TextEncoder();
 const bytes = (data) => (typeof data === "string" ? encoder.encode(data) : new Uint8Array(data));
 const entry = (e) => ({ name: e.name, kind: e.kind });
 
-/** Files under the run's root. Paths are relative to it (`notes/a.txt` == `/notes/a.txt`). */
+/**
+ * Files under the run's root: every call is one decision of an `fs:*` action.
+ *
+ * Paths are relative to the root the operator gave the run (`cordon run --root DIR`):
+ * `notes/a.txt` and `/notes/a.txt` name the same file, which the policy sees as
+ * `Cordon::File::"/notes/a.txt"` (a directory as `Cordon::Dir::"/notes"`). Empty segments and
+ * `.` are dropped; `..`, an empty path, a NUL byte or a symlink anywhere on the way are
+ * `Invalid`. A run without a root gets `Unsupported`. Every call throws `AccessDenied` when the
+ * policy refuses it (nothing was touched), `NotFound` for a path that does not exist, `Invalid`
+ * for a bad path, `LimitExceeded` past a per-call limit and `IoError` when the operating system
+ * refuses.
+ *
+ * @example
+ * for (const e of fs.listDir("logs")) {
+ *   if (e.kind === "file") console.log(fs.readText(`logs/${e.name}`).length);
+ * }
+ */
 export const fs = {
-  /** Read a whole file as a Uint8Array. `fs.read("data.bin")` */
+  /**
+   * Read a whole file (action `fs:read` on `Cordon::File::"/<path>"`).
+   *
+   * @param {string} path the file, relative to the run's root.
+   * @returns {Uint8Array} the file's content.
+   * @throws {AccessDenied} the policy refused the read.
+   * @throws {NotFound} there is no such file.
+   * @throws {Invalid} a bad path (`..`, a symlink on the way).
+   * @throws {LimitExceeded} the file is larger than one read may return.
+   * @throws {IoError} the path is a directory, or the operating system refused.
+   * @example
+   * const data = fs.read("data.bin");
+   */
   read: (path) => call(wfs.read, path),
-  /** Read a whole file as UTF-8 text. `fs.readText("hello.txt")` */
+  /**
+   * Read a whole file as UTF-8 text (action `fs:read`). Python: `fs.read_text`; Rust: `fs::read_to_string`.
+   *
+   * @param {string} path the file, relative to the run's root.
+   * @returns {string} the file's content.
+   * @throws {Invalid} the file is not UTF-8 text, or a bad path.
+   * @throws {AccessDenied} the policy refused the read.
+   * @throws {NotFound} there is no such file.
+   * @throws {LimitExceeded} the file is larger than one read may return.
+   * @throws {IoError} the operating system refused.
+   * @example
+   * const text = fs.readText("hello.txt");
+   */
   readText: (path) => {
     try {
       return new TextDecoder("utf-8", { fatal: true }).decode(fs.read(path));
@@ -153,42 +307,205 @@ export const fs = {
       throw new Invalid(`\`${path}\` is not UTF-8 text`);
     }
   },
-  /** Create or truncate a file with `data` (string or bytes). `fs.write("out.txt", "hi")` */
+  /**
+   * Create or truncate a file and write `data` to it (action `fs:write`). The decision is
+   * durable in the log before the file is touched.
+   *
+   * @param {string} path the file, relative to the run's root; its directory must exist.
+   * @param {string|Uint8Array|ArrayBuffer|number[]} data a string is written as UTF-8.
+   * @returns {undefined}
+   * @throws {AccessDenied} the policy refused the write.
+   * @throws {NotFound} the file's directory does not exist.
+   * @throws {LimitExceeded} the run's `--max-write` would be passed (nothing is written).
+   * @throws {Invalid} a bad path.
+   * @throws {IoError} the path is a directory, or the operating system refused.
+   * @example
+   * fs.write("out.txt", "hi");
+   */
   write: (path, data) => call(wfs.write, path, bytes(data)),
-  /** Append `data`, creating the file if needed. `fs.append("log.txt", "x\n")` */
+  /**
+   * Append `data` to a file, creating it if needed (action `fs:append`).
+   *
+   * @param {string} path the file, relative to the run's root.
+   * @param {string|Uint8Array|ArrayBuffer|number[]} data a string is written as UTF-8.
+   * @returns {undefined}
+   * @throws {AccessDenied} the policy refused the append.
+   * @throws {NotFound} the file's directory does not exist.
+   * @throws {LimitExceeded} the run's `--max-write` would be passed (nothing is written).
+   * @throws {Invalid} a bad path.
+   * @throws {IoError} the operating system refused.
+   * @example
+   * fs.append("log.txt", "one more line\n");
+   */
   append: (path, data) => call(wfs.append, path, bytes(data)),
-  /** List a directory: `[{ name, kind }]`, kind `file`, `directory`, `symlink` or `other`. */
+  /**
+   * List a directory (action `fs:list` on `Cordon::Dir::"/<path>"`). Python: `fs.list_dir`.
+   *
+   * @param {string} path the directory, relative to the run's root (`""` or `"/"`: the root).
+   * @returns {{name: string, kind: string}[]} names (not paths); `kind` is `file`, `directory`, `symlink` or `other`.
+   * @throws {AccessDenied} the policy refused the listing.
+   * @throws {NotFound} there is no such directory.
+   * @throws {LimitExceeded} the directory has more entries than one listing may return.
+   * @throws {Invalid} a bad path.
+   * @throws {IoError} the path is not a directory, or the operating system refused.
+   * @example
+   * const names = fs.listDir("logs").filter((e) => e.kind === "file").map((e) => e.name);
+   */
   listDir: (path) => call(wfs.listDir, path).map(entry),
-  /** Describe a path: `{ kind, size, modifiedMs }` (numbers). `fs.stat("a.txt").size` */
+  /**
+   * Describe a path (action `fs:stat`; a `Dir` when the path is a directory, else a `File`).
+   * A symlink is described, not followed.
+   *
+   * @param {string} path relative to the run's root.
+   * @returns {{kind: string, size: number, modified_ms: number|null}} `modified_ms`: milliseconds since the Unix epoch, `null` when unknown (alias: `modifiedMs`).
+   * @throws {AccessDenied} the policy refused the stat.
+   * @throws {NotFound} nothing is at the path.
+   * @throws {Invalid} a bad path.
+   * @throws {IoError} the operating system refused.
+   * @example
+   * const size = fs.stat("a.txt").size;
+   */
   stat: (path) => {
     const meta = call(wfs.stat, path);
-    return {
-      kind: meta.kind,
-      size: Number(meta.size),
-      modifiedMs: meta.modifiedMs === undefined ? undefined : Number(meta.modifiedMs),
-    };
+    return aliases(
+      {
+        kind: meta.kind,
+        size: Number(meta.size),
+        modified_ms: meta.modifiedMs === undefined || meta.modifiedMs === null ? null : Number(meta.modifiedMs),
+      },
+      { modifiedMs: "modified_ms" },
+    );
   },
-  /** Create a directory whose parent exists. `fs.createDir("out")` */
+  /**
+   * Create a directory whose parent exists (action `fs:create-dir` on `Cordon::Dir`). Python: `fs.create_dir`.
+   *
+   * @param {string} path the new directory, relative to the run's root.
+   * @returns {undefined}
+   * @throws {AccessDenied} the policy refused it.
+   * @throws {NotFound} the parent does not exist.
+   * @throws {IoError} the path already exists, or the operating system refused.
+   * @throws {Invalid} a bad path.
+   * @example
+   * fs.createDir("out");
+   */
   createDir: (path) => call(wfs.createDir, path),
-  /** Remove a file or an empty directory. `fs.remove("scratch.txt")` */
+  /**
+   * Remove a file or an empty directory (action `fs:remove`; a directory is decided as `Cordon::Dir`).
+   *
+   * @param {string} path relative to the run's root.
+   * @returns {undefined}
+   * @throws {AccessDenied} the policy refused it.
+   * @throws {NotFound} nothing is at the path.
+   * @throws {IoError} the directory is not empty, or the operating system refused.
+   * @throws {Invalid} a bad path.
+   * @example
+   * fs.remove("scratch.txt");
+   */
   remove: (path) => call(wfs.remove, path),
-  /** Rename a file or directory. `fs.rename("draft.md", "final.md")` */
+  /**
+   * Rename a file or directory (`fs:rename` on `from`, `fs:write` on `to`; a directory's `to`
+   * needs `fs:create-dir`). The host also refuses a rename that would let the policy allow
+   * more on the new names than on the old ones (decided by `cordon:rename`).
+   *
+   * @param {string} from what to rename, relative to the run's root.
+   * @param {string} to its new path.
+   * @returns {undefined}
+   * @throws {AccessDenied} the policy (or `cordon:rename`) refused it.
+   * @throws {NotFound} `from` does not exist.
+   * @throws {LimitExceeded} the directory holds more entries than the check walks.
+   * @throws {IoError} `to` exists as a non-empty directory, or the operating system refused.
+   * @throws {Invalid} a bad path.
+   * @example
+   * fs.rename("draft.md", "final.md");
+   */
   rename: (from, to) => call(wfs.rename, from, to),
 };
 
-/** Outbound HTTP, whole request and whole response. */
+// Header pairs from an array of `[name, value]` or an object `{name: value}`.
+function headerList(headers) {
+  if (headers === undefined || headers === null) return [];
+  const pairs = Array.isArray(headers) ? headers : Object.entries(headers);
+  return pairs.map(([name, value]) => [String(name), String(value)]);
+}
+
+const REQUEST_KEYS = new Set(["method", "url", "headers", "body"]);
+
+/**
+ * Outbound HTTP (action `http:send`), whole request and whole response.
+ *
+ * Each request (and each redirect the host follows) is decided as `http:send` on
+ * `Cordon::Url::"<scheme>://<host>:<port><path>"` — the query and fragment are not part of the
+ * id, the port is always written — with `context.method`. A refusal by the policy, or by the
+ * host's egress guard for a special-purpose address (policy id `cordon:egress`), throws
+ * `AccessDenied` before any connection is made.
+ *
+ * @example
+ * const response = http.get("https://example.com/");
+ * if (response.status >= 200 && response.status < 300) {
+ *   const text = new TextDecoder().decode(response.body);
+ * }
+ */
 export const http = {
-  /** `http.send({ method, url, headers: [[name, value]], body })` → `{ status, headers, body }` */
-  send: ({ method = "GET", url, headers = [], body } = {}) => {
+  /**
+   * Send a request and wait for the whole response.
+   *
+   * Two forms, the same request (Python's `http.send` takes both too): one request object,
+   * `send({ method, url, headers, body })` (the fields of the WIT `request`; all but `url`
+   * optional), or positional arguments, `send(method, url, headers, body)`.
+   *
+   * @param {{method?: string, url: string, headers?: Array<[string, string]>|Object<string, string>, body?: string|Uint8Array}|string} request the request, or its method (`GET`, `POST`, ...; any case, the host upper-cases it).
+   * @param {string} [url] with a method: an absolute `http` or `https` URL.
+   * @param {Array<[string, string]>|Object<string, string>} [headers] with a method: `[[name, value]]` or `{name: value}`; `Host` and the other headers the host sets may not be given.
+   * @param {string|Uint8Array} [body] with a method: a string is sent as UTF-8.
+   * @returns {{status: number, headers: Array<[string, string]>, body: Uint8Array}} the response.
+   * @throws {AccessDenied} the policy refused `http:send` on the URL, or the egress guard did (`policy_ids` `["cordon:egress"]`; the message names the flag that allows it).
+   * @throws {Invalid} not an http(s) URL, an unknown method, a header the host sets, or no `url`.
+   * @throws {LimitExceeded} the response is larger than `--max-response`, or the request took longer than `--http-timeout`.
+   * @throws {IoError} the connection failed.
+   * @throws {Unsupported} this host offers no HTTP.
+   * @example
+   * const response = http.send({
+   *   method: "POST",
+   *   url: "https://api.example/notes",
+   *   headers: [["content-type", "application/json"]],
+   *   body: JSON.stringify({ text: "hi" }),
+   * });
+   * const same = http.send("POST", "https://api.example/notes", { "content-type": "application/json" }, '{"text":"hi"}');
+   */
+  send: (request = {}, ...rest) => {
+    let method, url, headers, body;
+    if (typeof request === "string") {
+      method = request;
+      [url, headers, body] = rest;
+    } else {
+      if (rest.length) throw new Invalid("give `http.send` a request object or separate arguments, not both");
+      const unknown = Object.keys(request ?? {}).find((key) => !REQUEST_KEYS.has(key));
+      if (unknown !== undefined) throw new Invalid(`unknown request key \`${unknown}\``);
+      ({ method = "GET", url, headers, body } = request ?? {});
+    }
+    if (url === undefined || url === null) throw new Invalid("`http.send` needs a `url`");
     const response = call(whttp.send, {
-      method,
-      url,
-      headers: headers.map(([name, value]) => [String(name), String(value)]),
+      method: String(method),
+      url: String(url),
+      headers: headerList(headers),
       body: body === undefined || body === null ? undefined : bytes(body),
     });
     return { status: response.status, headers: response.headers, body: response.body };
   },
-  /** `http.get("https://example.com/")` */
+  /**
+   * `GET` a URL: `send({ method: "GET", url, headers })`.
+   *
+   * @param {string} url an absolute `http` or `https` URL.
+   * @param {Array<[string, string]>|Object<string, string>} [headers] `[[name, value]]` or `{name: value}`.
+   * @returns {{status: number, headers: Array<[string, string]>, body: Uint8Array}} the response, as `send`.
+   * @throws {AccessDenied} the policy or the egress guard refused it.
+   * @throws {Invalid} a bad URL or header.
+   * @throws {LimitExceeded} the response was too large or too slow.
+   * @throws {IoError} the connection failed.
+   * @throws {Unsupported} this host offers no HTTP.
+   * @example
+   * const status = http.get("https://example.com/").status;
+   */
   get: (url, headers = []) => http.send({ method: "GET", url, headers }),
 };
 
@@ -225,19 +542,75 @@ function result(r) {
   };
 }
 
-/** Records held by the host; withheld records and fields are counted, never shown. */
+/**
+ * Records held by the host (actions `records:read` and `records:read-field`).
+ *
+ * Each record is decided as `Cordon::Record::"<collection>/<id>"` (`in`
+ * `Cordon::Collection::"<collection>"`) and each requested field as
+ * `Cordon::Field::"<collection>/<name>"`. A record the policy withholds takes no part in the
+ * read (it is not counted: `withheld_records` is always 0); a requested field it withholds is
+ * left out of every row and named in `withheld_fields`. A filter on a withheld field refuses the
+ * whole read with `AccessDenied` (resource `Cordon::Collection::"<collection>"`, no policy ids).
+ *
+ * @example
+ * const result = records.query("tickets", [["status", "==", "open"]], ["title", "priority"], 20);
+ * for (const row of result.rows) console.log(row.id, row.fields.title);
+ */
 export const records = {
-  /** `records.query("tickets", [["status", "==", "open"]], ["title"], 20)`; ops `== != < <= > >= in` */
+  /**
+   * Records of `collection` meeting every condition of `filter`, with the named `fields`.
+   *
+   * @param {string} collection the collection's name.
+   * @param {Array<[string, string, *]>} filter `[field, op, value]` triples that must all hold; `op` is one of `== != < <= > >=` with a value, or `in` with an array of values. Values are `null`, booleans, numbers (integers are sent as integers), bigints or strings.
+   * @param {string[]} fields the names of the fields each row should carry.
+   * @param {number} [limit=100] at most this many rows (the purpose's row cap may be lower).
+   * @returns {{rows: Array<{id: string, fields: Object}>, withheld_records: number, withheld_fields: string[], truncated: boolean}} `truncated`: more visible records met the filter than were returned.
+   * @throws {AccessDenied} the filter tests a field the policy withholds.
+   * @throws {NotFound} there is no such collection.
+   * @throws {Invalid} an unknown field or operator, or a value of another type.
+   * @throws {Unsupported} this host has no records store.
+   * @throws {IoError} the store failed.
+   * @example
+   * const result = records.query("orders", [["total", ">", 100], ["region", "in", ["eu", "uk"]]], ["customer", "total"], 10);
+   */
   query: (collection, filter, fields, limit = 100) =>
     result(call(wrecords.query, collection, filter.map(condition), fields, limit)),
-  /** `records.get("tickets", "T-17", ["title"])` */
+  /**
+   * One record by id, in the same shape as `query`. A record that does not exist and one the
+   * policy withholds give the same answer: no row.
+   *
+   * @param {string} collection the collection's name.
+   * @param {string} id the record's id (trimmed and put in Unicode NFC, as at import).
+   * @param {string[]} fields the names of the fields the row should carry.
+   * @returns {{rows: Array<{id: string, fields: Object}>, withheld_records: number, withheld_fields: string[], truncated: boolean}} at most one row.
+   * @throws {NotFound} there is no such collection.
+   * @throws {Invalid} an unknown field.
+   * @throws {Unsupported} this host has no records store.
+   * @throws {IoError} the store failed.
+   * @example
+   * const [row] = records.get("orders", "o-42", ["status"]).rows;
+   * const status = row ? row.fields.status : null;
+   */
   get: (collection, id, fields) => result(call(wrecords.get, collection, id, fields)),
 };
 
 /**
  * Wrap an agent's `run(input)` into the component's `run(input: string) -> result<string, error>`
- * (the build helper does this). A `CordonError` becomes the WIT error it stands for; any other
- * exception ends the run, described for the report in the agent's terms (`endRun`).
+ * (`componentize.mjs` does this).
+ *
+ * The host's input text is parsed as JSON (empty input is `null`) and handed to `agentRun`;
+ * what it returns (or the promise's value) is written with `JSON.stringify` (`undefined` as
+ * `null`) and becomes the report's `output`. A `CordonError` thrown from it becomes the WIT
+ * error it stands for (the report's `status` is then `error` and its `error.kind` that error's
+ * kind, e.g. `access-denied` with `policy_ids`); any other exception ends the run with an error
+ * of kind `exception` at the agent's own line.
+ *
+ * @param {function(*): *} agentRun the agent's `run(input)`, sync or async.
+ * @returns {function(string): Promise<string>} the component's export.
+ * @throws {Invalid} (to the host) the input is not JSON, or the output cannot be serialised.
+ * @example
+ * import { run as agentRun } from "./agent.js";
+ * export const run = exportRun(agentRun);
  */
 export function exportRun(agentRun) {
   return async function run(input) {

@@ -51,14 +51,25 @@ __all__ = [
 
 
 def export_run(run):
-    """Make ``run(input) -> result`` the component's export (the build helper calls this).
+    """Make ``run(input) -> result`` the component's export (``componentize.sh`` calls this).
 
-    Returns a ``WitWorld`` class for componentize-py: it parses the host's input as JSON (empty
-    input is ``None``), calls ``run``, and serialises the result. A :class:`CordonError` becomes
-    the WIT error it stands for; input that is not JSON is ``invalid``; any other exception ends
-    the run, described for the report in the agent's terms (``cordon_guest._uncaught``).
+    The host's input text is parsed as JSON (empty input is ``None``) and handed to ``run``;
+    what ``run`` returns is serialised with ``json.dumps`` and becomes the report's ``output``.
+    A :class:`CordonError` raised from ``run`` becomes the WIT error it stands for (the report's
+    ``status`` is then ``error`` and its ``error.kind`` that error's kind, e.g.
+    ``access-denied`` with ``policy_ids``); any other exception ends the run with an error of
+    kind ``exception`` at the agent's own line.
 
-    Example (what ``componentize.sh`` generates)::
+    Args:
+        run: the agent's function, ``run(input) -> object``.
+
+    Returns:
+        A ``WitWorld`` class for componentize-py.
+
+    Raises:
+        Invalid: (to the host) the input is not JSON, or the output cannot be serialised.
+
+    Example::
 
         import agent
         from cordon_guest import export_run

@@ -1,4 +1,12 @@
-"""Records held by the host (action ``records:read``). Withheld records and fields are counted.
+"""Records held by the host (actions ``records:read`` and ``records:read-field``).
+
+Each record is decided as ``Cordon::Record::"<collection>/<id>"`` (``in``
+``Cordon::Collection::"<collection>"``) and each requested field as
+``Cordon::Field::"<collection>/<name>"``. A record the policy withholds takes no part in the read
+(it is not counted: ``withheld_records`` is always 0); a requested field it withholds is left
+out of every row and named in ``withheld_fields``. A filter on a withheld field refuses the whole
+read with :class:`~cordon_guest.AccessDenied` (resource ``Cordon::Collection::"<collection>"``,
+no policy ids).
 
 Example::
 
@@ -66,10 +74,34 @@ def _result(result) -> dict:
 
 
 def query(collection: str, filter, fields, limit: int = 100) -> dict:
-    """Records of ``collection`` meeting every ``(field, op, value)`` condition of ``filter``
-    (``op`` one of ``== != < <= > >= in``), with the named ``fields``.
+    """Records of ``collection`` meeting every condition of ``filter``, with the named ``fields``.
 
-    Example: ``records.query("orders", [("total", ">", 100)], ["customer"], 10)``.
+    Args:
+        collection: the collection's name.
+        filter: a list of ``(field, op, value)`` triples that must all hold; ``op`` is one of
+            ``== != < <= > >=`` with a value, or ``in`` with a list of values. Values are
+            ``None``, ``bool``, ``int``, ``float`` or ``str``.
+        fields: the names of the fields each row should carry.
+        limit: at most this many rows (the purpose's row cap may be lower).
+
+    Returns:
+        ``{"rows": [{"id": str, "fields": {name: value}}], "withheld_records": 0,
+        "withheld_fields": [str], "truncated": bool}``; ``truncated`` is true when more
+        visible records met the filter than were returned.
+
+    Raises:
+        AccessDenied: the filter tests a field the policy withholds.
+        NotFound: there is no such collection.
+        Invalid: an unknown field or operator, or a value of another type.
+        Unsupported: this host has no records store.
+        IoError: the store failed.
+
+    Example::
+
+        result = records.query("orders", [("total", ">", 100), ("region", "in", ["eu", "uk"])],
+                               ["customer", "total"], limit=10)
+        for row in result["rows"]:
+            print(row["id"], row["fields"]["customer"])
     """
     return _result(call(_records.query, collection, [_condition(c) for c in filter], list(fields), limit))
 
@@ -77,6 +109,25 @@ def query(collection: str, filter, fields, limit: int = 100) -> dict:
 def get(collection: str, id: str, fields) -> dict:
     """One record by id, in the same shape as :func:`query`.
 
-    Example: ``records.get("orders", "o-42", ["status"])["rows"]``.
+    A record that does not exist and one the policy withholds give the same answer: no row.
+
+    Args:
+        collection: the collection's name.
+        id: the record's id (trimmed and put in Unicode NFC, as at import).
+        fields: the names of the fields the row should carry.
+
+    Returns:
+        The dict :func:`query` returns, with at most one row.
+
+    Raises:
+        NotFound: there is no such collection.
+        Invalid: an unknown field.
+        Unsupported: this host has no records store.
+        IoError: the store failed.
+
+    Example::
+
+        rows = records.get("orders", "o-42", ["status"])["rows"]
+        status = rows[0]["fields"]["status"] if rows else None
     """
     return _result(call(_records.get, collection, id, list(fields)))
