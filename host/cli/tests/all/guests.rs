@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::support::{Scratch, s};
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
@@ -33,7 +33,7 @@ fn run_example(name: &str, extra: &[&str]) -> (Value, i32, Scratch) {
     (r.json(), r.code, sc)
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+pub(crate) fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();

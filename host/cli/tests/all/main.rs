@@ -16,6 +16,8 @@ mod policy;
 mod records;
 mod rex;
 mod run;
+mod sdk_docs;
+mod sdk_errors;
 mod serve;
 mod source_runs;
 mod support;
