@@ -36,7 +36,7 @@ disableNetworkGlobals();
 /**
  * A Cordon call failed: the base class of every error the SDK throws.
  *
- * `err.message` is `"<kind, dash as space>: <detail>"`, e.g.
+ * `err.message` is `"<kind, dash as space>: <detail>"` (`io`: `"i/o error: ..."`), e.g.
  * ``"not found: `a.txt` does not exist"``, the same text as Python's `str(err)` and Rust's
  * `Display`. Throwing a `CordonError` from `run` hands it to the host as the run's typed error.
  *
@@ -56,7 +56,7 @@ disableNetworkGlobals();
  */
 export class CordonError extends Error {
   constructor(kind, message, payload) {
-    super(`${kind.replace("-", " ")}: ${message}`);
+    super(`${kind === "io" ? "i/o error" : kind.replace("-", " ")}: ${message}`);
     this.name = "CordonError";
     this.kind = kind;
     this.detail = message;
@@ -108,7 +108,7 @@ function aliases(target, names) {
  * @param {{action: string, resource: string, policyIds: string[], decisionId: bigint}} denial the WIT `denial` (`policy_ids`/`decision_id` are read too).
  * @property {string} action the refused Cedar action, e.g. `fs:write`, `http:send`.
  * @property {string} resource the resource as the policy saw it, e.g. `Cordon::File::"/hello.txt"`.
- * @property {string[]} policy_ids the `@id` of each policy that decided the refusal; empty when no policy permits the call; a host guard (`cordon:egress`, `cordon:rename`, `cordon:bounds`) when the host refused it. Alias: `policyIds`.
+ * @property {string[]} policy_ids the `@id` of each policy that decided the refusal; empty when no policy permits the call; a host guard's name when the host refused what the policy allowed (`cordon:egress`: a special-purpose address; `cordon:rename`: a rename that would grant more under the new names). Alias: `policyIds`.
  * @property {number} decision_id the decision's sequence number in the run's log (the report's `decisions[].seq`). Alias: `decisionId`.
  * @example
  * try {

@@ -57,9 +57,13 @@ pub enum Error {
     AccessDenied {
         /// The Cedar action that was refused, e.g. `fs:write`.
         action: String,
-        /// The resource it was refused on, e.g. `File::"/hello.txt"`.
+        /// The resource it was refused on, as the policy saw it and the report shows it, e.g.
+        /// `Cordon::File::"/hello.txt"` or `Cordon::Url::"https://api.example:443/upload"`
+        /// (docs/guest-reference.md lists every form).
         resource: String,
-        /// Ids of the policies that decided the refusal; empty when no policy permitted it.
+        /// Ids of the policies that decided the refusal; empty when no policy permitted it; a
+        /// host guard's name (`cordon:egress`, `cordon:rename`) when the host refused what the
+        /// policy allowed.
         policy_ids: Vec<String>,
         /// The decision's sequence number in the run's decision log.
         decision_id: u64,

@@ -16,7 +16,7 @@ EGRESS_HINT = (
 class CordonError(Exception):
     """A Cordon call failed: the base class of every error the SDK raises.
 
-    ``str(err)`` is ``"<kind, dashes as spaces>: <detail>"``, e.g.
+    ``str(err)`` is ``"<kind, dashes as spaces>: <detail>"`` (``io``: ``"i/o error: ..."``), e.g.
     ``"not found: `a.txt` does not exist"``, the same text as Rust's ``Display`` and
     JavaScript's ``err.message``. Raising a ``CordonError`` from ``run`` hands it to the host as
     the run's typed error (a bare ``CordonError`` reaches it as ``invalid``).
@@ -59,7 +59,8 @@ class CordonError(Exception):
         return {"kind": self.kind, "message": str(self)}
 
     def __str__(self) -> str:
-        return f"{self.kind.replace('-', ' ')}: {self.message}"
+        label = "i/o error" if self.kind == "io" else self.kind.replace("-", " ")
+        return f"{label}: {self.message}"
 
     def to_wit(self):
         """The WIT ``error`` value this exception stands for (what ``export_run`` returns).
@@ -101,8 +102,9 @@ class AccessDenied(CordonError):
         resource (str): the resource as the policy saw it, e.g. ``Cordon::File::"/hello.txt"``,
             ``Cordon::Url::"https://api.example:443/upload"``.
         policy_ids (list[str]): the ``@id`` of each policy that decided the refusal (a
-            ``forbid``); empty when no policy permits the call; a host guard's name
-            (``cordon:egress``, ``cordon:rename``, ``cordon:bounds``) when the host refused it.
+            ``forbid``); empty when no policy permits the call; a host guard's name when the
+            host refused what the policy allowed (``cordon:egress``: a special-purpose address;
+            ``cordon:rename``: a rename that would grant more under the new names).
         decision_id (int): the decision's sequence number in the run's log (the report's
             ``decisions[].seq``).
 
