@@ -1,9 +1,8 @@
-//! What the Python and JavaScript SDKs show an agent when a call fails — the error's class,
-//! text, fields and JSON — checked against the report, with the example agents python-errors
-//! and js-errors built by scripts/build-guests.sh (ignored by a plain `cargo test`;
-//! scripts/test.sh and CI run them with `--include-ignored`). Both make the same calls under the
-//! same policy and must describe every error identically: the Rust SDK's text is pinned by its
-//! own unit tests (guest-sdk/src/error.rs), the same text.
+//! What the Rust, Python and JavaScript SDKs show an agent when a call fails — the error's
+//! class (Rust: variant), text, fields and JSON — checked against the report, with the example
+//! agents errors, python-errors and js-errors built by scripts/build-guests.sh (ignored by a
+//! plain `cargo test`; scripts/test.sh and CI run them with `--include-ignored`). All three make
+//! the same calls under the same policy and must describe every error identically.
 
 use serde_json::{Value, json};
 
@@ -95,8 +94,8 @@ fn decisions(report: &Value) -> Vec<(String, String, String, Vec<String>, u64)> 
 }
 
 /// Every refusal and error the agent caught is described exactly as the report decided it; the
-/// file it may not write is unchanged; an uncaught denial ends the run with the SDK's typed
-/// error, naming the policy.
+/// file it may not write is unchanged; an uncaught (Rust: returned) denial ends the run with
+/// the SDK's typed error, naming the policy.
 fn assert_errors(name: &str) {
     let sc = Scratch::new();
     let (j, code) = run(&sc, name, "null");
@@ -156,6 +155,12 @@ fn assert_errors(name: &str) {
         }),
         "{j}"
     );
+}
+
+#[test]
+#[ignore = "needs build/guests: scripts/build-guests.sh"]
+fn rust_sdk_errors_show_the_agent_what_the_policy_decided() {
+    assert_errors("errors");
 }
 
 #[test]
