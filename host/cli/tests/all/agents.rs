@@ -11,23 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::{Ran, s};
-
-/// Run `cordon` in `dir` (with its own data folder there) with `envs` set.
-fn cordon_in(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Ran {
-    let out = Command::new(env!("CARGO_BIN_EXE_cordon"))
-        .current_dir(dir)
-        .env_remove("CORDON_DATA")
-        .envs(envs.iter().copied())
-        .args(args)
-        .output()
-        .unwrap();
-    Ran {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
+use crate::support::{cordon_in, s};
 
 /// A scratch folder outside the repository, and `cordon new NAME --lang LANG` in it.
 fn new_agent(name: &str, lang: &str) -> (tempfile::TempDir, PathBuf) {

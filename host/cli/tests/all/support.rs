@@ -39,17 +39,23 @@ impl Scratch {
     }
 
     pub fn cordon(&self, args: &[&str]) -> Ran {
-        let out: Output = Command::new(env!("CARGO_BIN_EXE_cordon"))
-            .current_dir(self.dir.path())
-            .env_remove("CORDON_DATA")
-            .args(args)
-            .output()
-            .unwrap();
-        Ran {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        cordon_in(self.dir.path(), args, &[])
+    }
+}
+
+/// Run `cordon` in `dir` (its data folder `./cordon-data` there) with `envs` set.
+pub fn cordon_in(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Ran {
+    let out: Output = Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .current_dir(dir)
+        .env_remove("CORDON_DATA")
+        .envs(envs.iter().copied())
+        .args(args)
+        .output()
+        .unwrap();
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
