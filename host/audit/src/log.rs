@@ -260,11 +260,12 @@ pub enum CloseError {
 }
 
 enum Op {
-    /// An entry, encoded; the writer stores it behind the chain hash it computes.
+    /// An entry as stored: [`CHAIN_LEN`] bytes the writer fills with the chain hash it
+    /// computes, then the encoded entry.
     Entry {
         seq: u64,
         time: u64,
-        encoded: Vec<u8>,
+        value: Vec<u8>,
     },
     PutKey {
         subject: Vec<u8>,
@@ -283,6 +284,9 @@ enum Op {
         digest: String,
     },
 }
+
+/// The chain hash before each stored entry.
+const CHAIN_LEN: usize = 32;
 
 /// How many sources' digests a log remembers as stored, so that appending an
 /// entry that names one does not read the `sources` table; past it the memory is cleared and
@@ -1107,7 +1111,8 @@ impl DecisionLog for AuditLog {
         if let Some(code) = &entry.code {
             code.check()?;
         }
-        let mut encoded = Vec::with_capacity(encoding::size_hint(entry));
+        let mut value = Vec::with_capacity(CHAIN_LEN + encoding::size_hint(entry));
+        value.resize(CHAIN_LEN, 0);
 
         let mut st = lock(&self.shared.state);
         check_open(&st)?;
@@ -1151,10 +1156,10 @@ impl DecisionLog for AuditLog {
         }
         let seq = st.next_seq;
         let time = now_ms().max(st.last_time);
-        encoding::encode_entry(&mut encoded, seq, time, entry, &commitments)?;
+        encoding::encode_entry(&mut value, seq, time, entry, &commitments)?;
         // The writer hashes it into the chain as it stores it: hashing is the writer's work,
         // not the appending run's.
-        st.pending.push(Op::Entry { seq, time, encoded });
+        st.pending.push(Op::Entry { seq, time, value });
         st.pending_entries += 1;
         // The writer is woken for the first entry of a batch (to arm its linger) and when
         // enough have queued; not for each.
@@ -1530,18 +1535,20 @@ impl Writer {
             };
             // The hashes of the nodes one entry completes, lowest level first (at most 63).
             let mut row = [0u8; 32 * 64];
-            // An entry as stored: its chain hash, then the entry.
-            let mut value = Vec::new();
             let mut completed = Vec::with_capacity(8);
             for op in ops.drain(..) {
                 match op {
-                    Op::Entry { seq, time, encoded } => {
+                    Op::Entry {
+                        seq,
+                        time,
+                        mut value,
+                    } => {
                         debug_assert_eq!(seq, self.frontier.size());
-                        let leaf = merkle::leaf_hash(&encoded);
+                        // `append` made the room (a panic here fails the log, see `run`).
+                        let (chain, encoded) = value.split_at_mut(CHAIN_LEN);
+                        let leaf = merkle::leaf_hash(encoded);
                         self.chain_head = merkle::chain_hash(&self.chain_head, &leaf);
-                        value.clear();
-                        value.extend_from_slice(&self.chain_head);
-                        value.extend_from_slice(&encoded);
+                        chain.copy_from_slice(&self.chain_head);
                         entries
                             .insert(seq, value.as_slice())
                             .map_err(redb::Error::from)?;
