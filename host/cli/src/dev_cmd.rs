@@ -41,8 +41,9 @@ pub(crate) struct DevArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     max_runs: Option<u64>,
 
-    /// How often to look for changes, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 300)]
+    /// How often to look for changes, in milliseconds (at least 10).
+    #[arg(long, value_name = "MS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(10..))]
     poll: u64,
 
     /// What to give `cordon run` after the component: --policy, --root, --input, ...
