@@ -254,6 +254,14 @@ pub trait DecisionLog: Send + Sync {
     /// The latest appended entry, if any, with the chain hash after it (waiting for the
     /// writer to hash what was appended before the call).
     fn head(&self) -> Option<Head>;
+    /// The latest entry hashed into the chain once it covers entry `seq` (or the latest
+    /// appended, if `seq` is past it): waits only for the writer to hash `seq`, not for what
+    /// others appended after it. What a run's report names as the log's head after its own
+    /// decisions. The default is [`DecisionLog::head`].
+    fn head_through(&self, seq: u64) -> Option<Head> {
+        let _ = seq;
+        self.head()
+    }
     /// Destroys the commitment keys of `subjects` (see [`subject`]) and returns once that is
     /// committed: their past entries stay and verify, but nothing links them to the subjects
     /// any more. Each destroyed key leaves a tombstone in the subject-key log ([`keylog`]),

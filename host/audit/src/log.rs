@@ -1206,13 +1206,27 @@ impl DecisionLog for AuditLog {
     }
 
     fn head(&self) -> Option<Head> {
-        let mut st = lock(&self.shared.state);
-        if st.head.map_or(0, |h| h.seq + 1) >= st.next_seq {
+        let st = lock(&self.shared.state);
+        let last = st.next_seq.checked_sub(1)?;
+        self.hashed_through(st, last)
+    }
+
+    fn head_through(&self, seq: u64) -> Option<Head> {
+        let st = lock(&self.shared.state);
+        let last = st.next_seq.checked_sub(1)?;
+        self.hashed_through(st, seq.min(last))
+    }
+}
+
+impl AuditLog {
+    /// The writer's head once it has hashed entry `through` (appended): at once if it has,
+    /// else after the batch that takes it (the one in flight if it did, else the next, asked
+    /// for now). A failed or closed log: the last entry it hashed.
+    fn hashed_through(&self, mut st: MutexGuard<'_, State>, through: u64) -> Option<Head> {
+        if st.head.is_some_and(|h| h.seq >= through) {
             return st.head;
         }
-        // Entries appended before this call are hashed by the batch that takes the last of
-        // them: the one in flight if it did, else the next, asked for now.
-        let target = if st.taken >= st.next_seq {
+        let target = if st.taken > through {
             st.batches_taken
         } else {
             st.flush_wanted = true;
@@ -1221,7 +1235,6 @@ impl DecisionLog for AuditLog {
         };
         match self.wait_batch(st, target) {
             Ok(st) => st.head,
-            // A failed or closed log: the last entry it hashed.
             Err(_) => lock(&self.shared.state).head,
         }
     }

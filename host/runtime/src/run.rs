@@ -419,12 +419,17 @@ impl CordonEngine {
                 },
             },
         }
-        if let Some(seq) = report.audit.last_seq {
-            inv.log
-                .sync(seq)
-                .map_err(|e| RunError::Log(e.to_string()))?;
-        }
-        report.audit.head = inv.log.head().map(|r| r.hash_hex());
+        let head = match report.audit.last_seq {
+            Some(seq) => {
+                inv.log
+                    .sync(seq)
+                    .map_err(|e| RunError::Log(e.to_string()))?;
+                inv.log.head_through(seq)
+            }
+            // A run that decided nothing: the head as hashed now, whatever others append.
+            None => inv.log.head_through(0),
+        };
+        report.audit.head = head.map(|h| h.hash_hex());
         tracing::info!(
             target: "cordon.run",
             run = %report.run_id,

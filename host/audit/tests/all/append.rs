@@ -420,3 +420,27 @@ fn with_the_default_linger_entries_reach_the_store_without_a_sync() {
         log.store().len().unwrap() == 3
     });
 }
+
+#[test]
+fn a_head_through_an_entry_does_not_wait_for_entries_appended_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(lingering(dir.path()));
+    let first = log.append(&common::entry(0)).unwrap().seq;
+    log.sync(first).unwrap();
+    // Appended after: queued behind the hour-long linger, not hashed yet.
+    let second = log.append(&common::entry(1)).unwrap().seq;
+    let through_first = log.head_through(first).unwrap();
+    assert_eq!(through_first.seq, first);
+    assert_eq!(
+        log.store().len().unwrap(),
+        1,
+        "the later entry was not committed for it"
+    );
+    // The whole head does take the later entry, asking the writer for it.
+    let l = log.clone();
+    let head = returns_soon("head", move || l.head()).unwrap();
+    assert_eq!(head.seq, second);
+    assert_ne!(head.hash, through_first.hash);
+    // Past the last entry: the last entry's head.
+    assert_eq!(log.head_through(second + 10), Some(head));
+}
